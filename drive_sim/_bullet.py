@@ -1,0 +1,57 @@
+"""PyBullet access that keeps the terminal clean.
+
+PyBullet's C extension writes ``pybullet build time: ...`` to stderr when it is imported and
+``argv[0]=`` when a client connects, straight to the file descriptors, where
+``contextlib.redirect_stdout`` cannot catch it. The project promises that nothing prints at
+import time, so both happen here with descriptors 1 and 2 briefly pointed at ``/dev/null``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def _libc_fflush() -> None:
+    """Flush C stdio buffers so text the extension printed lands in /dev/null, not later."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to flush (unusual platforms)
+        pass
+
+
+@contextlib.contextmanager
+def _quiet_fds() -> Iterator[None]:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = [(fd, os.dup(fd)) for fd in (1, 2)]
+    try:
+        for fd, _ in saved:
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        _libc_fflush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
+with _quiet_fds():
+    import pybullet as pb
+    from pybullet_utils.bullet_client import BulletClient
+
+
+def connect_direct() -> Any:
+    """Return a new DIRECT-mode ``BulletClient`` (its own physics server, no window)."""
+    with _quiet_fds():
+        return BulletClient(connection_mode=pb.DIRECT)
+
+
+__all__ = ["BulletClient", "connect_direct", "pb"]

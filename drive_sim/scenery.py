@@ -1,0 +1,139 @@
+"""Road scenery as PyBullet bodies: surface, grass verges, lane markings and barriers.
+
+Everything is a triangle mesh built from the road's Frenet geometry, in chunks of about 200 m so
+each mesh stays small. Surface, verges and markings are visual only (the ground collision is one
+infinite plane); the barriers are static concave meshes, so the lidar sees them and the car can
+hit them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drive_sim._bullet import pb
+from drive_sim.road.geometry import Road
+
+ASPHALT = (0.32, 0.32, 0.34, 1.0)
+GRASS = (0.28, 0.52, 0.22, 1.0)
+WHITE = (0.95, 0.95, 0.95, 1.0)
+YELLOW = (0.95, 0.8, 0.15, 1.0)
+BARRIER = (0.62, 0.62, 0.6, 1.0)
+
+CHUNK_M = 200.0
+VERGE_M = 40.0
+BARRIER_HEIGHT_M = 0.8
+BARRIER_THICKNESS_M = 0.3
+LINE_WIDTH_M = 0.15
+DASH_M, GAP_M = 3.0, 9.0
+
+
+@dataclass
+class Scenery:
+    """Body ids of the drawn road, by segmentation class."""
+
+    road: list[int] = field(default_factory=list)
+    ground: list[int] = field(default_factory=list)
+    marking: list[int] = field(default_factory=list)
+    barrier: list[int] = field(default_factory=list)
+
+
+def stations(road: Road, s0: float, s1: float, max_step_m: float = 25.0, max_turn_rad: float = 0.04) -> np.ndarray:
+    """Arc lengths in [s0, s1] at which to cut the mesh: dense in curves, sparse on straights."""
+    line = road.centreline
+    fine = np.arange(s0, s1, 1.0)
+    _, heading, _ = line.interpolate(fine)
+    out = [s0]
+    last_h = heading[0] if len(heading) else 0.0
+    for s, h in zip(fine[1:], heading[1:], strict=False):
+        if s - out[-1] >= max_step_m or abs(h - last_h) >= max_turn_rad:
+            out.append(float(s))
+            last_h = h
+    if s1 - out[-1] > 1e-6:
+        out.append(s1)
+    return np.asarray(out)
+
+
+def _strip(road: Road, ss: np.ndarray, d0: float, d1: float, z: float) -> tuple[np.ndarray, list[int]]:
+    """Quad strip between lateral offsets d0 < d1 at stations ``ss``."""
+    a, _ = road.centreline.to_world(ss, np.full(len(ss), d0))
+    b, _ = road.centreline.to_world(ss, np.full(len(ss), d1))
+    verts = np.empty((2 * len(ss), 3))
+    verts[0::2, :2], verts[1::2, :2] = a, b
+    verts[:, 2] = z
+    idx: list[int] = []
+    for i in range(len(ss) - 1):
+        k = 2 * i
+        idx += [k, k + 2, k + 1, k + 1, k + 2, k + 3]  # counter-clockwise seen from above
+    return verts, idx
+
+
+def _merge(parts: list[tuple[np.ndarray, list[int]]]) -> tuple[np.ndarray, list[int]]:
+    verts, idx, base = [], [], 0
+    for v, i in parts:
+        verts.append(v)
+        idx += [j + base for j in i]
+        base += len(v)
+    return np.concatenate(verts), idx
+
+
+def _dashes(road: Road, s0: float, s1: float, d: float, z: float) -> list[tuple[np.ndarray, list[int]]]:
+    starts = np.arange(np.ceil(s0 / (DASH_M + GAP_M)) * (DASH_M + GAP_M), s1 - DASH_M, DASH_M + GAP_M)
+    return [_strip(road, np.array([s, s + DASH_M]), d - LINE_WIDTH_M / 2, d + LINE_WIDTH_M / 2, z) for s in starts]
+
+
+def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float) -> tuple[np.ndarray, list[int]]:
+    """A closed-top wall: inner face, top and outer face, as one strip per face."""
+    d_outer = d_inner + outward * BARRIER_THICKNESS_M
+    faces = []
+    for d_a, z_a, d_b, z_b in (
+        (d_inner, 0.0, d_inner, BARRIER_HEIGHT_M),
+        (d_inner, BARRIER_HEIGHT_M, d_outer, BARRIER_HEIGHT_M),
+        (d_outer, BARRIER_HEIGHT_M, d_outer, 0.0),
+    ):
+        a, _ = road.centreline.to_world(ss, np.full(len(ss), d_a))
+        b, _ = road.centreline.to_world(ss, np.full(len(ss), d_b))
+        v = np.empty((2 * len(ss), 3))
+        v[0::2, :2], v[1::2, :2] = a, b
+        v[0::2, 2], v[1::2, 2] = z_a, z_b
+        idx: list[int] = []
+        for i in range(len(ss) - 1):
+            k = 2 * i
+            idx += [k, k + 2, k + 1, k + 1, k + 2, k + 3, k, k + 1, k + 2, k + 1, k + 3, k + 2]  # both windings
+        faces.append((v, idx))
+    return _merge(faces)
+
+
+def _visual_body(client: Any, verts: np.ndarray, idx: list[int], rgba: tuple[float, ...]) -> int:
+    shape = client.createVisualShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, rgbaColor=list(rgba))
+    return client.createMultiBody(baseMass=0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=shape)
+
+
+def build_scenery(client: Any, road: Road) -> Scenery:
+    """Draw ``road`` into ``client`` and return the created body ids."""
+    out = Scenery()
+    edge_r, edge_l = road.edge_right_m, road.edge_left_m
+    pave_r, pave_l = edge_r - road.shoulder_m, edge_l + road.shoulder_m
+    boundaries = [(road.lane_offsets_m[i] + road.lane_offsets_m[i + 1]) / 2 for i in range(road.n_lanes - 1)]
+    for s0 in np.arange(0.0, road.length_m, CHUNK_M):
+        s1 = min(s0 + CHUNK_M, road.length_m)
+        ss = stations(road, s0, s1)
+        out.road.append(_visual_body(client, *_strip(road, ss, pave_r, pave_l, 0.01), ASPHALT))
+        verge = _merge([_strip(road, ss, pave_r - BARRIER_THICKNESS_M - VERGE_M, pave_r, 0.0), _strip(road, ss, pave_l, pave_l + BARRIER_THICKNESS_M + VERGE_M, 0.0)])
+        out.ground.append(_visual_body(client, *verge, GRASS))
+        white = [_strip(road, ss, e - LINE_WIDTH_M / 2, e + LINE_WIDTH_M / 2, 0.02) for e in (edge_r, edge_l)]
+        yellow = []
+        for i, b in enumerate(boundaries):
+            same_way = road.lane_directions[i] == road.lane_directions[i + 1]
+            (white if same_way else yellow).extend(_dashes(road, s0, s1, b, 0.02))
+        out.marking.append(_visual_body(client, *_merge(white), WHITE))
+        if yellow:
+            out.marking.append(_visual_body(client, *_merge(yellow), YELLOW))
+        for d_inner, outward in ((pave_r, -1.0), (pave_l, 1.0)):
+            verts, idx = _barrier(road, ss, d_inner, outward)
+            col = client.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, flags=pb.GEOM_FORCE_CONCAVE_TRIMESH)
+            vis = client.createVisualShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, rgbaColor=list(BARRIER))
+            out.barrier.append(client.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis))
+    return out

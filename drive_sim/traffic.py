@@ -1,0 +1,318 @@
+"""Traffic: IDM car-following and MOBIL lane changes, computed for all vehicles at once.
+
+Vehicles live in Frenet coordinates (s, d) on the road's forward lanes. Every quantity is an
+array over vehicles; leaders and followers come from one (N, N+1) gap matrix per query lane
+(the ego car is the extra column, so traffic reacts to it), never from per-pair Python loops.
+
+References: Treiber, Hennecke & Helbing (2000), "Congested traffic states in empirical observations
+and microscopic simulations" (IDM); Kesting, Treiber & Helbing (2007), "General lane-changing model
+MOBIL for car-following models". The parameter names follow highway-env's ``IDMVehicle``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from drive_sim.config import require
+from drive_sim.road.geometry import Road
+
+VEHICLE_LENGTH_M = 4.5
+VEHICLE_WIDTH_M = 1.8
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Traffic population and driver-model parameters.
+
+    Attributes:
+        count: number of other vehicles kept around the ego car.
+        speed_min_mps, speed_max_mps: range of desired speeds drawn per vehicle [m/s].
+        spawn_ahead_m: vehicles are kept within this distance ahead of the ego car [m].
+        spawn_behind_m: ... and this distance behind it [m].
+        min_spawn_gap_m: smallest bumper-to-bumper gap at spawn [m].
+        accel_max_mps2: IDM maximum acceleration a [m/s^2].
+        decel_comfort_mps2: IDM comfortable deceleration b [m/s^2].
+        decel_max_mps2: hardest braking a driver model may use [m/s^2].
+        time_headway_s: IDM desired time headway T [s].
+        min_gap_m: IDM jam distance s0 [m].
+        delta: IDM acceleration exponent.
+        politeness: MOBIL politeness p.
+        lane_change_threshold_mps2: MOBIL incentive threshold [m/s^2].
+        safe_decel_mps2: MOBIL safety limit b_safe for the new follower [m/s^2].
+        keep_right_bias_mps2: MOBIL bias towards the right lane [m/s^2].
+        lane_change_cooldown_s: time between two lane changes of one vehicle [s].
+        lateral_speed_mps: largest lateral speed during a lane change [m/s].
+        decision_period_s: how often MOBIL lane choices are re-evaluated [s] (drivers do not
+            reconsider lanes every control step; this also keeps MOBIL off most steps).
+    """
+
+    count: int = 20
+    speed_min_mps: float = 22.0
+    speed_max_mps: float = 30.0
+    spawn_ahead_m: float = 250.0
+    spawn_behind_m: float = 120.0
+    min_spawn_gap_m: float = 15.0
+    accel_max_mps2: float = 2.0
+    decel_comfort_mps2: float = 3.0
+    decel_max_mps2: float = 8.0
+    time_headway_s: float = 1.5
+    min_gap_m: float = 2.5
+    delta: float = 4.0
+    politeness: float = 0.2
+    lane_change_threshold_mps2: float = 0.2
+    safe_decel_mps2: float = 4.0
+    keep_right_bias_mps2: float = 0.1
+    lane_change_cooldown_s: float = 4.0
+    lateral_speed_mps: float = 1.0
+    decision_period_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        require(self.count >= 0, "traffic.count", f"must be 0 or more, got {self.count}")
+        require(self.count <= 200, "traffic.count", f"must be at most 200, got {self.count}")
+        require(0 < self.speed_min_mps <= self.speed_max_mps, "traffic.speed_min_mps", "must be positive and at most speed_max_mps")
+        require(self.spawn_ahead_m > 0 and self.spawn_behind_m > 0, "traffic.spawn_ahead_m", "spawn distances must be positive")
+        for name in ("accel_max_mps2", "decel_comfort_mps2", "decel_max_mps2", "time_headway_s", "delta", "lateral_speed_mps", "decision_period_s"):
+            require(getattr(self, name) > 0, f"traffic.{name}", f"must be positive, got {getattr(self, name)}")
+
+
+def idm_acceleration(
+    v: np.ndarray, v0: np.ndarray, gap: np.ndarray, dv: np.ndarray, cfg: TrafficConfig
+) -> np.ndarray:
+    """IDM acceleration [m/s^2] for speeds ``v``, desired speeds ``v0``, bumper gaps ``gap`` to the
+    leader (``inf`` for a free road) and approach rates ``dv = v - v_leader``."""
+    a, b = cfg.accel_max_mps2, cfg.decel_comfort_mps2
+    ratio = v / np.maximum(v0, 0.1)
+    # A vehicle whose desired speed is ~0 (parked) brakes to a stop instead of creeping.
+    free = np.where(v0 > 0.1, 1.0 - ratio**cfg.delta, -1.0)
+    s_star = cfg.min_gap_m + np.maximum(0.0, v * cfg.time_headway_s + v * dv * (0.5 / np.sqrt(a * b)))
+    # gap = inf (no leader) gives (s*/inf)^2 = 0: the free-road term alone.
+    interaction = (s_star / np.maximum(gap, 0.1)) ** 2
+    return np.maximum(a * (free - interaction), -cfg.decel_max_mps2)
+
+
+class Traffic:
+    """All non-ego vehicles of one world, as arrays.
+
+    Attributes:
+        s, d: Frenet position [m] of each vehicle (rear-to-front centre).
+        v: longitudinal speed [m/s]; v0: desired speed [m/s].
+        lane: lane index each vehicle drives in or changes into.
+        d_rate: lateral speed [m/s] (for the body heading).
+    """
+
+    def __init__(self, road: Road, cfg: TrafficConfig) -> None:
+        self.road = road
+        self.cfg = cfg
+        n = cfg.count
+        self.s = np.zeros(n)
+        self.d = np.zeros(n)
+        self.v = np.zeros(n)
+        self.v0 = np.zeros(n)
+        self.lane = np.zeros(n, dtype=np.int64)
+        self.d_rate = np.zeros(n)
+        self.accel = np.zeros(n)
+        self.cooldown = np.zeros(n)
+        self.lane_changes = 0
+        self._lanes = np.asarray(road.forward_lanes(), dtype=np.int64)
+        self._offsets = np.asarray(road.lane_offsets_m)
+        self._lane_allowed = np.zeros(len(self._offsets), dtype=bool)
+        self._lane_allowed[self._lanes] = True
+        self._occ_half_m = road.lane_width_m / 2 + VEHICLE_WIDTH_M / 2 - 0.3
+        self._decision_clock = 0.0
+
+    @property
+    def count(self) -> int:
+        """Number of vehicles."""
+        return len(self.s)
+
+    # ------------------------------------------------------------------ spawning
+    def set_state(self, s: np.ndarray, lane: np.ndarray, v: np.ndarray, v0: np.ndarray) -> None:
+        """Place vehicles explicitly (tests, scripted scenarios)."""
+        self.s = np.asarray(s, dtype=np.float64).copy()
+        self.lane = np.asarray(lane, dtype=np.int64).copy()
+        self.d = self._offsets[self.lane].copy()
+        self.v = np.asarray(v, dtype=np.float64).copy()
+        self.v0 = np.asarray(v0, dtype=np.float64).copy()
+        n = len(self.s)
+        self.d_rate = np.zeros(n)
+        self.accel = np.zeros(n)
+        self.cooldown = np.zeros(n)
+        self._decision_clock = 0.0
+
+    def reset(self, rng: np.random.Generator, ego_s: float, ego_d: float) -> None:
+        """Spawn ``count`` vehicles around the ego car with random lanes, gaps and speeds."""
+        cfg, n = self.cfg, self.cfg.count
+        self.set_state(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(n))
+        self.v0 = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps, n)
+        self.v = self.v0 * rng.uniform(0.85, 1.0, n)
+        ego_lane = int(self.road.lane_index(ego_d))
+        placed_s: list[float] = [ego_s]
+        placed_lane: list[int] = [ego_lane]
+        for i in range(n):  # sequential rejection sampling at reset only; step() is fully vectorised
+            for _ in range(50):
+                s = ego_s + rng.uniform(-cfg.spawn_behind_m, cfg.spawn_ahead_m)
+                lane = int(rng.choice(self._lanes))
+                s = float(np.clip(s, 5.0, self.road.length_m - 5.0))
+                same = np.asarray(placed_lane) == lane
+                if not np.any(np.abs(np.asarray(placed_s)[same] - s) < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m):
+                    break
+            self.s[i], self.lane[i] = s, lane
+            placed_s.append(s)
+            placed_lane.append(lane)
+        self.d = self._offsets[self.lane].copy()
+        self.cooldown = rng.uniform(0.0, cfg.lane_change_cooldown_s, n)
+
+    # ------------------------------------------------------------------ neighbours
+    def _occupancy(self, d: np.ndarray) -> np.ndarray:
+        """(M, L) bool: lanes each body overlaps (a car straddling a line occupies both lanes)."""
+        return np.abs(d[:, None] - self._offsets[None, :]) < self._occ_half_m
+
+    def _lane_of(self, d: np.ndarray) -> np.ndarray:
+        """Nearest lane index for lateral offsets ``d`` (lanes are evenly spaced)."""
+        return np.clip(np.rint((d - self._offsets[0]) / self.road.lane_width_m), 0, len(self._offsets) - 1).astype(np.int64)
+
+    def neighbour_tables(self, all_s: np.ndarray, all_d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Leader and follower of every traffic vehicle in every lane, from one gap tensor.
+
+        Args:
+            all_s, all_d: Frenet positions of the traffic vehicles followed by any extra bodies
+                (the ego car) that traffic must see.
+
+        Returns:
+            (lead, lead_gap, follow, follow_gap), each (n, L): body index (-1 for none) and
+            bumper-to-bumper gap [m] (``inf`` for none).
+        """
+        n = self.count
+        ds = all_s[None, :] - all_s[:n, None]  # (n, M)
+        ds.flat[:: ds.shape[1] + 1] = np.nan  # a vehicle is not its own neighbour
+        # (n, L, M), built by adding 0 / nan per (lane, body) so no broadcasting ``where`` is needed;
+        # reductions run over the last, contiguous axis (several times faster in numpy than over a
+        # middle axis at these sizes).
+        lanes = len(self._offsets)
+        gaps = ds[:, None, :] + np.where(self._occupancy(all_d).T, 0.0, np.nan)[None, :, :]
+        ahead = np.where(gaps >= 0, gaps, np.inf).reshape(n * lanes, -1)
+        behind = np.where(gaps < 0, -gaps, np.inf).reshape(n * lanes, -1)
+        lead, follow = ahead.argmin(axis=1), behind.argmin(axis=1)
+        flat = np.arange(n * lanes)
+        lead_gap = (ahead[flat, lead] - VEHICLE_LENGTH_M).reshape(n, lanes)
+        follow_gap = (behind[flat, follow] - VEHICLE_LENGTH_M).reshape(n, lanes)
+        lead, follow = lead.reshape(n, lanes), follow.reshape(n, lanes)
+        lead[lead_gap == np.inf] = -1
+        follow[follow_gap == np.inf] = -1
+        return lead, lead_gap, follow, follow_gap
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, dt_s: float, ego_s: float, ego_d: float, ego_v: float) -> None:
+        """Advance every vehicle by ``dt_s``: IDM accelerations, MOBIL decisions, lateral motion."""
+        n = self.count
+        if n == 0:
+            return
+        cfg = self.cfg
+        all_s = np.append(self.s, ego_s)
+        all_v = np.append(self.v, ego_v)
+        all_v0 = np.append(self.v0, max(ego_v, 0.1))
+        lead, lead_gap, follow, follow_gap = self.neighbour_tables(all_s, np.append(self.d, ego_d))
+        rows = np.arange(n)
+        cur_lane = self._lane_of(self.d)
+        # Longitudinal: the nearer of the leaders in the current lane and (mid lane-change) the target lane.
+        g_cur, g_tgt = lead_gap[rows, cur_lane], lead_gap[rows, self.lane]
+        use_t = g_tgt < g_cur
+        front = np.where(use_t, lead[rows, self.lane], lead[rows, cur_lane])
+        gap = np.minimum(g_cur, g_tgt)
+        v_front = np.where(front >= 0, all_v[front], self.v)
+        acc = idm_acceleration(self.v, self.v0, gap, self.v - v_front, cfg)
+
+        self._decision_clock -= dt_s
+        if self._decision_clock <= 0.0:
+            self._decision_clock += cfg.decision_period_s
+            self._mobil(all_v, all_v0, lead, lead_gap, follow, follow_gap, acc, gap, v_front)
+        self.cooldown = self.cooldown - dt_s
+
+        # Integrate: speeds never go negative; lateral motion towards the target lane centre.
+        v_new = np.maximum(self.v + acc * dt_s, 0.0)
+        self.s = self.s + 0.5 * (self.v + v_new) * dt_s
+        self.v = v_new
+        self.accel = acc
+        self.d_rate = np.clip(self._offsets[self.lane] - self.d, -cfg.lateral_speed_mps, cfg.lateral_speed_mps)
+        self.d = self.d + self.d_rate * dt_s
+
+    def _mobil(
+        self,
+        all_v: np.ndarray,
+        all_v0: np.ndarray,
+        lead: np.ndarray,
+        lead_gap: np.ndarray,
+        follow: np.ndarray,
+        follow_gap: np.ndarray,
+        acc: np.ndarray,
+        gap: np.ndarray,
+        v_front: np.ndarray,
+    ) -> None:
+        """MOBIL lane choice for all settled vehicles, both sides at once (arrays of shape (n, 2))."""
+        cfg, n = self.cfg, self.count
+        n_lanes = len(self._offsets)
+        rows = np.arange(n)[:, None]
+        settled = (np.abs(self.d - self._offsets[self.lane]) < 0.2) & (self.cooldown <= 0.0)
+        target = self.lane[:, None] + np.array([-1, 1])[None, :]  # (n, 2): right, left
+        valid = settled[:, None] & (target >= 0) & (target < n_lanes)
+        tgt = np.clip(target, 0, n_lanes - 1)
+        valid &= self._lane_allowed[tgt]
+        if not np.any(valid):
+            return
+        v = self.v[:, None]
+        nl, nlgap = lead[rows, tgt], lead_gap[rows, tgt]
+        nf, nfgap = follow[rows, tgt], follow_gap[rows, tgt]
+        acc_new = idm_acceleration(v, self.v0[:, None], nlgap, v - np.where(nl >= 0, all_v[nl], v), cfg)
+        # New follower: before (following the new leader) and after (following this vehicle).
+        has_nf = nf >= 0
+        vf, v0f = all_v[nf], all_v0[nf]
+        af_old = idm_acceleration(vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg)
+        af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg)
+        safe = (~has_nf | (af_new >= -cfg.safe_decel_mps2)) & (nfgap > 1.0) & (nlgap > 1.0)
+        # Old follower: following this vehicle now, its leader after the change.
+        of, ofgap = follow[np.arange(n), self.lane], follow_gap[np.arange(n), self.lane]
+        has_of = of >= 0
+        vo, v0o = all_v[of], all_v0[of]
+        ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - self.v, cfg)
+        ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg)
+        # Only traffic vehicles count in the politeness term: the ego car's acceleration is the agent's.
+        nf_w = (has_nf & (nf < n)).astype(np.float64)
+        of_w = (has_of & (of < n)).astype(np.float64)[:, None]
+        gain = acc_new - acc[:, None] + cfg.politeness * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, None])
+        gain = gain + np.array([cfg.keep_right_bias_mps2, -cfg.keep_right_bias_mps2])[None, :]
+        gain = np.where(valid & safe & (gain > cfg.lane_change_threshold_mps2), gain, -np.inf)
+        best = np.argmax(gain, axis=1)
+        change = np.isfinite(gain[np.arange(n), best])
+        self.lane = np.where(change, tgt[np.arange(n), best], self.lane)
+        self.cooldown = np.where(change, cfg.lane_change_cooldown_s, self.cooldown)
+        self.lane_changes += int(np.count_nonzero(change))
+
+    def recycle(self, rng: np.random.Generator, ego_s: float) -> np.ndarray:
+        """Move vehicles that left the window around the ego car to its other end, keeping density.
+
+        Returns the indices that were moved.
+        """
+        cfg = self.cfg
+        rel = self.s - ego_s
+        end = self.road.length_m - 10.0
+        gone = np.flatnonzero((rel < -cfg.spawn_behind_m) | (rel > cfg.spawn_ahead_m) | (self.s > end))
+        for i in gone:  # rare (a few per second at most): cheap enough as a loop
+            ahead = rel[i] < 0 or self.s[i] > end
+            lane = int(rng.choice(self._lanes))
+            if ahead:
+                s_new = ego_s + cfg.spawn_ahead_m - rng.uniform(0.0, 30.0)
+            else:
+                s_new = ego_s - cfg.spawn_behind_m + rng.uniform(0.0, 30.0)
+            s_new = float(np.clip(s_new, 5.0, end - 5.0))
+            others = np.delete(np.arange(self.count), i)
+            same = np.abs(self.d[others] - self._offsets[lane]) < self.road.lane_width_m * 0.75
+            if np.any(np.abs(self.s[others][same] - s_new) < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m):
+                continue  # try again next step
+            self.s[i], self.lane[i], self.d[i] = s_new, lane, self._offsets[lane]
+            self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps)
+            self.v[i] = self.v0[i] * rng.uniform(0.85, 1.0)
+            self.d_rate[i] = 0.0
+            self.cooldown[i] = cfg.lane_change_cooldown_s
+        return gone
