@@ -84,15 +84,20 @@ def _dashes(road: Road, s0: float, s1: float, d: float, z: float) -> list[tuple[
     return [_strip(road, np.array([s, s + DASH_M]), d - LINE_WIDTH_M / 2, d + LINE_WIDTH_M / 2, z) for s in starts]
 
 
-def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float) -> tuple[np.ndarray, list[int]]:
-    """A closed-top wall: inner face, top and outer face, as one strip per face."""
+def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float, *, visual: bool) -> tuple[np.ndarray, list[int]]:
+    """A wall along the road edge.
+
+    The collision mesh is closed (inner face, top, outer face, both windings) so the car cannot
+    slip through an open side; the visual mesh keeps only what the cameras see, the inner face
+    and the top, one winding each (TinyRenderer draws every triangle it is given: a third of
+    the triangles is a third of the barrier's share of the frame time).
+    """
     d_outer = d_inner + outward * BARRIER_THICKNESS_M
+    profile = [(d_inner, 0.0, d_inner, BARRIER_HEIGHT_M), (d_inner, BARRIER_HEIGHT_M, d_outer, BARRIER_HEIGHT_M)]
+    if not visual:
+        profile.append((d_outer, BARRIER_HEIGHT_M, d_outer, 0.0))
     faces = []
-    for d_a, z_a, d_b, z_b in (
-        (d_inner, 0.0, d_inner, BARRIER_HEIGHT_M),
-        (d_inner, BARRIER_HEIGHT_M, d_outer, BARRIER_HEIGHT_M),
-        (d_outer, BARRIER_HEIGHT_M, d_outer, 0.0),
-    ):
+    for d_a, z_a, d_b, z_b in profile:
         a, _ = road.centreline.to_world(ss, np.full(len(ss), d_a))
         b, _ = road.centreline.to_world(ss, np.full(len(ss), d_b))
         v = np.empty((2 * len(ss), 3))
@@ -101,7 +106,12 @@ def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float) -> tupl
         idx: list[int] = []
         for i in range(len(ss) - 1):
             k = 2 * i
-            idx += [k, k + 2, k + 1, k + 1, k + 2, k + 3, k, k + 1, k + 2, k + 1, k + 3, k + 2]  # both windings
+            front = [k, k + 2, k + 1, k + 1, k + 2, k + 3]
+            back = [k, k + 1, k + 2, k + 1, k + 3, k + 2]
+            if visual:  # TinyRenderer culls back faces: wind the quad to face the road
+                idx += front if outward > 0 else back
+            else:
+                idx += front + back
         faces.append((v, idx))
     return _merge(faces)
 
@@ -132,8 +142,9 @@ def build_scenery(client: Any, road: Road) -> Scenery:
         if yellow:
             out.marking.append(_visual_body(client, *_merge(yellow), YELLOW))
         for d_inner, outward in ((pave_r, -1.0), (pave_l, 1.0)):
-            verts, idx = _barrier(road, ss, d_inner, outward)
+            verts, idx = _barrier(road, ss, d_inner, outward, visual=False)
             col = client.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, flags=pb.GEOM_FORCE_CONCAVE_TRIMESH)
-            vis = client.createVisualShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, rgbaColor=list(BARRIER))
+            vverts, vidx = _barrier(road, ss, d_inner, outward, visual=True)
+            vis = client.createVisualShape(pb.GEOM_MESH, vertices=vverts.tolist(), indices=vidx, rgbaColor=list(BARRIER))
             out.barrier.append(client.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis))
     return out

@@ -28,7 +28,8 @@ class CameraConfig:
         width, height: image size [px].
         fov_deg: vertical field of view [deg].
         near_m, far_m: clipping planes [m].
-        forward_m: mount position ahead of the car's centre [m].
+        forward_m: mount position ahead of the car's centre [m]; the default, near the front
+            bumper, keeps the bonnet out of the image.
         height_m: mount height above the ground [m].
         pitch_deg: downward tilt [deg].
         depth: also produce a metric depth image.
@@ -40,9 +41,9 @@ class CameraConfig:
     fov_deg: float = 60.0
     near_m: float = 0.3
     far_m: float = 150.0
-    forward_m: float = 0.6
+    forward_m: float = 2.0
     height_m: float = 1.5
-    pitch_deg: float = 6.0
+    pitch_deg: float = 8.0
     depth: bool = False
     segmentation: bool = False
 

@@ -1,0 +1,1 @@
+"""Policies and the application layer (training, benchmarking, the ``drive-sim`` command)."""

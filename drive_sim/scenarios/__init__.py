@@ -1,0 +1,127 @@
+"""Scenarios: a validated spec of a driving task, loadable from YAML, and the named library.
+
+A scenario is the world (road, traffic, ego start, sensors, friction) plus the task (time limit,
+route length, speed limit, what counts as success). The named library ships as YAML package
+data in ``drive_sim/scenarios/library/``; ``load_scenario(name)`` reads one,
+``Scenario.from_yaml(path)`` reads any file, and both deep-merge the file over the defaults and
+reject unknown keys with their dotted path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from drive_sim.config import ConfigError, build, merge, require
+from drive_sim.world import WorldConfig
+
+SUCCESS_CRITERIA = ("route", "survive")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A driving task.
+
+    Attributes:
+        name: short name (the library file's stem).
+        description: one line for listings.
+        world: the simulated world.
+        time_limit_s: episode length before truncation [s].
+        route_length_m: distance along the road from the start that completes the route [m].
+        speed_limit_mps: legal speed [m/s]; the speed reward tracks it.
+        success: "route" (success = route completed without collision or leaving the road) or
+            "survive" (success = no collision and never off road until the route ends or time runs out).
+    """
+
+    name: str = "custom"
+    description: str = ""
+    world: WorldConfig = field(default_factory=WorldConfig)
+    time_limit_s: float = 40.0
+    route_length_m: float = 1000.0
+    speed_limit_mps: float = 30.0
+    success: Literal["route", "survive"] = "route"
+
+    def __post_init__(self) -> None:
+        require(1.0 <= self.time_limit_s <= 3600.0, "time_limit_s", f"must be in [1, 3600], got {self.time_limit_s}")
+        require(self.route_length_m > 0, "route_length_m", f"must be positive, got {self.route_length_m}")
+        end = self.world.ego.s_m + self.world.ego.s_jitter_m + self.route_length_m
+        require(
+            end <= self.world.road.length_m - 10.0,
+            "route_length_m",
+            f"start + jitter + route ({end:.0f} m) must end 10 m before the road ends ({self.world.road.length_m:.0f} m)",
+        )
+        require(1.0 <= self.speed_limit_mps <= 60.0, "speed_limit_mps", f"must be in [1, 60], got {self.speed_limit_mps}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, source: str = "") -> Scenario:
+        """Build from a mapping (deep-merged over the defaults)."""
+        try:
+            return build(cls, data or {})
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}" if source else str(err)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Scenario:
+        """Read a scenario file.
+
+        Raises:
+            ConfigError: the file is missing, is not YAML, or holds a bad key or value; the
+                message names the file and the field.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read scenario file ({err.strerror})") from None
+        data = _parse_yaml(text, str(path))
+        data.setdefault("name", path.stem)
+        return cls.from_dict(data, source=str(path))
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Scenario:
+        """A copy with ``overrides`` deep-merged in (unknown keys raise ``ConfigError``)."""
+        return merge(self, overrides)
+
+
+def _parse_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}:{where} is not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a scenario file must hold a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def _library() -> dict[str, Any]:
+    return {p.name[: -len(".yaml")]: p for p in (resources.files(__package__) / "library").iterdir() if p.name.endswith(".yaml")}
+
+
+def scenario_names() -> list[str]:
+    """Names of the scenarios shipped with the package."""
+    return sorted(_library())
+
+
+def load_scenario(name: str) -> Scenario:
+    """Load a named scenario from the package library.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones).
+    """
+    lib = _library()
+    if name not in lib:
+        raise ConfigError(f"scenario: {name!r} is not a known scenario; known: {', '.join(sorted(lib))}")
+    data = _parse_yaml(lib[name].read_text(encoding="utf-8"), f"scenario library file {name}.yaml")
+    data.setdefault("name", name)
+    return Scenario.from_dict(data, source=f"scenario library file {name}.yaml")
+
+
+__all__ = ["SUCCESS_CRITERIA", "Scenario", "load_scenario", "scenario_names"]

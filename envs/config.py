@@ -1,0 +1,132 @@
+"""Environment configuration: the scenario plus observation, action and reward settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drive_sim.config import ConfigError, merge, require
+from drive_sim.render import ChaseViewConfig
+from drive_sim.scenarios import Scenario, load_scenario
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    """What the agent observes.
+
+    Attributes:
+        type: a name registered in ``envs.observations.OBSERVATIONS`` ("lidar", "camera", "multi").
+        route_points: number of look-ahead route points in the state vector.
+        route_spacing_m: spacing of those points along the road [m].
+        speed_scale_mps: speeds are divided by this before clipping to [-1, 1] [m/s].
+        camera_channels: channels of camera images, any of "rgb", "depth", "segmentation", in
+            that order (the world's camera must be configured to produce depth/segmentation).
+    """
+
+    type: str = "lidar"
+    route_points: int = 5
+    route_spacing_m: float = 10.0
+    speed_scale_mps: float = 40.0
+    camera_channels: tuple[str, ...] = ("rgb",)
+
+    def __post_init__(self) -> None:
+        require(0 <= self.route_points <= 50, "observation.route_points", f"must be in [0, 50], got {self.route_points}")
+        require(self.route_spacing_m > 0, "observation.route_spacing_m", f"must be positive, got {self.route_spacing_m}")
+        require(self.speed_scale_mps > 0, "observation.speed_scale_mps", f"must be positive, got {self.speed_scale_mps}")
+        allowed = ("rgb", "depth", "segmentation")
+        bad = [c for c in self.camera_channels if c not in allowed]
+        require(not bad and len(self.camera_channels) > 0, "observation.camera_channels", f"{bad or '[]'} not allowed; allowed: {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """How actions become controls.
+
+    Attributes:
+        type: a name registered in ``envs.actions.ACTIONS`` ("continuous", "discrete").
+        steer_bins: steering values of the discrete grid, evenly spaced over [-1, 1].
+        accel_bins: acceleration values of the discrete grid, evenly spaced over [-1, 1].
+    """
+
+    type: str = "continuous"
+    steer_bins: int = 5
+    accel_bins: int = 3
+
+    def __post_init__(self) -> None:
+        require(self.steer_bins >= 2 and self.steer_bins % 2 == 1, "action.steer_bins", f"must be an odd number >= 3 (so 0 is a choice), got {self.steer_bins}")
+        require(self.accel_bins >= 2, "action.accel_bins", f"must be at least 2, got {self.accel_bins}")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the named reward terms (each term is reported unweighted in ``info``).
+
+    Terms: ``progress`` (distance along the road per step over the distance at the speed limit,
+    in [-1, 1]), ``speed`` (1 at the limit, falling linearly to 0 at standstill or twice the
+    limit), ``lane_centring`` (minus the squared offset from the lane centre in half lane widths,
+    in [-1, 0]), ``collision`` and ``off_road`` (-1 on the step it happens), ``comfort`` (minus
+    longitudinal jerk over ``jerk_scale_mps3``, in [-1, 0]).
+    """
+
+    progress: float = 0.5
+    speed: float = 0.5
+    lane_centring: float = 0.2
+    collision: float = 10.0
+    off_road: float = 10.0
+    comfort: float = 0.05
+    jerk_scale_mps3: float = 10.0
+
+    def __post_init__(self) -> None:
+        require(self.jerk_scale_mps3 > 0, "reward.jerk_scale_mps3", f"must be positive, got {self.jerk_scale_mps3}")
+
+    def weights(self) -> dict[str, float]:
+        """Term name -> weight."""
+        return {
+            "progress": self.progress,
+            "speed": self.speed,
+            "lane_centring": self.lane_centring,
+            "collision": self.collision,
+            "off_road": self.off_road,
+            "comfort": self.comfort,
+        }
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything a ``DrivingEnv`` needs."""
+
+    scenario: Scenario = field(default_factory=Scenario)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    action: ActionConfig = field(default_factory=ActionConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    render: ChaseViewConfig = field(default_factory=ChaseViewConfig)
+
+
+def make_config(
+    scenario: str | Scenario = "highway",
+    obs_type: str | None = None,
+    action_type: str | None = None,
+    cfg: EnvConfig | Mapping[str, Any] | None = None,
+) -> EnvConfig:
+    """Resolve the constructor arguments of ``DrivingEnv`` into one validated ``EnvConfig``.
+
+    ``cfg`` (a mapping) is deep-merged over the named scenario and the defaults; ``obs_type``
+    and ``action_type`` win over ``cfg``. Unknown keys raise ``ConfigError`` with their dotted path.
+    """
+    if isinstance(cfg, EnvConfig):
+        base = cfg
+    else:
+        if isinstance(scenario, Scenario):
+            scen = scenario
+        elif isinstance(scenario, str):
+            scen = load_scenario(scenario)
+        else:
+            raise ConfigError(f"scenario: expected a scenario name or Scenario, got {type(scenario).__name__}")
+        base = merge(EnvConfig(scenario=scen), dict(cfg or {}))
+    overrides: dict[str, Any] = {}
+    if obs_type is not None:
+        overrides["observation"] = {"type": obs_type}
+    if action_type is not None:
+        overrides["action"] = {"type": action_type}
+    return merge(base, overrides)

@@ -1,0 +1,185 @@
+"""``DrivingEnv``: the Gymnasium adapter over a drive_sim ``World``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import EzPickle
+
+from drive_sim.render import chase_view
+from drive_sim.scenarios import Scenario
+from drive_sim.world import World
+from envs.actions import make_action
+from envs.config import EnvConfig, make_config
+from envs.observations import StateFeatures, make_observation
+from envs.rewards import StepOutcome, reward_terms, total_reward
+
+
+class DrivingEnv(gym.Env, EzPickle):
+    """A driving task in a PyBullet world.
+
+    ## Description
+    The ego car is a jointed PyBullet multibody (4.5 m, 1490 kg, rear-wheel drive) on a road
+    drawn as PyBullet bodies, among IDM/MOBIL traffic. Physics runs at ``physics_dt_s``; the
+    policy acts every ``control_period_s`` (0.1 s by default) and the action is held in between.
+
+    ## Action Space
+    ``continuous``: Box(-1, 1, (2,)) [steer (+1 = full left), acceleration (+ throttle, - brake)];
+    out-of-range values are clipped and counted in ``info["action_clipped"]``, NaN raises.
+    ``discrete``: Discrete(steer_bins * accel_bins) over an evenly spaced grid.
+
+    ## Observation Space
+    ``lidar``: float32 vector in [-1, 1]: lidar ranges / max range, then the state vector
+    (``envs.observations.state_feature_names``). ``camera``: uint8 (H, W, C) channel-last.
+    ``multi``: Dict of ``camera``, ``lidar`` and ``state``.
+
+    ## Rewards
+    Weighted sum of named terms (``envs.rewards.TERMS``: progress, speed, lane_centring,
+    collision, off_road, comfort), each reported unweighted in ``info["reward_terms"]``.
+
+    ## Starting State
+    The ego car starts in a (random or configured) forward lane at the scenario's start
+    arc length plus a random jitter, at a random speed; traffic is spawned around it. All
+    randomness comes from the generator seeded by ``reset(seed=...)``.
+
+    ## Episode End
+    Terminated on collision (vehicle or barrier), leaving the road (ego centre beyond an edge
+    line) or completing the route. Truncated at the scenario's time limit.
+
+    ## Arguments
+    ``scenario`` (library name or ``Scenario``), ``obs_type``, ``action_type``, ``cfg`` (a
+    mapping deep-merged over the ``EnvConfig`` built from the scenario; unknown keys raise),
+    ``render_mode`` (``"rgb_array"``: chase-camera frames).
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "highway",
+        obs_type: str | None = None,
+        action_type: str | None = None,
+        cfg: EnvConfig | Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        EzPickle.__init__(self, scenario, obs_type, action_type, cfg, render_mode)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {', '.join(self.metadata['render_modes'])}")
+        self.config: EnvConfig = make_config(scenario, obs_type, action_type, cfg)
+        self.scenario = self.config.scenario
+        self.render_mode = render_mode
+        self.world = World(self.scenario.world)
+        self._obs = make_observation(self.world, self.scenario, self.config.observation)
+        self._act = make_action(self.config.action)
+        self.observation_space = self._obs.space
+        self.action_space = self._act.space
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.scenario.world.control_period_s)}
+        self._lane_centre = StateFeatures(self.world, self.scenario, self.config.observation).lane_centre
+        self._clipped_total = 0
+        self._prev_s = 0.0
+        self._prev_v = 0.0
+        self._prev_a = 0.0
+
+    # ------------------------------------------------------------------ template
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Start an episode; ``seed`` seeds the one generator behind all randomness."""
+        super().reset(seed=seed)
+        self._reset_scene()
+        obs = self._obs.observe()
+        return obs, self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, False)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` for one control period: simulate, observe, reward, check the end."""
+        control, clipped = self._act.to_control(action)
+        self._clipped_total += clipped
+        self.world.step(control)
+        obs = self._obs.observe()
+        terms, jerk = self._reward_terms()
+        reward = total_reward(terms, self.config.reward)
+        terminated = self._is_terminated()
+        truncated = self._is_truncated() and not terminated
+        return obs, reward, terminated, truncated, self._info(terms, clipped, jerk, terminated or truncated)
+
+    # ------------------------------------------------------------------ hooks
+    def _reset_scene(self) -> None:
+        self.world.reset(self.np_random)
+        self._clipped_total = 0
+        self._prev_s = self.world.frenet.s_m
+        self._prev_v = self.world.ego.vx_mps
+        self._prev_a = 0.0
+
+    def _reward_terms(self) -> tuple[dict[str, float], float]:
+        w = self.world
+        e, f = w.ego, w.frenet
+        dt = w.cfg.control_period_s
+        a = (e.vx_mps - self._prev_v) / dt
+        jerk = (a - self._prev_a) / dt if w.steps > 1 else 0.0
+        outcome = StepOutcome(
+            progress_m=f.s_m - self._prev_s,
+            speed_mps=e.speed_mps,
+            speed_limit_mps=self.scenario.speed_limit_mps,
+            control_period_s=dt,
+            lane_offset_m=f.d_m - self._lane_centre(f.d_m),
+            lane_width_m=w.road.lane_width_m,
+            collided=w.collided_with is not None,
+            off_road=f.off_road,
+            jerk_mps3=jerk,
+        )
+        self._prev_s, self._prev_v, self._prev_a = f.s_m, e.vx_mps, a
+        return reward_terms(outcome, self.config.reward), jerk
+
+    def _route_completion(self) -> float:
+        done = (self.world.frenet.s_m - self.world.start_s_m) / self.scenario.route_length_m
+        return min(1.0, max(0.0, done))
+
+    def _is_terminated(self) -> bool:
+        w = self.world
+        return w.collided_with is not None or w.frenet.off_road or self._route_completion() >= 1.0
+
+    def _is_truncated(self) -> bool:
+        return self.world.time_s >= self.scenario.time_limit_s - 1e-9
+
+    def _info(self, terms: dict[str, float], clipped: int, jerk: float, done: bool) -> dict[str, Any]:
+        w = self.world
+        e, f = w.ego, w.frenet
+        completion = self._route_completion()
+        failed = w.collided_with is not None or f.off_road
+        if self.scenario.success == "route":
+            success = completion >= 1.0 and not failed
+        else:
+            success = done and not failed
+        return {
+            "route_completion": completion,
+            "collided": w.collided_with is not None,
+            "collision_kind": w.collided_with or "",
+            "off_road": f.off_road,
+            "speed_mps": e.speed_mps,
+            "speed_limit_mps": self.scenario.speed_limit_mps,
+            "lane_offset_m": f.d_m - self._lane_centre(f.d_m),
+            "lane": f.lane,
+            "jerk_mps3": jerk,
+            "time_s": w.time_s,
+            "friction": w.friction,
+            "action_clipped": clipped,
+            "actions_clipped_total": self._clipped_total,
+            "is_success": bool(success),
+            "reward_terms": terms,
+        }
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> np.ndarray | None:
+        """Chase-camera frame (``render_mode="rgb_array"``), else None."""
+        if self.render_mode != "rgb_array":
+            return None
+        return chase_view(self.world, self.config.render)
+
+    def close(self) -> None:
+        """Release the physics client."""
+        if getattr(self, "world", None) is not None:
+            self.world.close()
