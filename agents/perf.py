@@ -1,0 +1,306 @@
+"""Throughput and memory benchmark: ``drive-sim perf``.
+
+Measures, on one core and in one run: env steps/s of ``DriveSim/Highway-v0`` for each
+observation type; the raw PyBullet costs of the same scene (physics for one control period, one
+lidar ``rayTestBatch``, one camera ``getCameraImage``); highway-env's highway-v0 and
+highway-fast-v0 when the ``bench`` extra is installed; and RSS growth over many steps with
+periodic resets. Figures are medians of repeats and ratios are taken against references
+measured in the same run, because the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import envs  # noqa: F401  (registers DriveSim/*)
+from agents.runs import write_json, write_text
+from drive_sim._bullet import pb
+from drive_sim.config import require
+
+ENV_ID = "DriveSim/Highway-v0"
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    """Benchmark sizes.
+
+    Attributes:
+        repeats: repeats of every timing; the median is reported.
+        lidar_steps: env steps per repeat with the lidar observation.
+        camera_steps: env steps per repeat with camera and multi observations.
+        highway_env_steps: highway-v0 steps per repeat (it runs at a few steps/s).
+        memory_steps: steps of the memory check (0 skips it).
+        reset_every: the memory check resets the env every this many steps.
+        cpu: core to pin the process to (-1: do not pin).
+        out: Markdown report path ("" writes nothing); JSON and PNG go beside it.
+    """
+
+    repeats: int = 5
+    lidar_steps: int = 2000
+    camera_steps: int = 300
+    highway_env_steps: int = 20
+    memory_steps: int = 20_000
+    reset_every: int = 200
+    cpu: int = 0
+    out: str = "docs/performance.md"
+
+    def __post_init__(self) -> None:
+        require(self.repeats >= 1, "repeats", f"must be at least 1, got {self.repeats}")
+        for name in ("lidar_steps", "camera_steps", "highway_env_steps"):
+            require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
+        require(self.memory_steps >= 0, "memory_steps", f"must be non-negative, got {self.memory_steps}")
+        require(self.reset_every >= 1, "reset_every", f"must be at least 1, got {self.reset_every}")
+
+
+@dataclass
+class PerfResult:
+    """Measured figures (medians) and the repeats behind them."""
+
+    machine: dict[str, Any] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+
+
+def _rate(fn: Callable[[], None], n: int, repeats: int) -> tuple[float, list[float]]:
+    """Median calls/s of ``fn`` over ``repeats`` runs of ``n`` calls (after one warm-up call)."""
+    fn()
+    out = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append(n / (time.perf_counter() - t0))
+    return statistics.median(out), out
+
+
+def _stepper(env: Any, action: Any) -> Callable[[], None]:
+    def step() -> None:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+
+    return step
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, Python and PyBullet versions."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "pybullet": version("pybullet"),
+        "gymnasium": version("gymnasium"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def measure_memory(steps: int, reset_every: int, warmup: int = 1000) -> dict[str, float]:
+    """RSS [MB] after a warm-up and after ``steps`` more lidar steps with a reset every ``reset_every``."""
+    env = gym.make(ENV_ID, obs_type="lidar")
+    try:
+        action = np.array([0.0, 0.1], np.float32)
+        env.reset(seed=0)
+        seed = 1
+        for i in range(warmup):
+            env.step(action)
+            if (i + 1) % reset_every == 0:
+                env.reset(seed=seed)
+                seed += 1
+        gc.collect()
+        before = _rss_mb()
+        for i in range(steps):
+            env.step(action)
+            if (i + 1) % reset_every == 0:
+                env.reset(seed=seed)
+                seed += 1
+        gc.collect()
+        after = _rss_mb()
+    finally:
+        env.close()
+    return {"steps": float(steps), "reset_every": float(reset_every), "rss_before_mb": before, "rss_after_mb": after, "growth_mb": after - before}
+
+
+def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
+    """Run every measurement and, unless ``cfg.out`` is empty, write the report."""
+    from tqdm import tqdm
+
+    if cfg.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cfg.cpu % (os.cpu_count() or 1)})
+    res = PerfResult(machine=machine_info())
+    try:
+        import highway_env  # noqa: F401
+
+        have_hwe = True
+    except ImportError:
+        have_hwe = False
+    tasks = ["lidar", "camera", "multi", "raw"] + (["highway-v0", "highway-fast-v0"] if have_hwe else []) + (["memory"] if cfg.memory_steps else [])
+    bar = tqdm(tasks, desc="perf", disable=not progress)
+    for task in bar:
+        bar.set_postfix_str(task)
+        if task in ("lidar", "camera", "multi"):
+            env = gym.make(ENV_ID, obs_type=task)
+            env.reset(seed=0)
+            n = cfg.lidar_steps if task == "lidar" else cfg.camera_steps
+            res.rates[f"env_{task}"], res.samples[f"env_{task}"] = _rate(_stepper(env, np.array([0.0, 0.1], np.float32)), n, cfg.repeats)
+            env.close()
+        elif task == "raw":
+            _measure_raw(cfg, res)
+        elif task == "memory":
+            res.memory = measure_memory(cfg.memory_steps, cfg.reset_every)
+        else:
+            env = gym.make(task)
+            env.reset(seed=0)
+            res.rates[task], res.samples[task] = _rate(_stepper(env, 1), cfg.highway_env_steps, cfg.repeats)
+            env.close()
+    r = res.rates
+    res.ratios["lidar_vs_highway_v0"] = r["env_lidar"] / r["highway-v0"] if "highway-v0" in r else float("nan")
+    res.ratios["lidar_vs_highway_fast_v0"] = r["env_lidar"] / r["highway-fast-v0"] if "highway-fast-v0" in r else float("nan")
+    res.ratios["camera_vs_raw_camera"] = r["env_camera"] / r["raw_camera_frame"]
+    res.ratios["lidar_sim_seconds_per_wall_second"] = r["env_lidar"] * 0.1
+    if cfg.out:
+        write_report(res, cfg)
+    return res
+
+
+def _measure_raw(cfg: PerfConfig, res: PerfResult) -> None:
+    """Raw PyBullet calls on the same scene the env steps (Highway-v0, 20 vehicles)."""
+    env = gym.make(ENV_ID, obs_type="camera")
+    env.reset(seed=0)
+    world = env.unwrapped.world
+    cid = world.client._client
+    substeps = world.cfg.substeps
+
+    def physics() -> None:
+        for _ in range(substeps):
+            pb.stepSimulation(physicsClientId=cid)
+
+    world.read_lidar()
+    lid = world.lidar
+    ray_from, ray_to = lid._from.tolist(), lid._to.tolist()
+
+    def rays() -> None:
+        pb.rayTestBatch(ray_from, ray_to, numThreads=1, collisionFilterMask=lid.RAY_MASK, physicsClientId=cid)
+
+    cam = world.camera
+    e = world.ego
+    view = cam.view_matrix(e.x_m, e.y_m, e.yaw_rad)
+    c = cam.cfg
+
+    def frame() -> None:
+        pb.getCameraImage(c.width, c.height, view, cam._proj, renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK, shadow=0, physicsClientId=cid)
+
+    res.rates["raw_physics_control_period"], res.samples["raw_physics_control_period"] = _rate(physics, cfg.lidar_steps, cfg.repeats)
+    res.rates["raw_lidar_reading"], res.samples["raw_lidar_reading"] = _rate(rays, cfg.lidar_steps, cfg.repeats)
+    res.rates["raw_camera_frame"], res.samples["raw_camera_frame"] = _rate(frame, cfg.camera_steps, cfg.repeats)
+    res.machine["physics_substeps_per_control_period"] = substeps
+    res.machine["lidar_beams"] = lid.cfg.beams
+    res.machine["camera"] = f"{c.width}x{c.height} TinyRenderer"
+    env.close()
+
+
+_LABELS = {
+    "env_lidar": "DriveSim/Highway-v0, lidar obs (env steps/s)",
+    "env_camera": "DriveSim/Highway-v0, camera 84x84 obs (env steps/s)",
+    "env_multi": "DriveSim/Highway-v0, multi obs (env steps/s)",
+    "raw_physics_control_period": "raw PyBullet: physics for one 0.1 s control period (/s)",
+    "raw_lidar_reading": "raw PyBullet: one 64-beam rayTestBatch (/s)",
+    "raw_camera_frame": "raw PyBullet: one 84x84 TinyRenderer frame (/s)",
+    "highway-v0": "highway-env highway-v0 (env steps/s)",
+    "highway-fast-v0": "highway-env highway-fast-v0 (env steps/s)",
+}
+
+
+def write_report(res: PerfResult, cfg: PerfConfig) -> None:
+    """Markdown report, JSON figures and a bar chart next to ``cfg.out``."""
+    out = Path(cfg.out)
+    m = res.machine
+    lines = [
+        "# Performance",
+        "",
+        f"Measured {m['date']} with `drive-sim perf` (repeats={cfg.repeats}, pinned to one core: {cfg.cpu >= 0}).",
+        "",
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; Python {m['python']}, PyBullet {m['pybullet']}, Gymnasium {m['gymnasium']}.",
+        "",
+        "All figures are medians of the repeats; every ratio compares two figures from this same run.",
+        "",
+        "| what | median | repeats |",
+        "|---|---:|---|",
+    ]
+    for key, label in _LABELS.items():
+        if key in res.rates:
+            lines.append(f"| {label} | {res.rates[key]:,.1f} | {', '.join(f'{x:,.0f}' for x in res.samples[key])} |")
+    lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+    targets = {
+        "lidar_vs_highway_v0": ">= 10",
+        "lidar_vs_highway_fast_v0": "",
+        "camera_vs_raw_camera": ">= 0.70",
+        "lidar_sim_seconds_per_wall_second": ">= 80",
+    }
+    for key, value in res.ratios.items():
+        lines.append(f"| {key} | {value:,.2f} | {targets.get(key, '')} |")
+    if res.memory:
+        mem = res.memory
+        lines += [
+            "",
+            f"Memory: RSS {mem['rss_before_mb']:.1f} MB -> {mem['rss_after_mb']:.1f} MB over {int(mem['steps']):,} lidar steps "
+            f"with a reset every {int(mem['reset_every'])} steps: growth {mem['growth_mb']:+.1f} MB (target < 50 MB).",
+        ]
+    lines += ["", f"![throughput]({out.with_suffix('.png').name})", ""]
+    write_text(out, "\n".join(lines))
+    write_json(out.with_suffix(".json"), {"machine": res.machine, "rates": res.rates, "samples": res.samples, "ratios": res.ratios, "memory": res.memory})
+    _plot(res, out.with_suffix(".png"))
+
+
+def _plot(res: PerfResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.runs import atomic_write
+
+    keys = [k for k in ("env_lidar", "env_camera", "env_multi", "highway-fast-v0", "highway-v0") if k in res.rates]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    vals = [res.rates[k] for k in keys]
+    colours = ["tab:blue" if k.startswith("env_") else "tab:grey" for k in keys]
+    ax.barh(range(len(keys)), vals, color=colours)
+    ax.set_yticks(range(len(keys)), [k.replace("env_", "drive-sim ") for k in keys])
+    ax.set_xscale("log")
+    ax.set_xlabel("env steps per second, one core (log scale)")
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:,.0f}", va="center")
+    ax.set_title("Highway throughput: drive-sim vs highway-env (same run)")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
