@@ -41,9 +41,11 @@ class TrafficConfig:
         politeness: MOBIL politeness p.
         lane_change_threshold_mps2: MOBIL incentive threshold [m/s^2].
         safe_decel_mps2: MOBIL safety limit b_safe for the new follower [m/s^2].
-        keep_right_bias_mps2: MOBIL bias towards the right lane [m/s^2].
+        keep_right_bias_mps2: MOBIL bias towards the right lane [m/s^2]; above the threshold, so a
+            vehicle with nothing to gain returns to the right (Kesting et al., asymmetric MOBIL).
         lane_change_cooldown_s: time between two lane changes of one vehicle [s].
         lateral_speed_mps: largest lateral speed during a lane change [m/s].
+        lane_changes: whether vehicles change lanes at all (MOBIL on/off).
         decision_period_s: how often MOBIL lane choices are re-evaluated [s] (drivers do not
             reconsider lanes every control step; this also keeps MOBIL off most steps).
     """
@@ -63,9 +65,10 @@ class TrafficConfig:
     politeness: float = 0.2
     lane_change_threshold_mps2: float = 0.2
     safe_decel_mps2: float = 4.0
-    keep_right_bias_mps2: float = 0.1
+    keep_right_bias_mps2: float = 0.3
     lane_change_cooldown_s: float = 4.0
-    lateral_speed_mps: float = 1.0
+    lateral_speed_mps: float = 1.5
+    lane_changes: bool = True
     decision_period_s: float = 0.5
 
     def __post_init__(self) -> None:
@@ -225,7 +228,7 @@ class Traffic:
         acc = idm_acceleration(self.v, self.v0, gap, self.v - v_front, cfg)
 
         self._decision_clock -= dt_s
-        if self._decision_clock <= 0.0:
+        if self._decision_clock <= 0.0 and cfg.lane_changes:
             self._decision_clock += cfg.decision_period_s
             self._mobil(all_v, all_v0, lead, lead_gap, follow, follow_gap, acc, gap, v_front)
         self.cooldown = self.cooldown - dt_s
@@ -235,7 +238,8 @@ class Traffic:
         self.s = self.s + 0.5 * (self.v + v_new) * dt_s
         self.v = v_new
         self.accel = acc
-        self.d_rate = np.clip(self._offsets[self.lane] - self.d, -cfg.lateral_speed_mps, cfg.lateral_speed_mps)
+        # Constant lateral speed, easing in over the last half metre.
+        self.d_rate = np.clip(2.0 * (self._offsets[self.lane] - self.d), -cfg.lateral_speed_mps, cfg.lateral_speed_mps)
         self.d = self.d + self.d_rate * dt_s
 
     def _mobil(
@@ -278,13 +282,23 @@ class Traffic:
         ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - self.v, cfg)
         ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg)
         # Only traffic vehicles count in the politeness term: the ego car's acceleration is the agent's.
+        # Keep-right (asymmetric) MOBIL: the old follower's gain counts only for moves to the right,
+        # so a slow vehicle never pulls out to the left to let a faster one by.
         nf_w = (has_nf & (nf < n)).astype(np.float64)
-        of_w = (has_of & (of < n)).astype(np.float64)[:, None]
+        of_w = (has_of & (of < n)).astype(np.float64)[:, None] * np.array([1.0, 0.0])[None, :]
         gain = acc_new - acc[:, None] + cfg.politeness * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, None])
         gain = gain + np.array([cfg.keep_right_bias_mps2, -cfg.keep_right_bias_mps2])[None, :]
         gain = np.where(valid & safe & (gain > cfg.lane_change_threshold_mps2), gain, -np.inf)
         best = np.argmax(gain, axis=1)
         change = np.isfinite(gain[np.arange(n), best])
+        if np.count_nonzero(change) > 1:
+            # Two vehicles deciding on the same step into the same lane close together: only the
+            # front one goes (each safety check saw the lane before the other's move).
+            new_lane = tgt[np.arange(n), best]
+            ds = self.s[None, :] - self.s[:, None]  # ds[i, j] = s_j - s_i
+            clash = change[:, None] & change[None, :] & (new_lane[:, None] == new_lane[None, :])
+            clash &= (ds > 0) & (ds < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m)
+            change &= ~np.any(clash, axis=1)
         self.lane = np.where(change, tgt[np.arange(n), best], self.lane)
         self.cooldown = np.where(change, cfg.lane_change_cooldown_s, self.cooldown)
         self.lane_changes += int(np.count_nonzero(change))
