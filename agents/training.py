@@ -92,7 +92,8 @@ def make_vec_env(cfg: TrainConfig) -> Any:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     return sb3_make_vec_env(
-        env_id(cfg.scenario),
+        # "envs:" makes gym.make import the registering module inside spawned workers.
+        f"envs:{env_id(cfg.scenario)}",
         n_envs=cfg.n_envs,
         seed=TRAIN_SEED_BASE + 100 * cfg.seed,
         vec_env_cls=SubprocVecEnv if cfg.n_envs > 1 else DummyVecEnv,

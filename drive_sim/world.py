@@ -131,6 +131,10 @@ class World:
         cfg: the world's configuration.
     """
 
+    GROUP_SEEN = 1
+    GROUP_EGO = 2
+    GROUP_GROUND = 4
+
     def __init__(self, cfg: WorldConfig) -> None:
         self.cfg = cfg
         self.client: Any = connect_direct()
@@ -150,11 +154,15 @@ class World:
         self.set_friction(cfg.friction)
         self._traffic_set = frozenset(self.traffic_ids)
         self._barrier_set = frozenset(self.scenery.barrier)
-        # Collision groups: rays test only traffic and barriers (group 1), never the ego car or
-        # the ground, which would otherwise cost a narrow-phase test on every beam.
+        # Collision groups. Group 1: what the lidar sees (traffic, barriers); 2: the ego car;
+        # 4: the ground. Lidar rays have group 1 and mask 1, so they skip the ego car and the
+        # ground; the seen bodies' mask holds group 1 so rays can hit them, and group 2 so the
+        # ego car can. (Bullet puts mass-0 bodies in its "static" group by default.)
         for link in range(-1, c.getNumJoints(self.vehicle.body_id)):
-            c.setCollisionFilterGroupMask(self.vehicle.body_id, link, 2, 0xFFFF)
-        c.setCollisionFilterGroupMask(self.ground_id, -1, 4, 0xFFFF)
+            c.setCollisionFilterGroupMask(self.vehicle.body_id, link, self.GROUP_EGO, self.GROUP_SEEN | self.GROUP_GROUND)
+        c.setCollisionFilterGroupMask(self.ground_id, -1, self.GROUP_GROUND, self.GROUP_EGO)
+        for body in (*self.traffic_ids, *self.scenery.barrier):
+            c.setCollisionFilterGroupMask(body, -1, self.GROUP_SEEN, self.GROUP_EGO | self.GROUP_SEEN)
         cid = c._client
         self._step_physics = functools.partial(pb.stepSimulation, physicsClientId=cid)
         self._reset_pose = functools.partial(pb.resetBasePositionAndOrientation, physicsClientId=cid)
@@ -220,7 +228,7 @@ class World:
         xy, heading = self.road.centreline.to_world(np.array([s0]), np.array([d0]))
         self.vehicle.place(float(xy[0, 0]), float(xy[0, 1]), float(heading[0]), speed)
         self.traffic.reset(rng, s0, d0)
-        self._place_traffic()
+        self.place_traffic()
         self.time_s = 0.0
         self.steps = 0
         self.collided_with = None
@@ -229,7 +237,17 @@ class World:
         self._refresh()
 
     def step(self, control: Control) -> None:
-        """Advance one control period: physics substeps, then traffic, then sensors' inputs."""
+        """Advance one control period.
+
+        Traffic moves first (from the ego state at the start of the period) and its bodies are
+        placed before the physics, so the ego car collides with, and after the step the lidar
+        sees, the bodies exactly where the traffic model has them. (PyBullet refreshes the
+        broad-phase boxes of moved static bodies only in ``stepSimulation``.)
+        """
+        ego, fr = self.ego, self.frenet
+        self.traffic.recycle(self.rng, fr.s_m)
+        self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
+        self._place_traffic()
         dt = self.cfg.physics_dt_s
         self.vehicle.begin_period(control)
         for _ in range(self.cfg.substeps):
@@ -239,10 +257,11 @@ class World:
         self.steps += 1
         self._check_collision()
         self._refresh()
-        ego, fr = self.ego, self.frenet
-        self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
-        self.traffic.recycle(self.rng, fr.s_m)
+
+    def place_traffic(self) -> None:
+        """Move the traffic bodies to the traffic model's state now (after editing it by hand)."""
         self._place_traffic()
+        self.client.performCollisionDetection()
 
     def _refresh(self) -> None:
         ego = self.vehicle.read_state()

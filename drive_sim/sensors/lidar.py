@@ -54,7 +54,7 @@ class Lidar:
         half_length_m, half_width_m: ego outline the rays start from [m].
     """
 
-    #: Collision-filter mask of the rays: group 1 holds what the lidar can see (traffic, barriers).
+    #: Collision-filter mask of the rays: group 1 holds what the lidar can see (``World.GROUP_SEEN``).
     RAY_MASK = 1
 
     def __init__(self, client: Any, cfg: LidarConfig, half_length_m: float, half_width_m: float) -> None:

@@ -1,0 +1,33 @@
+"""Every registered id, with every observation and action type, passes both env checkers."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs
+
+COMBOS = [(env_id, obs, act) for env_id in envs.ENV_IDS for obs in envs.OBS_TYPES for act in envs.ACTION_TYPES]
+
+
+@pytest.mark.parametrize("env_id,obs,act", COMBOS)
+def test_gymnasium_and_sb3_checkers(env_id, obs, act):
+    env = gym.make(env_id, obs_type=obs, action_type=act, disable_env_checker=True)
+    try:
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        with warnings.catch_warnings():
+            # SB3 suggests channel-first images; drive-sim's layout is channel-last by design (STYLE.md).
+            warnings.filterwarnings("ignore", message=".*channel.*")
+            sb3_check_env(env.unwrapped, warn=True)
+    finally:
+        env.close()
+
+
+def test_registry_lists_both_foundation_ids():
+    assert {"DriveSim/Highway-v0", "DriveSim/LaneKeep-v0"} <= set(envs.ENV_IDS)
+    for env_id in envs.ENV_IDS:
+        assert env_id in gym.registry
