@@ -82,3 +82,27 @@ def measure_braking(base: WorldConfig | None = None, friction: float = 0.9, from
         return BrakingResult(from_kmh, friction, world.frenet.s_m - s0, world.time_s)
     finally:
         world.close()
+
+
+@dataclass(frozen=True)
+class CorneringResult:
+    """Yaw rate after holding a small steering input at constant throttle, against the
+    kinematic (no-slip) bicycle value ``speed * tan(angle) / wheelbase``."""
+
+    speed_mps: float
+    steer_rad: float
+    yaw_rate_rps: float
+    kinematic_yaw_rate_rps: float
+
+
+def measure_cornering(base: WorldConfig | None = None, friction: float = 0.9, speed_mps: float = 25.0, steer: float = 0.06) -> CorneringResult:
+    """Hold ``steer`` (fraction of full lock) for 1.2 s at about ``speed_mps`` and read the yaw rate."""
+    world = _test_world(base or WorldConfig(), speed_mps, friction)
+    try:
+        for _ in range(12):
+            world.step(Control(steer, 0.3, 0.0))
+        e = world.ego
+        kin = e.speed_mps * float(np.tan(e.steer_rad)) / world.cfg.vehicle.wheelbase_m
+        return CorneringResult(e.speed_mps, e.steer_rad, e.yaw_rate_rps, kin)
+    finally:
+        world.close()
