@@ -174,7 +174,8 @@ class Traffic:
 
     def _lane_of(self, d: np.ndarray) -> np.ndarray:
         """Nearest lane index for lateral offsets ``d`` (lanes are evenly spaced)."""
-        return np.clip(np.rint((d - self._offsets[0]) / self.road.lane_width_m), 0, len(self._offsets) - 1).astype(np.int64)
+        lane = np.rint((d - self._offsets[0]) / self.road.lane_width_m).astype(np.int64)
+        return np.minimum(np.maximum(lane, 0), len(self._offsets) - 1)
 
     def neighbour_tables(self, all_s: np.ndarray, all_d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Leader and follower of every traffic vehicle in every lane, from one gap tensor.
@@ -239,7 +240,7 @@ class Traffic:
         self.v = v_new
         self.accel = acc
         # Constant lateral speed, easing in over the last half metre.
-        self.d_rate = np.clip(2.0 * (self._offsets[self.lane] - self.d), -cfg.lateral_speed_mps, cfg.lateral_speed_mps)
+        self.d_rate = np.minimum(np.maximum(2.0 * (self._offsets[self.lane] - self.d), -cfg.lateral_speed_mps), cfg.lateral_speed_mps)
         self.d = self.d + self.d_rate * dt_s
 
     def _mobil(
@@ -261,7 +262,7 @@ class Traffic:
         settled = (np.abs(self.d - self._offsets[self.lane]) < 0.2) & (self.cooldown <= 0.0)
         target = self.lane[:, None] + np.array([-1, 1])[None, :]  # (n, 2): right, left
         valid = settled[:, None] & (target >= 0) & (target < n_lanes)
-        tgt = np.clip(target, 0, n_lanes - 1)
+        tgt = np.minimum(np.maximum(target, 0), n_lanes - 1)
         valid &= self._lane_allowed[tgt]
         if not np.any(valid):
             return

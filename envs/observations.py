@@ -56,7 +56,7 @@ class StateFeatures:
         self.size = len(state_feature_names(cfg))
         road = world.road
         fwd = road.forward_lanes()
-        self._fwd_offsets = np.asarray([road.lane_offsets_m[i] for i in fwd])
+        self._fwd_list = [road.lane_offsets_m[i] for i in fwd]
         self._road_mid = 0.5 * (road.edge_left_m + road.edge_right_m)
         self._road_half = 0.5 * (road.edge_left_m - road.edge_right_m)
         self._ahead = cfg.route_spacing_m * np.arange(1, cfg.route_points + 1)
@@ -64,7 +64,7 @@ class StateFeatures:
 
     def lane_centre(self, d_m: float) -> float:
         """Lateral offset of the forward lane nearest to ``d_m``."""
-        return float(self._fwd_offsets[np.argmin(np.abs(self._fwd_offsets - d_m))])
+        return min(self._fwd_list, key=lambda c: abs(c - d_m))
 
     def fill(self, out: np.ndarray) -> None:
         """Write the state vector into ``out`` (length ``size``), clipped to [-1, 1]."""
@@ -89,7 +89,7 @@ class StateFeatures:
             c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
             out[9::2] = (c * dx + s * dy) * self._scale_route
             out[10::2] = (-s * dx + c * dy) * self._scale_route
-        np.clip(out, -1.0, 1.0, out=out)
+        np.minimum(np.maximum(out, -1.0, out=out), 1.0, out=out)
 
 
 class LidarObservation:

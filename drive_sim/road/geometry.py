@@ -46,23 +46,35 @@ class Centreline:
         self.curvature = curv
         self._tree = cKDTree(xy)
 
+    def _segment(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment index containing each arc length, and the arc length into that segment.
+
+        (``np.minimum(np.maximum(...))`` rather than ``np.clip``: this runs several times per
+        step on tiny arrays, where ``np.clip``'s dispatch costs several times the work.)
+        """
+        s = np.minimum(np.maximum(np.asarray(s, dtype=np.float64), 0.0), self.length_m)
+        idx = np.minimum(np.maximum(np.searchsorted(self.s, s, side="right") - 1, 0), len(self._seg) - 1)
+        return idx, s - self.s[idx]
+
     def interpolate(self, s: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Position (…, 2), heading (…,) and curvature (…,) at arc lengths ``s`` (clamped to the line)."""
-        s = np.clip(np.asarray(s, dtype=np.float64), 0.0, self.length_m)
-        x = np.interp(s, self.s, self.xy[:, 0])
-        y = np.interp(s, self.s, self.xy[:, 1])
-        # Heading is piecewise constant per segment; take the segment that contains s.
-        idx = np.clip(np.searchsorted(self.s, s, side="right") - 1, 0, len(self._seg) - 1)
-        heading = self.heading[idx]
-        curv = np.interp(s, self.s, self.curvature)
-        return np.stack([x, y], axis=-1), heading, curv
+        idx, ds = self._segment(s)
+        frac = ds / self._seg_len[idx]
+        xy = self.xy[idx] + self._seg[idx] * frac[..., None]
+        curv = self.curvature[idx] + (self.curvature[idx + 1] - self.curvature[idx]) * frac
+        return xy, self.heading[idx], curv
 
     def to_world(self, s: np.ndarray | float, d: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """World position (…, 2) and reference heading (…,) of Frenet points (s, d)."""
-        xy, heading, _ = self.interpolate(s)
-        d = np.asarray(d, dtype=np.float64)
-        normal = np.stack([-np.sin(heading), np.cos(heading)], axis=-1)
-        return xy + normal * d[..., None], heading
+        idx, ds = self._segment(s)
+        frac = ds / self._seg_len[idx]
+        seg = self._seg[idx]
+        xy = self.xy[idx] + seg * frac[..., None]
+        # The unit normal (left) of the segment is its direction rotated by +90 degrees.
+        scale = np.asarray(d, dtype=np.float64) / self._seg_len[idx]
+        xy[..., 0] -= seg[..., 1] * scale
+        xy[..., 1] += seg[..., 0] * scale
+        return xy, self.heading[idx]
 
     def locate(self, x_m: float, y_m: float, hint: int | None = None) -> tuple[float, float, float, int]:
         """Frenet coordinates of one point, searching near segment ``hint`` first.
@@ -81,7 +93,7 @@ class Centreline:
             v = self._seg[lo:hi]
             ln = self._seg_len[lo:hi]
             rx, ry = x_m - a[:, 0], y_m - a[:, 1]
-            t = np.clip((rx * v[:, 0] + ry * v[:, 1]) / (ln * ln), 0.0, 1.0)
+            t = np.minimum(np.maximum((rx * v[:, 0] + ry * v[:, 1]) / (ln * ln), 0.0), 1.0)
             fx, fy = rx - v[:, 0] * t, ry - v[:, 1] * t
             k = int(np.argmin(fx * fx + fy * fy))
             i = lo + k

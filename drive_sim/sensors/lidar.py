@@ -93,5 +93,5 @@ class Lidar:
         ranges = self._start + frac * (cfg.range_m - self._start)
         hit = ids >= 0
         noise = rng.normal(0.0, cfg.noise_std_m, cfg.beams) if cfg.noise_std_m > 0 else 0.0
-        ranges = np.where(hit, np.clip(ranges + noise, 0.0, cfg.range_m), cfg.range_m)
+        ranges = np.where(hit, np.minimum(np.maximum(ranges + noise, 0.0), cfg.range_m), cfg.range_m)
         return LidarReading(ranges_m=ranges.astype(np.float32), hit_ids=ids, angles_rad=self.angles_rad)
