@@ -166,16 +166,31 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
         have_hwe = False
     tasks = ["lidar", "camera", "multi", "raw"] + (["highway-v0", "highway-fast-v0"] if have_hwe else []) + (["memory"] if cfg.memory_steps else [])
     bar = tqdm(tasks, desc="perf", disable=not progress)
+    camera_views: list[tuple[float, float, float]] = []
     for task in bar:
         bar.set_postfix_str(task)
         if task in ("lidar", "camera", "multi"):
             env = gym.make(ENV_ID, obs_type=task)
             env.reset(seed=0)
             n = cfg.lidar_steps if task == "lidar" else cfg.camera_steps
-            res.rates[f"env_{task}"], res.samples[f"env_{task}"] = _rate(_stepper(env, np.array([0.0, 0.1], np.float32)), n, cfg.repeats)
+            step = _stepper(env, np.array([0.0, 0.1], np.float32))
+            if task == "camera":
+                # Record the camera pose of every timed step: the raw reference renders the same views.
+                world = env.unwrapped.world
+                inner = step
+
+                def step() -> None:
+                    inner()
+                    e = world.ego
+                    views.append((e.x_m, e.y_m, e.yaw_rad))
+
+            views: list[tuple[float, float, float]] = []
+            res.rates[f"env_{task}"], res.samples[f"env_{task}"] = _rate(step, n, cfg.repeats)
+            if task == "camera":
+                camera_views = views
             env.close()
         elif task == "raw":
-            _measure_raw(cfg, res)
+            _measure_raw(cfg, res, camera_views)
         elif task == "memory":
             res.memory = measure_memory(cfg.memory_steps, cfg.reset_every)
         else:
@@ -193,8 +208,12 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     return res
 
 
-def _measure_raw(cfg: PerfConfig, res: PerfResult) -> None:
-    """Raw PyBullet calls on the same scene the env steps (Highway-v0, 20 vehicles)."""
+def _measure_raw(cfg: PerfConfig, res: PerfResult, camera_views: list[tuple[float, float, float]]) -> None:
+    """Raw PyBullet calls on the same scene the env steps (Highway-v0, 20 vehicles).
+
+    The camera reference renders the very views the camera env rendered while it was timed (its
+    recorded ego poses, in order), because frame cost depends on what is in view.
+    """
     env = gym.make(ENV_ID, obs_type="camera")
     env.reset(seed=0)
     world = env.unwrapped.world
@@ -214,10 +233,14 @@ def _measure_raw(cfg: PerfConfig, res: PerfResult) -> None:
 
     cam = world.camera
     e = world.ego
-    view = cam.view_matrix(e.x_m, e.y_m, e.yaw_rad)
+    poses = camera_views or [(e.x_m, e.y_m, e.yaw_rad)]
+    views = [cam.view_matrix(*pose) for pose in poses]
     c = cam.cfg
+    k = [0]
 
     def frame() -> None:
+        view = views[k[0] % len(views)]
+        k[0] += 1
         pb.getCameraImage(c.width, c.height, view, cam._proj, renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK, shadow=0, physicsClientId=cid)
 
     res.rates["raw_physics_control_period"], res.samples["raw_physics_control_period"] = _rate(physics, cfg.lidar_steps, cfg.repeats)

@@ -123,6 +123,7 @@ class Traffic:
         self._lane_allowed = np.zeros(len(self._offsets), dtype=bool)
         self._lane_allowed[self._lanes] = True
         self._occ_half_m = road.lane_width_m / 2 + VEHICLE_WIDTH_M / 2 - 0.3
+        self._bodies = np.empty((4, n + 1))
         self._decision_clock = 0.0
 
     @property
@@ -214,10 +215,14 @@ class Traffic:
         if n == 0:
             return
         cfg = self.cfg
-        all_s = np.append(self.s, ego_s)
-        all_v = np.append(self.v, ego_v)
-        all_v0 = np.append(self.v0, max(ego_v, 0.1))
-        lead, lead_gap, follow, follow_gap = self.neighbour_tables(all_s, np.append(self.d, ego_d))
+        # Traffic plus the ego car as the last body, in buffers reused every step.
+        buf = self._bodies
+        if buf.shape[1] != n + 1:
+            buf = self._bodies = np.empty((4, n + 1))
+        buf[0, :n], buf[1, :n], buf[2, :n], buf[3, :n] = self.s, self.v, self.v0, self.d
+        buf[:, n] = ego_s, ego_v, max(ego_v, 0.1), ego_d
+        all_s, all_v, all_v0, all_d = buf
+        lead, lead_gap, follow, follow_gap = self.neighbour_tables(all_s, all_d)
         rows = np.arange(n)
         cur_lane = self._lane_of(self.d)
         # Longitudinal: the nearer of the leaders in the current lane and (mid lane-change) the target lane.
