@@ -41,7 +41,9 @@ def _build() -> argparse.ArgumentParser:
 
     pf = sub.add_parser("perf", help="measure throughput and memory, write docs/performance.md")
     pf.add_argument("--repeats", type=int, default=p.repeats, help=f"repeats per figure (default {p.repeats})")
-    pf.add_argument("--memory-steps", type=int, default=p.memory_steps, help=f"steps of the memory check, 0 to skip (default {p.memory_steps})")
+    pf.add_argument(
+        "--memory-steps", type=int, default=p.memory_steps, help=f"steps of the memory check, 0 to skip (default {p.memory_steps})"
+    )
     pf.add_argument("--cpu", type=int, default=p.cpu, help=f"core to pin to, -1 for none (default {p.cpu})")
     pf.add_argument("--out", default=p.out, help=f"report path, '' for none (default {p.out})")
     pf.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")

@@ -88,9 +88,15 @@ def _rate(fn: Callable[[], None], n: int, repeats: int) -> tuple[float, list[flo
     return statistics.median(out), out
 
 
-def _stepper(env: Any, action: Any) -> Callable[[], None]:
+def _stepper(env: Any, action: Any, poses: list[tuple[float, float, float]] | None = None) -> Callable[[], None]:
+    """One env step (resetting at episode ends); appends the ego pose to ``poses`` if given."""
+    world = env.unwrapped.world if poses is not None else None
+
     def step() -> None:
         _, _, terminated, truncated, _ = env.step(action)
+        if world is not None:
+            e = world.ego
+            poses.append((e.x_m, e.y_m, e.yaw_rad))
         if terminated or truncated:
             env.reset()
 
@@ -148,7 +154,13 @@ def measure_memory(steps: int, reset_every: int, warmup: int = 1000) -> dict[str
         after = _rss_mb()
     finally:
         env.close()
-    return {"steps": float(steps), "reset_every": float(reset_every), "rss_before_mb": before, "rss_after_mb": after, "growth_mb": after - before}
+    return {
+        "steps": float(steps),
+        "reset_every": float(reset_every),
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "growth_mb": after - before,
+    }
 
 
 def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
@@ -164,7 +176,11 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
         have_hwe = True
     except ImportError:
         have_hwe = False
-    tasks = ["lidar", "camera", "multi", "raw"] + (["highway-v0", "highway-fast-v0"] if have_hwe else []) + (["memory"] if cfg.memory_steps else [])
+    tasks = (
+        ["lidar", "camera", "multi", "raw"]
+        + (["highway-v0", "highway-fast-v0"] if have_hwe else [])
+        + (["memory"] if cfg.memory_steps else [])
+    )
     bar = tqdm(tasks, desc="perf", disable=not progress)
     camera_views: list[tuple[float, float, float]] = []
     for task in bar:
@@ -173,21 +189,10 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             env = gym.make(ENV_ID, obs_type=task)
             env.reset(seed=0)
             n = cfg.lidar_steps if task == "lidar" else cfg.camera_steps
-            step = _stepper(env, np.array([0.0, 0.1], np.float32))
-            if task == "camera":
-                # Record the camera pose of every timed step: the raw reference renders the same views.
-                world = env.unwrapped.world
-                inner = step
-
-                def step() -> None:
-                    inner()
-                    e = world.ego
-                    views.append((e.x_m, e.y_m, e.yaw_rad))
-
-            views: list[tuple[float, float, float]] = []
+            # The camera run records its ego poses: the raw reference renders the same views.
+            poses = camera_views if task == "camera" else None
+            step = _stepper(env, np.array([0.0, 0.1], np.float32), poses)
             res.rates[f"env_{task}"], res.samples[f"env_{task}"] = _rate(step, n, cfg.repeats)
-            if task == "camera":
-                camera_views = views
             env.close()
         elif task == "raw":
             _measure_raw(cfg, res, camera_views)
@@ -241,7 +246,16 @@ def _measure_raw(cfg: PerfConfig, res: PerfResult, camera_views: list[tuple[floa
     def frame() -> None:
         view = views[k[0] % len(views)]
         k[0] += 1
-        pb.getCameraImage(c.width, c.height, view, cam._proj, renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK, shadow=0, physicsClientId=cid)
+        pb.getCameraImage(
+            c.width,
+            c.height,
+            view,
+            cam._proj,
+            renderer=pb.ER_TINY_RENDERER,
+            flags=pb.ER_NO_SEGMENTATION_MASK,
+            shadow=0,
+            physicsClientId=cid,
+        )
 
     res.rates["raw_physics_control_period"], res.samples["raw_physics_control_period"] = _rate(physics, cfg.lidar_steps, cfg.repeats)
     res.rates["raw_lidar_reading"], res.samples["raw_lidar_reading"] = _rate(rays, cfg.lidar_steps, cfg.repeats)
@@ -273,7 +287,8 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
         "",
         f"Measured {m['date']} with `drive-sim perf` (repeats={cfg.repeats}, pinned to one core: {cfg.cpu >= 0}).",
         "",
-        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; Python {m['python']}, PyBullet {m['pybullet']}, Gymnasium {m['gymnasium']}.",
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; "
+        f"Python {m['python']}, PyBullet {m['pybullet']}, Gymnasium {m['gymnasium']}.",
         "",
         "All figures are medians of the repeats; every ratio compares two figures from this same run.",
         "",
@@ -301,7 +316,10 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
         ]
     lines += ["", f"![throughput]({out.with_suffix('.png').name})", ""]
     write_text(out, "\n".join(lines))
-    write_json(out.with_suffix(".json"), {"machine": res.machine, "rates": res.rates, "samples": res.samples, "ratios": res.ratios, "memory": res.memory})
+    write_json(
+        out.with_suffix(".json"),
+        {"machine": res.machine, "rates": res.rates, "samples": res.samples, "ratios": res.ratios, "memory": res.memory},
+    )
     _plot(res, out.with_suffix(".png"))
 
 

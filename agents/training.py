@@ -1,5 +1,7 @@
-"""Training from a config: one call builds the vector env, trains with stable-baselines3,
-evaluates on held-out seeds and writes one run folder.
+"""Training from a config.
+
+One call builds the vector env, trains with stable-baselines3, evaluates on held-out seeds and
+writes one run folder.
 
 Run folder: ``config.yaml`` (with the seed), ``versions.json``, ``model.zip``, ``tb/``
 (TensorBoard logs), ``eval.csv`` (one row per evaluation episode) and ``eval.json`` (summary).
@@ -169,4 +171,3 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     }
     write_json(run / "eval.json", summary)
     return run
-

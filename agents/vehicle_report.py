@@ -26,7 +26,16 @@ def write_vehicle_report(out: str | Path = "docs/vehicle.md") -> str:
     conv = []
     for dt, iters in tqdm(STEPS, desc="physics step"):
         cfg = dataclasses.replace(base, physics_dt_s=dt, solver_iterations=iters)
-        conv.append((dt, iters, measure_acceleration(cfg), measure_braking(cfg, friction=0.9), measure_braking(cfg, friction=0.15), measure_cornering(cfg)))
+        conv.append(
+            (
+                dt,
+                iters,
+                measure_acceleration(cfg),
+                measure_braking(cfg, friction=0.9),
+                measure_braking(cfg, friction=0.15),
+                measure_cornering(cfg),
+            )
+        )
     v = VehicleConfig()
     m = machine_info()
     lines = [
@@ -37,11 +46,13 @@ def write_vehicle_report(out: str | Path = "docs/vehicle.md") -> str:
         "A jointed PyBullet multibody (`drive_sim/assets/car.urdf`): 4.5 m x 1.8 m, 1490 kg, wheelbase "
         f"{v.wheelbase_m} m, rear-wheel drive, {v.max_power_w / 1000:.0f} kW and {v.max_wheel_torque_nm:.0f} N m at the wheels, "
         f"brakes {v.brake_torque_front_nm:.0f}/{v.brake_torque_rear_nm:.0f} N m per front/rear wheel, Ackermann steering up to "
-        f"{v.max_steer_rad:.2f} rad at {v.steer_rate_rps} rad/s, drag Cd*A {v.drag_area_m2} m^2, rolling resistance {v.rolling_resistance}.",
+        f"{v.max_steer_rad:.2f} rad at {v.steer_rate_rps} rad/s, drag Cd*A {v.drag_area_m2} m^2, "
+        f"rolling resistance {v.rolling_resistance}.",
         "Tyre grip is Coulomb friction at each wheel contact with the world's friction coefficient, so low friction means "
         "longer braking, wheelspin and understeer.",
         "",
-        f"Default physics: step {base.physics_dt_s} s, {base.solver_iterations} solver iterations, control period {base.control_period_s} s.",
+        f"Default physics: step {base.physics_dt_s} s, {base.solver_iterations} solver iterations, "
+        f"control period {base.control_period_s} s.",
         "",
         "| figure | measured | typical passenger car |",
         "|---|---:|---|",
@@ -50,7 +61,10 @@ def write_vehicle_report(out: str | Path = "docs/vehicle.md") -> str:
     ]
     for b in braking:
         ideal = (b.from_kmh / 3.6) ** 2 / (2 * b.friction * 9.81)
-        lines.append(f"| full brake from 100 km/h, friction {b.friction} | {b.distance_m:.1f} m in {b.time_s:.1f} s | locked-wheel ideal {ideal:.1f} m |")
+        lines.append(
+            f"| full brake from 100 km/h, friction {b.friction} | {b.distance_m:.1f} m in {b.time_s:.1f} s "
+            f"| locked-wheel ideal {ideal:.1f} m |"
+        )
     lines += [
         "",
         "The brakes can lock the wheels (no ABS), so the stopping distance follows v^2 / (2 mu g); drag and rolling "

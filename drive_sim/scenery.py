@@ -131,7 +131,12 @@ def build_scenery(client: Any, road: Road) -> Scenery:
         s1 = min(s0 + CHUNK_M, road.length_m)
         ss = stations(road, s0, s1)
         out.road.append(_visual_body(client, *_strip(road, ss, pave_r, pave_l, 0.01), ASPHALT))
-        verge = _merge([_strip(road, ss, pave_r - BARRIER_THICKNESS_M - VERGE_M, pave_r, 0.0), _strip(road, ss, pave_l, pave_l + BARRIER_THICKNESS_M + VERGE_M, 0.0)])
+        verge = _merge(
+            [
+                _strip(road, ss, pave_r - BARRIER_THICKNESS_M - VERGE_M, pave_r, 0.0),
+                _strip(road, ss, pave_l, pave_l + BARRIER_THICKNESS_M + VERGE_M, 0.0),
+            ]
+        )
         out.ground.append(_visual_body(client, *verge, GRASS))
         white = [_strip(road, ss, e - LINE_WIDTH_M / 2, e + LINE_WIDTH_M / 2, 0.02) for e in (edge_r, edge_l)]
         yellow = []

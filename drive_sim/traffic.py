@@ -76,15 +76,28 @@ class TrafficConfig:
         require(self.count <= 200, "traffic.count", f"must be at most 200, got {self.count}")
         require(0 < self.speed_min_mps <= self.speed_max_mps, "traffic.speed_min_mps", "must be positive and at most speed_max_mps")
         require(self.spawn_ahead_m > 0 and self.spawn_behind_m > 0, "traffic.spawn_ahead_m", "spawn distances must be positive")
-        for name in ("accel_max_mps2", "decel_comfort_mps2", "decel_max_mps2", "time_headway_s", "delta", "lateral_speed_mps", "decision_period_s"):
+        for name in (
+            "accel_max_mps2",
+            "decel_comfort_mps2",
+            "decel_max_mps2",
+            "time_headway_s",
+            "delta",
+            "lateral_speed_mps",
+            "decision_period_s",
+        ):
             require(getattr(self, name) > 0, f"traffic.{name}", f"must be positive, got {getattr(self, name)}")
 
 
-def idm_acceleration(
-    v: np.ndarray, v0: np.ndarray, gap: np.ndarray, dv: np.ndarray, cfg: TrafficConfig
-) -> np.ndarray:
-    """IDM acceleration [m/s^2] for speeds ``v``, desired speeds ``v0``, bumper gaps ``gap`` to the
-    leader (``inf`` for a free road) and approach rates ``dv = v - v_leader``."""
+def idm_acceleration(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, dv: np.ndarray, cfg: TrafficConfig) -> np.ndarray:
+    """IDM acceleration [m/s^2].
+
+    Args:
+        v: speeds [m/s].
+        v0: desired speeds [m/s]; below 0.1 the vehicle brakes to a stop.
+        gap: bumper gaps to the leaders [m] (``inf`` for a free road).
+        dv: approach rates ``v - v_leader`` [m/s].
+        cfg: IDM parameters.
+    """
     a, b = cfg.accel_max_mps2, cfg.decel_comfort_mps2
     ratio = v / np.maximum(v0, 0.1)
     # A vehicle whose desired speed is ~0 (parked) brakes to a stop instead of creeping.
@@ -182,8 +195,9 @@ class Traffic:
         """Leader and follower of every traffic vehicle in every lane, from one gap tensor.
 
         Args:
-            all_s, all_d: Frenet positions of the traffic vehicles followed by any extra bodies
-                (the ego car) that traffic must see.
+            all_s: arc lengths of the traffic vehicles followed by any extra bodies (the ego car)
+                that traffic must see [m].
+            all_d: their lateral offsets [m].
 
         Returns:
             (lead, lead_gap, follow, follow_gap), each (n, L): body index (-1 for none) and
@@ -278,7 +292,9 @@ class Traffic:
         # New follower: before (following the new leader) and after (following this vehicle).
         has_nf = nf >= 0
         vf, v0f = all_v[nf], all_v0[nf]
-        af_old = idm_acceleration(vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg)
+        af_old = idm_acceleration(
+            vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg
+        )
         af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg)
         safe = (~has_nf | (af_new >= -cfg.safe_decel_mps2)) & (nfgap > 1.0) & (nlgap > 1.0)
         # Old follower: following this vehicle now, its leader after the change.

@@ -75,8 +75,11 @@ class LidarReading:
 
 @dataclass(frozen=True)
 class CameraFrame:
-    """One camera image: ``rgb`` (H, W, 3) uint8; ``depth_m`` (H, W) float32 and
-    ``segmentation`` (H, W) uint8 class ids when the camera is configured for them."""
+    """One camera image.
+
+    ``rgb`` (H, W, 3) uint8; ``depth_m`` (H, W) float32 and ``segmentation`` (H, W) uint8 class
+    ids when the camera is configured for them.
+    """
 
     rgb: np.ndarray
     depth_m: np.ndarray | None = None

@@ -131,7 +131,9 @@ class Vehicle:
             c.resetJointState(self.body_id, j, 0.0, 0.0)
         self._steer_rad = 0.0
         self._target_steer = 0.0
-        c.setJointMotorControlArray(self.body_id, self._steer, pb.POSITION_CONTROL, targetPositions=[0.0, 0.0], forces=[20000.0, 20000.0], positionGains=[1.0, 1.0])
+        c.setJointMotorControlArray(
+            self.body_id, self._steer, pb.POSITION_CONTROL, targetPositions=[0.0, 0.0], forces=[20000.0, 20000.0], positionGains=[1.0, 1.0]
+        )
         self._speed_mps = speed_mps
 
     # ------------------------------------------------------------------ actuation
@@ -194,7 +196,14 @@ class Vehicle:
             step = self.cfg.steer_rate_rps * dt_s
             self._steer_rad += max(-step, min(step, self._target_steer - self._steer_rad))
             left, right = self._ackermann(self._steer_rad)
-            self._set_motors(self.body_id, self._steer, pb.POSITION_CONTROL, targetPositions=[left, right], forces=[20000.0, 20000.0], positionGains=[1.0, 1.0])
+            self._set_motors(
+                self.body_id,
+                self._steer,
+                pb.POSITION_CONTROL,
+                targetPositions=[left, right],
+                forces=[20000.0, 20000.0],
+                positionGains=[1.0, 1.0],
+            )
         if self._resist is not None:
             self._apply_force(self.body_id, -1, self._resist, (0.0, 0.0, 0.0), pb.LINK_FRAME)
 

@@ -86,8 +86,10 @@ def measure_braking(base: WorldConfig | None = None, friction: float = 0.9, from
 
 @dataclass(frozen=True)
 class CorneringResult:
-    """Yaw rate after holding a small steering input at constant throttle, against the
-    kinematic (no-slip) bicycle value ``speed * tan(angle) / wheelbase``."""
+    """Yaw rate after holding a small steering input at constant throttle.
+
+    Compared with the kinematic (no-slip) bicycle value ``speed * tan(angle) / wheelbase``.
+    """
 
     speed_mps: float
     steer_rad: float
@@ -95,7 +97,9 @@ class CorneringResult:
     kinematic_yaw_rate_rps: float
 
 
-def measure_cornering(base: WorldConfig | None = None, friction: float = 0.9, speed_mps: float = 25.0, steer: float = 0.06) -> CorneringResult:
+def measure_cornering(
+    base: WorldConfig | None = None, friction: float = 0.9, speed_mps: float = 25.0, steer: float = 0.06
+) -> CorneringResult:
     """Hold ``steer`` (fraction of full lock) for 1.2 s at about ``speed_mps`` and read the yaw rate."""
     world = _test_world(base or WorldConfig(), speed_mps, friction)
     try:

@@ -1,5 +1,7 @@
-"""The simulated world: one PyBullet ``BulletClient`` (DIRECT) holding the road, the ego car and
-traffic, stepped at a fixed physics rate under a slower control period.
+"""The simulated world.
+
+One PyBullet ``BulletClient`` (DIRECT) holding the road, the ego car and traffic, stepped at a
+fixed physics rate under a slower control period.
 
 Several worlds in one process never see each other: every PyBullet call goes through this
 world's own client. ``reset(rng)`` re-places the bodies created at construction (no body is
@@ -114,8 +116,11 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class EgoFrenet:
-    """The ego car relative to the road: arc length and lateral offset of its centre [m],
-    heading error against the road [rad], lane index, and whether it left the road."""
+    """The ego car relative to the road.
+
+    Arc length and lateral offset of its centre [m], heading error against the road [rad], lane
+    index, and whether it left the road.
+    """
 
     s_m: float
     d_m: float
@@ -140,7 +145,9 @@ class World:
         self.client: Any = connect_direct()
         c = self.client
         c.setGravity(0.0, 0.0, -9.81)
-        c.setPhysicsEngineParameter(fixedTimeStep=cfg.physics_dt_s, numSolverIterations=cfg.solver_iterations, deterministicOverlappingPairs=1)
+        c.setPhysicsEngineParameter(
+            fixedTimeStep=cfg.physics_dt_s, numSolverIterations=cfg.solver_iterations, deterministicOverlappingPairs=1
+        )
         self.road: Road = make_road(cfg.road)
         self.ground_id: int = c.createMultiBody(0, c.createCollisionShape(pb.GEOM_PLANE))
         self.scenery: Scenery = build_scenery(c, self.road)
@@ -192,7 +199,9 @@ class World:
                 rgbaColors=[list(colour), [0.15, 0.2, 0.3, 1.0]],
             )
             # Parked far below the ground until reset places them.
-            ids.append(c.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis, basePosition=[0.0, 0.0, -50.0 - 5 * i]))
+            ids.append(
+                c.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis, basePosition=[0.0, 0.0, -50.0 - 5 * i])
+            )
         return ids
 
     def _segmentation_lookup(self) -> np.ndarray:

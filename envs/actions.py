@@ -1,5 +1,6 @@
-"""Action types, chosen by name from ``ACTIONS``. The action adapter is the only code that makes
-a ``Control``.
+"""Action types, chosen by name from ``ACTIONS``.
+
+The action adapter is the only code that makes a ``Control``.
 
 - ``continuous``: Box([-1, 1]^2) float32 ``[steer, acceleration]``; steer +1 is full left;
   acceleration > 0 is throttle, < 0 is brake. Out-of-range values are clipped and counted;

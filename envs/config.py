@@ -36,7 +36,11 @@ class ObservationConfig:
         require(self.speed_scale_mps > 0, "observation.speed_scale_mps", f"must be positive, got {self.speed_scale_mps}")
         allowed = ("rgb", "depth", "segmentation")
         bad = [c for c in self.camera_channels if c not in allowed]
-        require(not bad and len(self.camera_channels) > 0, "observation.camera_channels", f"{bad or '[]'} not allowed; allowed: {', '.join(allowed)}")
+        require(
+            not bad and len(self.camera_channels) > 0,
+            "observation.camera_channels",
+            f"{bad or '[]'} not allowed; allowed: {', '.join(allowed)}",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,11 @@ class ActionConfig:
     accel_bins: int = 3
 
     def __post_init__(self) -> None:
-        require(self.steer_bins >= 2 and self.steer_bins % 2 == 1, "action.steer_bins", f"must be an odd number >= 3 (so 0 is a choice), got {self.steer_bins}")
+        require(
+            self.steer_bins >= 2 and self.steer_bins % 2 == 1,
+            "action.steer_bins",
+            f"must be an odd number >= 3 (so 0 is a choice), got {self.steer_bins}",
+        )
         require(self.accel_bins >= 2, "action.accel_bins", f"must be at least 2, got {self.accel_bins}")
 
 

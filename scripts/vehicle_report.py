@@ -1,6 +1,6 @@
 """Measure the ego car's top speed, 0-100 km/h time and braking distances; write docs/vehicle.md.
 
-    python scripts/vehicle_report.py [--out docs/vehicle.md]
+python scripts/vehicle_report.py [--out docs/vehicle.md]
 """
 
 import argparse

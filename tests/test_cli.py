@@ -14,7 +14,9 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_train_writes_a_complete_run_folder(tmp_path):
-    rc = main(["train", "--total-steps", "128", "--eval-episodes", "1", "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"])
+    rc = main(
+        ["train", "--total-steps", "128", "--eval-episodes", "1", "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"]
+    )
     assert rc == 0
     run = tmp_path / "lanekeep-ppo-lidar-s0"
     for name in ("config.yaml", "versions.json", "model.zip", "eval.csv", "eval.json"):
@@ -24,7 +26,12 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     assert cfg["train"]["seed"] == 0 and cfg["env_id"] == "DriveSim/LaneKeep-v0"
     assert json.loads((run / "eval.json").read_text())["episodes"] == 1
     # A second run with the same name never overwrites the first.
-    assert main(["train", "--total-steps", "64", "--eval-episodes", "0", "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"]) == 0
+    assert (
+        main(
+            ["train", "--total-steps", "64", "--eval-episodes", "0", "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"]
+        )
+        == 0
+    )
     assert (tmp_path / "lanekeep-ppo-lidar-s0-1" / "model.zip").is_file()
     assert (run / "model.zip").is_file()
 

@@ -36,7 +36,7 @@ def test_same_seed_same_actions_bit_identical(env_id, obs_type):
     e2 = gym.make(env_id, obs_type=obs_type)
     r1, r2 = _rollout(e1, 7, actions), _rollout(e2, 7, actions)
     assert len(r1) == len(r2) >= 201
-    for (o1, rew1, i1), (o2, rew2, i2) in zip(r1, r2):
+    for (o1, rew1, i1), (o2, rew2, i2) in zip(r1, r2, strict=True):
         assert _equal(o1, o2) and rew1 == rew2 and _equal(i1, i2)
     e1.close()
     e2.close()
@@ -54,7 +54,7 @@ def test_episode_does_not_depend_on_earlier_episodes(env_id):
     _rollout(used, 99, actions[:50])
     r1, r2 = _rollout(fresh, 7, actions), _rollout(used, 7, actions)
     assert len(r1) == len(r2)
-    for (o1, rew1, i1), (o2, rew2, i2) in zip(r1, r2):
+    for (o1, rew1, i1), (o2, rew2, i2) in zip(r1, r2, strict=True):
         assert _equal(o1["lidar"], o2["lidar"]) and _equal(o1["state"], o2["state"])
         assert rew1 == rew2 and _equal(i1, i2)
         diff = np.abs(o1["camera"].astype(int) - o2["camera"].astype(int))

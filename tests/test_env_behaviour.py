@@ -15,7 +15,17 @@ from envs.config import RewardConfig
 from envs.observations import state_feature_names
 from envs.rewards import TERMS
 
-METRICS = {"route_completion", "collided", "off_road", "speed_mps", "lane_offset_m", "jerk_mps3", "reward_terms", "is_success", "action_clipped"}
+METRICS = {
+    "route_completion",
+    "collided",
+    "off_road",
+    "speed_mps",
+    "lane_offset_m",
+    "jerk_mps3",
+    "reward_terms",
+    "is_success",
+    "action_clipped",
+}
 
 
 def test_info_carries_metrics_and_reward_is_weighted_sum_of_terms():
@@ -37,7 +47,7 @@ def test_lidar_observation_layout():
     obs, _ = env.reset(seed=1)
     cfg = env.unwrapped.config.observation
     assert obs.shape == (64 + len(state_feature_names(cfg)),) and obs.dtype == np.float32
-    state = dict(zip(state_feature_names(cfg), obs[64:]))
+    state = dict(zip(state_feature_names(cfg), obs[64:], strict=True))
     assert state["speed_limit"] == pytest.approx(20.0 / 40.0)
     assert abs(state["lane_offset"]) < 0.01 and abs(state["heading_error"]) < 0.01
     assert state["route_remaining"] == pytest.approx(1.0)
@@ -61,7 +71,9 @@ def test_collision_terminates_with_penalty():
     env.reset(seed=0)
     world = env.unwrapped.world
     f = world.frenet
-    world.traffic.set_state(s=[f.s_m + 25.0] + [f.s_m + 500.0 + 20 * i for i in range(19)], lane=[f.lane] * 20, v=[0.0] + [25.0] * 19, v0=[0.0] + [25.0] * 19)
+    world.traffic.set_state(
+        s=[f.s_m + 25.0] + [f.s_m + 500.0 + 20 * i for i in range(19)], lane=[f.lane] * 20, v=[0.0] + [25.0] * 19, v0=[0.0] + [25.0] * 19
+    )
     world.place_traffic()
     for _ in range(100):
         _, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
@@ -75,11 +87,13 @@ def test_collision_terminates_with_penalty():
 def test_time_limit_truncates_and_survival_is_success():
     env = gym.make("DriveSim/Highway-v0", cfg={"scenario": {"time_limit_s": 2.0, "world": {"traffic": {"count": 0}}}})
     env.reset(seed=0)
-    for k in range(1, 100):
+    steps = 0
+    while steps < 100:
         _, _, terminated, truncated, info = env.step(np.array([0.0, 0.0], np.float32))
+        steps += 1
         if terminated or truncated:
             break
-    assert truncated and not terminated and k == 20
+    assert truncated and not terminated and steps == 20
     assert info["is_success"]
     env.close()
 

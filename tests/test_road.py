@@ -42,7 +42,7 @@ def test_locate_agrees_with_project():
     s = np.linspace(10, 2900, 400)
     xy, _ = road.centreline.to_world(s, np.full_like(s, 1.3))
     hint = None
-    for (x, y), s_true in zip(xy, s):
+    for (x, y), s_true in zip(xy, s, strict=True):
         s_loc, d_loc, _, hint = road.centreline.locate(float(x), float(y), hint)
         assert s_loc == pytest.approx(s_true, abs=0.05)
         assert d_loc == pytest.approx(1.3, abs=0.02)

@@ -1,5 +1,7 @@
-"""Lane geometry in pure numpy: a reference centreline with arc length, heading and curvature,
-and vectorised Frenet (s, d) projection for batches of points.
+"""Lane geometry in pure numpy.
+
+A reference centreline with arc length, heading and curvature, and vectorised Frenet (s, d)
+projection for batches of points.
 
 Conventions: ``s`` is arc length along the reference line [m]; ``d`` is the signed lateral
 offset [m], positive to the left of the direction of increasing ``s``.

@@ -70,9 +70,11 @@ def _highway(cfg: RoadConfig) -> Road:
 
 
 def curvy_curvature_profile(cfg: RoadConfig, ds_m: float = 1.0) -> np.ndarray:
-    """Curvature [1/m] every ``ds_m`` metres: straights, clothoid transitions and arcs of varied
-    radius turning both ways, with the overall heading kept within ±100° so the road never
-    folds back on itself."""
+    """Curvature [1/m] every ``ds_m`` metres.
+
+    Straights, clothoid transitions and arcs of varied radius turning both ways, with the
+    overall heading kept within ±100° so the road never folds back on itself.
+    """
     rng = np.random.default_rng(cfg.layout_seed)
     n = int(cfg.length_m / ds_m) + 1
     kappa = np.zeros(n)

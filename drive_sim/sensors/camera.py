@@ -66,7 +66,9 @@ def look_at(client: Any, eye: tuple[float, float, float], target: tuple[float, f
 
 def render_rgb(client: Any, width: int, height: int, view: Any, proj: Any, flags: int = pb.ER_NO_SEGMENTATION_MASK) -> tuple:
     """One TinyRenderer image: returns PyBullet's (w, h, rgba, depth, seg) tuple."""
-    return client.getCameraImage(width, height, view, proj, renderer=pb.ER_TINY_RENDERER, flags=flags, shadow=0, lightDirection=[0.4, -0.3, 1.0])
+    return client.getCameraImage(
+        width, height, view, proj, renderer=pb.ER_TINY_RENDERER, flags=flags, shadow=0, lightDirection=[0.4, -0.3, 1.0]
+    )
 
 
 class Camera:
