@@ -116,7 +116,6 @@ class Vehicle:
         self._steer_rad = 0.0
         self._target_steer = 0.0
         self._resist: list[float] | None = None
-        self._speed_mps = 0.0
         self.mass_kg = sum(client.getDynamicsInfo(self.body_id, j)[0] for j in range(-1, client.getNumJoints(self.body_id)))
 
     # ------------------------------------------------------------------ placement
@@ -134,7 +133,6 @@ class Vehicle:
         c.setJointMotorControlArray(
             self.body_id, self._steer, pb.POSITION_CONTROL, targetPositions=[0.0, 0.0], forces=[20000.0, 20000.0], positionGains=[1.0, 1.0]
         )
-        self._speed_mps = speed_mps
 
     # ------------------------------------------------------------------ actuation
     def _ackermann(self, delta: float) -> tuple[float, float]:
@@ -147,18 +145,15 @@ class Vehicle:
         right = math.atan(cfg.wheelbase_m / (radius + cfg.track_m / 2))
         return left, right
 
-    def begin_period(self, control: Control) -> None:
+    def begin_period(self, control: Control, state: VehicleState) -> None:
         """Set the drive and brake torques and the resistance force for one control period.
 
-        Torque and drag are computed once per period from the speed at its start (they change
-        little in 0.1 s); steering is rate-limited per substep in ``substep``.
+        Torque and drag are computed once per period from ``state``, the car's state at its start
+        (they change little in 0.1 s); steering is rate-limited per substep in ``substep``.
         """
         cfg = self.cfg
         self._target_steer = max(-1.0, min(1.0, control.steer)) * cfg.max_steer_rad
-        lin, _ = self._get_velocity(self.body_id)
-        pos, orn = self._get_pose(self.body_id)
-        speed = math.hypot(lin[0], lin[1])
-        self._speed_mps = speed
+        speed = state.speed_mps
         r = cfg.wheel_radius_m
         brake = max(0.0, min(1.0, control.brake))
         throttle = max(0.0, min(1.0, control.throttle))
@@ -183,10 +178,7 @@ class Vehicle:
         if speed > 0.05:
             # Aerodynamic drag and rolling resistance against the motion, held in the body frame.
             resist = 0.5 * self._AIR_DENSITY * cfg.drag_area_m2 * speed * speed + cfg.rolling_resistance * self.mass_kg * 9.81
-            yaw = math.atan2(2.0 * (orn[3] * orn[2] + orn[0] * orn[1]), 1.0 - 2.0 * (orn[1] ** 2 + orn[2] ** 2))
-            cy, sy = math.cos(yaw), math.sin(yaw)
-            vx, vy = cy * lin[0] + sy * lin[1], -sy * lin[0] + cy * lin[1]
-            self._resist = [-resist * vx / speed, -resist * vy / speed, 0.0]
+            self._resist = [-resist * state.vx_mps / speed, -resist * state.vy_mps / speed, 0.0]
         else:
             self._resist = None
 
@@ -210,10 +202,9 @@ class Vehicle:
     # ------------------------------------------------------------------ state
     def read_state(self) -> VehicleState:
         """Pose and velocity of the chassis (one PyBullet query of each)."""
-        c = self._c
-        pos, orn = c.getBasePositionAndOrientation(self.body_id)
-        lin, ang = c.getBaseVelocity(self.body_id)
-        roll, pitch, yaw = c.getEulerFromQuaternion(orn)
+        pos, orn = self._get_pose(self.body_id)
+        lin, ang = self._get_velocity(self.body_id)
+        roll, pitch, yaw = pb.getEulerFromQuaternion(orn)
         cy, sy = math.cos(yaw), math.sin(yaw)
         vx = cy * lin[0] + sy * lin[1]
         vy = -sy * lin[0] + cy * lin[1]

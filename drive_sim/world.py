@@ -258,7 +258,7 @@ class World:
         self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
         self._place_traffic()
         dt = self.cfg.physics_dt_s
-        self.vehicle.begin_period(control)
+        self.vehicle.begin_period(control, ego)
         for _ in range(self.cfg.substeps):
             self.vehicle.substep(dt)
             self._step_physics()
@@ -277,7 +277,8 @@ class World:
         s, d, ref, self._seg_hint = self.road.centreline.locate(ego.x_m, ego.y_m, self._seg_hint)
         he = (ego.yaw_rad - ref + math.pi) % (2 * math.pi) - math.pi
         off = d < self.road.edge_right_m or d > self.road.edge_left_m
-        lane = min(range(self.road.n_lanes), key=lambda i: abs(d - self.road.lane_offsets_m[i]))
+        offsets = self.road.lane_offsets_m
+        lane = min(range(len(offsets)), key=lambda i: abs(d - offsets[i]))
         self._ego = ego
         self._frenet = EgoFrenet(s, d, he, lane, off)
 
@@ -300,10 +301,12 @@ class World:
         xy, heading = self.road.centreline.to_world(t.s, t.d)
         yaw = heading + np.arctan2(t.d_rate, np.maximum(t.v, 1.0))
         half = 0.5 * yaw
-        qz, qw = np.sin(half), np.cos(half)
         reset = self._reset_pose
-        for i, body in enumerate(self.traffic_ids):
-            reset(body, (xy[i, 0], xy[i, 1], 0.75), (0.0, 0.0, qz[i], qw[i]))
+        # Plain floats: indexing numpy scalars inside this loop cost as much as the PyBullet calls.
+        for body, x, y, qz, qw in zip(
+            self.traffic_ids, xy[:, 0].tolist(), xy[:, 1].tolist(), np.sin(half).tolist(), np.cos(half).tolist(), strict=True
+        ):
+            reset(body, (x, y, 0.75), (0.0, 0.0, qz, qw))
 
     # ------------------------------------------------------------------ readings
     @property
