@@ -44,6 +44,7 @@ class RoadConfig:
     def __post_init__(self) -> None:
         require(self.layout in LAYOUTS, "road.layout", f"{self.layout!r} is not allowed; allowed: {', '.join(LAYOUTS)}")
         require(2 <= self.lanes <= 6, "road.lanes", f"must be between 2 and 6, got {self.lanes}")
+        require(self.layout != "curvy" or self.lanes == 2, "road.lanes", f"the curvy road has 2 lanes (one each way), got {self.lanes}")
         require(2.5 <= self.lane_width_m <= 5.0, "road.lane_width_m", f"must be in [2.5, 5.0], got {self.lane_width_m}")
         require(200.0 <= self.length_m <= 20000.0, "road.length_m", f"must be in [200, 20000], got {self.length_m}")
         require(
