@@ -180,21 +180,19 @@ def measure_memory(steps: int, reset_every: int, warmup: int = 1000) -> dict[str
     try:
         action = np.array([0.0, 0.1], np.float32)
         env.reset(seed=0)
-        seed = 1
-        for i in range(warmup):
-            env.step(action)
-            if (i + 1) % reset_every == 0:
-                env.reset(seed=seed)
-                seed += 1
-        gc.collect()
-        before = _rss_mb()
-        for i in range(steps):
-            env.step(action)
-            if (i + 1) % reset_every == 0:
-                env.reset(seed=seed)
-                seed += 1
-        gc.collect()
-        after = _rss_mb()
+        seeds = iter(range(1, 1 << 30))
+
+        def drive(n: int) -> float:
+            """``n`` steps with a reset (next seed) every ``reset_every``; RSS [MB] afterwards."""
+            for i in range(n):
+                env.step(action)
+                if (i + 1) % reset_every == 0:
+                    env.reset(seed=next(seeds))
+            gc.collect()
+            return _rss_mb()
+
+        before = drive(warmup)
+        after = drive(steps)
     finally:
         env.close()
     return {

@@ -23,15 +23,6 @@ class Control:
 
 
 @dataclass(frozen=True)
-class Pose:
-    """Planar pose: position [m] and yaw [rad] in the world frame."""
-
-    x_m: float
-    y_m: float
-    yaw_rad: float
-
-
-@dataclass(frozen=True)
 class VehicleState:
     """Ego state read from the physics once per control step.
 

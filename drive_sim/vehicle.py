@@ -92,7 +92,6 @@ class Vehicle:
         cfg: powertrain and steering parameters.
     """
 
-    MASS_KG = 1490.0
     LENGTH_M = 4.5
     WIDTH_M = 1.8
     _AIR_DENSITY = 1.2  # [kg/m^3]

@@ -164,8 +164,6 @@ class MultiObservation:
         return {"camera": self.camera.observe(), "lidar": flat[:b].copy(), "state": flat[b:].copy()}
 
 
-Observation = LidarObservation | CameraObservation | MultiObservation
-
 OBSERVATIONS: dict[str, Callable[[World, Scenario, ObservationConfig], Any]] = {
     "lidar": LidarObservation,
     "camera": CameraObservation,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from drive_sim.config import ConfigError, build, merge, require
+from drive_sim.config import ConfigError, build, require
 from drive_sim.world import WorldConfig
 
 SUCCESS_CRITERIA = ("route", "survive")
@@ -81,10 +81,6 @@ class Scenario:
         data = _parse_yaml(text, str(path))
         data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path))
-
-    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Scenario:
-        """A copy with ``overrides`` deep-merged in (unknown keys raise ``ConfigError``)."""
-        return merge(self, overrides)
 
 
 def _parse_yaml(text: str, source: str) -> dict[str, Any]:

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from drive_sim.config import ConfigError
+from drive_sim.scenarios import Scenario, load_scenario, scenario_names
+
+
+def test_library_loads():
+    assert scenario_names() == ["highway", "lanekeep"]
+    hw = load_scenario("highway")
+    assert hw.world.traffic.count == 20 and hw.world.road.lanes == 4 and hw.success == "survive"
+    lk = load_scenario("lanekeep")
+    assert lk.world.road.layout == "curvy" and lk.world.traffic.count == 0 and lk.success == "route"
+
+
+def test_custom_yaml_deep_merges_over_defaults(tmp_path):
+    path = tmp_path / "icy.yaml"
+    path.write_text("description: icy highway\nworld:\n  friction: 0.15\n  traffic: {count: 5}\n")
+    sc = Scenario.from_yaml(path)
+    assert sc.name == "icy" and sc.world.friction == 0.15 and sc.world.traffic.count == 5
+    assert sc.world.traffic.speed_max_mps == 30.0, "nested defaults survive the merge"
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("world:\n  traffic: {cnt: 5}\n", r"icy.yaml: unknown config key 'world.traffic.cnt'; allowed: count, "),
+        ("world: {friction: high}\n", r"icy.yaml: world.friction: expected a number"),
+        ("time_limit_s: [1, 2\n", r"icy.yaml: line \d+ is not valid YAML"),
+        ("- a\n- b\n", r"icy.yaml: a scenario file must hold a mapping"),
+        ("route_length_m: 5000\n", r"route_length_m: start \+ jitter \+ route"),
+    ],
+)
+def test_bad_scenario_file_names_file_and_field(tmp_path, text, match):
+    path = tmp_path / "icy.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        Scenario.from_yaml(path)
+
+
+def test_missing_scenario_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read scenario file"):
+        Scenario.from_yaml(tmp_path / "nope.yaml")
