@@ -102,10 +102,16 @@ class WorldConfig:
             f"must be a whole multiple of physics_dt_s ({self.physics_dt_s}), got {self.control_period_s}",
         )
         require(1 <= self.solver_iterations <= 200, "solver_iterations", f"must be in [1, 200], got {self.solver_iterations}")
+        forward_lanes = self.road.lanes if self.road.layout == "highway" else 1
+        require(-1 <= self.ego.lane < forward_lanes, "ego.lane", f"must be -1 (random) or a forward lane index 0..{forward_lanes - 1}")
+        t = self.traffic
+        # Spawning keeps min_spawn_gap_m between cars; beyond ~80 % of the window's capacity it fails.
+        capacity = int(0.8 * forward_lanes * (t.spawn_ahead_m + t.spawn_behind_m) / (VEHICLE_LENGTH_M + t.min_spawn_gap_m))
         require(
-            self.ego.lane < self.road.lanes if self.road.layout == "highway" else self.ego.lane < 1,
-            "ego.lane",
-            "must be -1 (random) or a forward lane index of the road",
+            t.count <= capacity,
+            "traffic.count",
+            f"{t.count} vehicles do not fit {forward_lanes} lane(s) x {t.spawn_behind_m + t.spawn_ahead_m:.0f} m "
+            f"with {t.min_spawn_gap_m} m gaps; at most {capacity} (or widen traffic.spawn_ahead_m / spawn_behind_m)",
         )
 
     @property

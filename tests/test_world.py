@@ -64,6 +64,10 @@ def test_world_config_rejects_bad_values():
         TrafficConfig(count=-1)
     with pytest.raises(ConfigError, match="friction"):
         WorldConfig(friction=0.0)
+    with pytest.raises(ConfigError, match=r"traffic.count: 200 vehicles do not fit 4 lane\(s\)"):
+        WorldConfig(traffic=TrafficConfig(count=200))
+    with pytest.raises(ConfigError, match="ego.lane: must be -1"):
+        WorldConfig(ego=EgoStartConfig(lane=4))
 
 
 def test_collision_with_traffic_vehicle_is_detected(empty_highway):
