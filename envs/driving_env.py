@@ -92,7 +92,7 @@ class DrivingEnv(gym.Env, EzPickle):
         super().reset(seed=seed)
         self._reset_scene()
         obs = self._obs.observe()
-        return obs, self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, False)
+        return obs, self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for one control period: simulate, observe, reward, check the end."""
@@ -100,11 +100,12 @@ class DrivingEnv(gym.Env, EzPickle):
         self._clipped_total += clipped
         self.world.step(control)
         obs = self._obs.observe()
-        terms, jerk = self._reward_terms()
+        lane_offset = self._lane_offset()
+        terms, jerk = self._reward_terms(lane_offset)
         reward = total_reward(terms, self.config.reward)
         terminated = self._is_terminated()
         truncated = self._is_truncated() and not terminated
-        return obs, reward, terminated, truncated, self._info(terms, clipped, jerk, terminated or truncated)
+        return obs, reward, terminated, truncated, self._info(terms, clipped, jerk, lane_offset, terminated or truncated)
 
     # ------------------------------------------------------------------ hooks
     def _reset_scene(self) -> None:
@@ -114,7 +115,12 @@ class DrivingEnv(gym.Env, EzPickle):
         self._prev_v = self.world.ego.vx_mps
         self._prev_a = 0.0
 
-    def _reward_terms(self) -> tuple[dict[str, float], float]:
+    def _lane_offset(self) -> float:
+        """Offset of the ego centre from the nearest forward lane centre [m]."""
+        d = self.world.frenet.d_m
+        return d - self._lane_centre(d)
+
+    def _reward_terms(self, lane_offset_m: float) -> tuple[dict[str, float], float]:
         w = self.world
         e, f = w.ego, w.frenet
         dt = w.cfg.control_period_s
@@ -125,7 +131,7 @@ class DrivingEnv(gym.Env, EzPickle):
             speed_mps=e.speed_mps,
             speed_limit_mps=self.scenario.speed_limit_mps,
             control_period_s=dt,
-            lane_offset_m=f.d_m - self._lane_centre(f.d_m),
+            lane_offset_m=lane_offset_m,
             lane_width_m=w.road.lane_width_m,
             collided=w.collided_with is not None,
             off_road=f.off_road,
@@ -145,7 +151,7 @@ class DrivingEnv(gym.Env, EzPickle):
     def _is_truncated(self) -> bool:
         return self.world.time_s >= self.scenario.time_limit_s - 1e-9
 
-    def _info(self, terms: dict[str, float], clipped: int, jerk: float, done: bool) -> dict[str, Any]:
+    def _info(self, terms: dict[str, float], clipped: int, jerk: float, lane_offset_m: float, done: bool) -> dict[str, Any]:
         w = self.world
         e, f = w.ego, w.frenet
         completion = self._route_completion()
@@ -161,7 +167,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "off_road": f.off_road,
             "speed_mps": e.speed_mps,
             "speed_limit_mps": self.scenario.speed_limit_mps,
-            "lane_offset_m": f.d_m - self._lane_centre(f.d_m),
+            "lane_offset_m": lane_offset_m,
             "lane": f.lane,
             "jerk_mps3": jerk,
             "time_s": w.time_s,
