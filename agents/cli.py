@@ -93,11 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "scenarios":
             from drive_sim.scenarios import load_scenario, scenario_names
 
-            for name in scenario_names():
-                print(f"{name:12s} {load_scenario(name).description}")
+            names = scenario_names()
+            width = max(map(len, names))
+            for name in names:
+                print(f"{name:{width}s}  {load_scenario(name).description}")
     except (ConfigError, ValueError) as err:
         print(f"drive-sim: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
     except KeyboardInterrupt:
         print("drive-sim: interrupted", file=sys.stderr)
         return 130

@@ -25,7 +25,6 @@ from agents.runs import atomic_write, new_run_dir, versions, write_json, write_y
 from drive_sim.config import ConfigError, require, to_dict
 
 ALGOS = ("ppo", "dqn")
-SCENARIO_IDS = {"highway": "DriveSim/Highway-v0", "lanekeep": "DriveSim/LaneKeep-v0"}
 TRAIN_SEED_BASE = 1000
 
 
@@ -75,13 +74,13 @@ class TrainConfig:
 
 
 def env_id(scenario: str) -> str:
-    """Registered id for a scenario name or id."""
+    """Registered id for a scenario library name or a registered id."""
     if scenario in envs.ENV_IDS:
         return scenario
-    if scenario in SCENARIO_IDS:
-        return SCENARIO_IDS[scenario]
-    known = sorted(SCENARIO_IDS) + sorted(envs.ENV_IDS)
-    raise ConfigError(f"scenario: {scenario!r} is not known; known: {', '.join(known)}")
+    by_name = {name: i for i, name in envs.ENV_IDS.items() if i != "DriveSim/Custom-v0"}
+    if scenario in by_name:
+        return by_name[scenario]
+    raise ConfigError(f"scenario: {scenario!r} is not known; known: {', '.join(sorted(by_name))} (or a DriveSim/* id)")
 
 
 def _policy_name(obs: str) -> str:

@@ -86,27 +86,40 @@ def measure_braking(base: WorldConfig | None = None, friction: float = 0.9, from
 
 @dataclass(frozen=True)
 class CorneringResult:
-    """Yaw rate after holding a small steering input at constant throttle.
+    """Yaw rate and lateral acceleration after holding a steering input at constant throttle.
 
-    Compared with the kinematic (no-slip) bicycle value ``speed * tan(angle) / wheelbase``.
+    The yaw rate is compared with the kinematic (no-slip) bicycle value
+    ``speed * tan(angle) / wheelbase``; the lateral acceleration is that of the centre of mass,
+    perpendicular to its velocity, averaged over the last 0.5 s.
     """
 
     speed_mps: float
     steer_rad: float
     yaw_rate_rps: float
     kinematic_yaw_rate_rps: float
+    lateral_accel_mps2: float
 
 
 def measure_cornering(
     base: WorldConfig | None = None, friction: float = 0.9, speed_mps: float = 25.0, steer: float = 0.06
 ) -> CorneringResult:
-    """Hold ``steer`` (fraction of full lock) for 1.2 s at about ``speed_mps`` and read the yaw rate."""
+    """Hold ``steer`` (fraction of full lock) for 1.2 s at about ``speed_mps`` and read the response."""
     world = _test_world(base or WorldConfig(), speed_mps, friction)
     try:
+        dt = world.cfg.control_period_s
+        velocities = []
         for _ in range(12):
             world.step(Control(steer, 0.3, 0.0))
+            e = world.ego
+            c, s = np.cos(e.yaw_rad), np.sin(e.yaw_rad)
+            velocities.append((c * e.vx_mps - s * e.vy_mps, s * e.vx_mps + c * e.vy_mps))
+        v = np.asarray(velocities)
+        acc = np.diff(v, axis=0) / dt
+        mid = 0.5 * (v[1:] + v[:-1])
+        normal = np.stack([-mid[:, 1], mid[:, 0]], axis=1) / np.linalg.norm(mid, axis=1, keepdims=True)
+        lateral = float(np.mean(np.abs(np.sum(acc * normal, axis=1))[-5:]))
         e = world.ego
         kin = e.speed_mps * float(np.tan(e.steer_rad)) / world.cfg.vehicle.wheelbase_m
-        return CorneringResult(e.speed_mps, e.steer_rad, e.yaw_rate_rps, kin)
+        return CorneringResult(e.speed_mps, e.steer_rad, e.yaw_rate_rps, kin, lateral)
     finally:
         world.close()

@@ -26,6 +26,7 @@ from drive_sim.sensors import SEG_CLASSES, Camera, CameraConfig, Lidar, LidarCon
 from drive_sim.traffic import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, Traffic, TrafficConfig
 from drive_sim.types import CameraFrame, Control, LidarReading, VehicleState
 from drive_sim.vehicle import Vehicle, VehicleConfig
+from drive_sim.weather import Conditions, Weather, WeatherConfig, camera_effects, headlight_pattern, lidar_effects
 
 _TRAFFIC_COLOURS = (
     (0.15, 0.35, 0.8, 1.0),
@@ -71,7 +72,8 @@ class WorldConfig:
         ego: start placement.
         lidar: lidar sensor.
         camera: ego camera.
-        friction: tyre-road friction coefficient (dry 0.9, wet 0.6, snow 0.35, ice 0.15).
+        friction: tyre-road friction coefficient at the start (dry 0.9, wet 0.6, snow 0.35, ice 0.15).
+        weather: fog, night and rain at the start, and the schedule that changes conditions.
         physics_dt_s: physics step [s]. 0.05 s with 50 solver iterations matches a 0.005 s
             reference in braking distance, 0-100 km/h time and steady cornering yaw rate (within
             1-5 %, see docs/vehicle.md) at a third of the cost of 0.02 s with 10 iterations,
@@ -88,12 +90,13 @@ class WorldConfig:
     lidar: LidarConfig = field(default_factory=LidarConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     friction: float = 0.9
+    weather: WeatherConfig = field(default_factory=WeatherConfig)
     physics_dt_s: float = 0.05
     control_period_s: float = 0.1
     solver_iterations: int = 50
 
     def __post_init__(self) -> None:
-        require(0.01 <= self.friction <= 1.5, "friction", f"must be in [0.01, 1.5], got {self.friction}")
+        require(0.0 < self.friction <= 2.0, "friction", f"must be in (0, 2], got {self.friction}")
         require(0.001 <= self.physics_dt_s <= 0.05, "physics_dt_s", f"must be in [0.001, 0.05], got {self.physics_dt_s}")
         ratio = self.control_period_s / self.physics_dt_s
         require(
@@ -165,6 +168,8 @@ class World:
         self.camera = Camera(c, cfg.camera, self.seg_lookup)
         self.friction = cfg.friction
         self.set_friction(cfg.friction)
+        self.weather = Weather(cfg.weather, cfg.friction)
+        self._headlight = headlight_pattern(cfg.camera.height, cfg.camera.width, cfg.camera.fov_deg, cfg.camera.pitch_deg)
         self._traffic_set = frozenset(self.traffic_ids)
         self._barrier_set = frozenset(self.scenery.barrier)
         # Collision groups. Group 1: what the lidar sees (traffic, barriers); 2: the ego car;
@@ -224,7 +229,7 @@ class World:
     # ------------------------------------------------------------------ conditions
     def set_friction(self, friction: float) -> None:
         """Set the tyre-road friction coefficient (applies from the next physics step)."""
-        require(0.01 <= friction <= 1.5, "friction", f"must be in [0.01, 1.5], got {friction}")
+        require(0.0 < friction <= 2.0, "friction", f"must be in (0, 2], got {friction}")
         self.friction = float(friction)
         self.client.changeDynamics(self.ground_id, -1, lateralFriction=self.friction)
 
@@ -232,7 +237,7 @@ class World:
     def reset(self, rng: np.random.Generator) -> None:
         """Start a new episode: ego and traffic re-placed from ``rng``; no bodies are created."""
         self.client.restoreState(self._initial_state)
-        self.set_friction(self.cfg.friction)
+        self.set_friction(self.weather.reset().friction)
         self.rng = rng
         cfg = self.cfg
         lanes = self.road.forward_lanes()
@@ -260,6 +265,9 @@ class World:
         broad-phase boxes of moved static bodies only in ``stepSimulation``.)
         """
         ego, fr = self.ego, self.frenet
+        cond = self.weather.update(self.time_s, fr.s_m - self.start_s_m)
+        if cond.friction != self.friction:
+            self.set_friction(cond.friction)
         self.traffic.recycle(self.rng, fr.s_m)
         self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
         self._place_traffic()
@@ -330,12 +338,32 @@ class World:
     def read_lidar(self) -> LidarReading:
         """One lidar sweep from the ego pose (noise drawn from the episode's generator)."""
         e = self.ego
-        return self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.rng)
+        reading = self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.rng)
+        cond = self.weather.current
+        if cond.foggy or cond.rain > 0:
+            hit = reading.hit_ids >= 0
+            cfg = self.lidar.cfg
+            ranges, kept = lidar_effects(reading.ranges_m, hit, cfg.range_m, cfg.noise_std_m, cond, self.rng)
+            reading = LidarReading(
+                ranges_m=ranges, hit_ids=np.where(kept, reading.hit_ids, -1).astype(np.int32), angles_rad=reading.angles_rad
+            )
+        return reading
 
     def capture_camera(self) -> CameraFrame:
         """The ego camera image for the current pose."""
         e = self.ego
-        return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
+        cond = self.weather.current
+        if not (cond.foggy or cond.night > 0 or cond.rain > 0):
+            return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
+        frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
+        assert frame.depth_m is not None
+        rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
+        return CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
+
+    @property
+    def conditions(self) -> Conditions:
+        """The weather now."""
+        return self.weather.current
 
     def num_bodies(self) -> int:
         """Number of PyBullet bodies in this world (constant after construction)."""

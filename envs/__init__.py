@@ -17,6 +17,16 @@ from gymnasium.envs.registration import register, registry
 ENV_IDS: dict[str, str] = {
     "DriveSim/Highway-v0": "highway",
     "DriveSim/LaneKeep-v0": "lanekeep",
+    "DriveSim/Highway-Wet-v0": "highway-wet",
+    "DriveSim/Highway-Ice-v0": "highway-ice",
+    "DriveSim/Highway-Fog-v0": "highway-fog",
+    "DriveSim/Highway-Night-v0": "highway-night",
+    "DriveSim/Highway-Dense-v0": "highway-dense",
+    "DriveSim/LaneKeep-Ice-v0": "lanekeep-ice",
+    "DriveSim/Highway-ChangingWeather-v0": "highway-changingweather",
+    # Any scenario file: gym.make("DriveSim/Custom-v0", scenario="path/to/file.yaml"). Without a
+    # file it is the highway scenario, so the id itself is always valid.
+    "DriveSim/Custom-v0": "highway",
 }
 
 OBS_TYPES = ("lidar", "camera", "multi")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drive_sim.config import ConfigError, merge, require
@@ -112,14 +113,15 @@ class EnvConfig:
 
 
 def make_config(
-    scenario: str | Scenario = "highway",
+    scenario: str | Path | Scenario = "highway",
     obs_type: str | None = None,
     action_type: str | None = None,
     cfg: EnvConfig | Mapping[str, Any] | None = None,
 ) -> EnvConfig:
     """Resolve the constructor arguments of ``DrivingEnv`` into one validated ``EnvConfig``.
 
-    ``cfg`` (a mapping) is deep-merged over the named scenario and the defaults; ``obs_type``
+    ``scenario`` is a library name, a path to a scenario YAML file, or a ``Scenario``. ``cfg`` (a
+    mapping) is deep-merged over that scenario and the defaults; ``obs_type``
     and ``action_type`` win over ``cfg``. Unknown keys raise ``ConfigError`` with their dotted path.
     """
     if isinstance(cfg, EnvConfig):
@@ -127,8 +129,9 @@ def make_config(
     else:
         if isinstance(scenario, Scenario):
             scen = scenario
-        elif isinstance(scenario, str):
-            scen = load_scenario(scenario)
+        elif isinstance(scenario, (str, Path)):
+            is_file = str(scenario).endswith((".yaml", ".yml")) or Path(scenario).is_file()
+            scen = Scenario.from_yaml(scenario) if is_file else load_scenario(str(scenario))
         else:
             raise ConfigError(f"scenario: expected a scenario name or Scenario, got {type(scenario).__name__}")
         base = merge(EnvConfig(scenario=scen), dict(cfg or {}))

@@ -7,6 +7,7 @@ import sys
 import yaml
 
 from agents.cli import main
+from drive_sim.scenarios import scenario_names
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -57,7 +58,8 @@ def test_scenarios_lists_library():
     proc = _run("scenarios")
     assert proc.returncode == 0
     names = [line.split()[0] for line in proc.stdout.splitlines()]
-    assert names == ["highway", "lanekeep"]
+    assert names == scenario_names() and {"highway", "lanekeep", "highway-ice"} <= set(names)
+    assert all(len(line.split(None, 1)[1]) > 20 for line in proc.stdout.splitlines()), "a description for each"
 
 
 def test_perf_quick_writes_report(tmp_path):

@@ -144,7 +144,7 @@ def test_bad_config_gives_clear_error(kwargs, match):
 def test_unknown_scenario_lists_known_ones():
     from envs.driving_env import DrivingEnv
 
-    with pytest.raises(ConfigError, match="'moon' is not a known scenario; known: highway, lanekeep"):
+    with pytest.raises(ConfigError, match="'moon' is not a known scenario; known: highway, highway-changingweather, "):
         DrivingEnv(scenario="moon")
 
 

@@ -7,7 +7,9 @@ from drive_sim.scenarios import Scenario, load_scenario, scenario_names
 
 
 def test_library_loads():
-    assert scenario_names() == ["highway", "lanekeep"]
+    assert {"highway", "lanekeep", "highway-ice", "highway-changingweather"} <= set(scenario_names())
+    for name in scenario_names():
+        assert load_scenario(name).description, name
     hw = load_scenario("highway")
     assert hw.world.traffic.count == 20 and hw.world.road.lanes == 4 and hw.success == "survive"
     lk = load_scenario("lanekeep")

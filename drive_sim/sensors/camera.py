@@ -97,14 +97,14 @@ class Camera:
         target = (ex + ahead * cy, ey + ahead * sy, cfg.height_m - ahead * self._tan_pitch)
         return look_at(self._c, (ex, ey, cfg.height_m), target)
 
-    def capture(self, x_m: float, y_m: float, yaw_rad: float) -> CameraFrame:
-        """Render the camera image for a car at (x, y, yaw)."""
+    def capture(self, x_m: float, y_m: float, yaw_rad: float, *, need_depth: bool = False) -> CameraFrame:
+        """Render the camera image for a car at (x, y, yaw); depth also when ``need_depth``."""
         cfg = self.cfg
         flags = 0 if cfg.segmentation else pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, depth, seg = render_rgb(self._c, cfg.width, cfg.height, self.view_matrix(x_m, y_m, yaw_rad), self._proj, flags)
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
         depth_m = None
-        if cfg.depth:
+        if cfg.depth or need_depth:
             z = np.asarray(depth, dtype=np.float32).reshape(cfg.height, cfg.width)
             depth_m = (cfg.far_m * cfg.near_m / (cfg.far_m - (cfg.far_m - cfg.near_m) * z)).astype(np.float32)
         seg_img = None
