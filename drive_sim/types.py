@@ -57,11 +57,13 @@ class LidarReading:
         ranges_m: (N,) float32 distance from the ego centre to the first hit, or the max range.
         hit_ids: (N,) int32 PyBullet body id hit per beam, -1 where nothing was hit.
         angles_rad: (N,) float32 beam angle in the ego frame (0 = forward, counter-clockwise).
+        valid: False during a dropout fault (the ranges then read the maximum range).
     """
 
     ranges_m: np.ndarray
     hit_ids: np.ndarray
     angles_rad: np.ndarray
+    valid: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,4 @@ class CameraFrame:
     rgb: np.ndarray
     depth_m: np.ndarray | None = None
     segmentation: np.ndarray | None = None
+    valid: bool = True

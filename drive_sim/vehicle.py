@@ -198,6 +198,11 @@ class Vehicle:
         if self._resist is not None:
             self._apply_force(self.body_id, -1, self._resist, (0.0, 0.0, 0.0), pb.LINK_FRAME)
 
+    def wheel_speed_mps(self) -> float:
+        """Mean wheel circumferential speed [m/s]: what wheel odometry measures (slip included)."""
+        states = pb.getJointStates(self.body_id, self._wheels, physicsClientId=self._c._client)
+        return sum(s[1] for s in states) / len(states) * self.cfg.wheel_radius_m
+
     # ------------------------------------------------------------------ state
     def read_state(self) -> VehicleState:
         """Pose and velocity of the chassis (one PyBullet query of each)."""

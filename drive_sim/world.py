@@ -22,7 +22,18 @@ from drive_sim._bullet import connect_direct, pb
 from drive_sim.config import require
 from drive_sim.road import Road, RoadConfig, make_road
 from drive_sim.scenery import Scenery, build_scenery
-from drive_sim.sensors import SEG_CLASSES, Camera, CameraConfig, Lidar, LidarConfig
+from drive_sim.sensors import (
+    SEG_CLASSES,
+    Camera,
+    CameraConfig,
+    GnssBias,
+    Lidar,
+    LidarConfig,
+    Radar,
+    SensorReadings,
+    SensorsConfig,
+    active_fault,
+)
 from drive_sim.traffic import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, Traffic, TrafficConfig
 from drive_sim.types import CameraFrame, Control, LidarReading, VehicleState
 from drive_sim.vehicle import Vehicle, VehicleConfig
@@ -74,6 +85,7 @@ class WorldConfig:
         camera: ego camera.
         friction: tyre-road friction coefficient at the start (dry 0.9, wet 0.6, snow 0.35, ice 0.15).
         weather: fog, night and rain at the start, and the schedule that changes conditions.
+        sensors: radar, GNSS, IMU, odometry, friction estimator and scheduled sensor faults.
         physics_dt_s: physics step [s]. 0.05 s with 50 solver iterations matches a 0.005 s
             reference in braking distance, 0-100 km/h time and steady cornering yaw rate (within
             1-5 %, see docs/vehicle.md) at a third of the cost of 0.02 s with 10 iterations,
@@ -91,6 +103,7 @@ class WorldConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     friction: float = 0.9
     weather: WeatherConfig = field(default_factory=WeatherConfig)
+    sensors: SensorsConfig = field(default_factory=SensorsConfig)
     physics_dt_s: float = 0.05
     control_period_s: float = 0.1
     solver_iterations: int = 50
@@ -169,6 +182,14 @@ class World:
         self.friction = cfg.friction
         self.set_friction(cfg.friction)
         self.weather = Weather(cfg.weather, cfg.friction)
+        sc = cfg.sensors
+        self.radar = Radar(c, sc.radar, Vehicle.LENGTH_M / 2, cfg.lidar.height_m, Lidar.RAY_MASK) if sc.radar.enabled else None
+        self._gnss_bias = GnssBias(sc.gnss)
+        self._gnss_every = max(1, round(1.0 / (sc.gnss.rate_hz * cfg.control_period_s)))
+        self._gnss_fix = np.zeros(2)
+        self._imu_bias = np.zeros(3)
+        self._friction_bias = 0.0
+        self._last: dict[str, object] = {}
         self._headlight = headlight_pattern(cfg.camera.height, cfg.camera.width, cfg.camera.fov_deg, cfg.camera.pitch_deg)
         self._traffic_set = frozenset(self.traffic_ids)
         self._barrier_set = frozenset(self.scenery.barrier)
@@ -255,6 +276,12 @@ class World:
         self.start_s_m = s0
         self._seg_hint = None
         self._refresh()
+        self._prev_ego = self.ego
+        sc = cfg.sensors
+        self._gnss_bias.reset(rng)
+        self._imu_bias = rng.normal(0.0, [sc.imu.accel_bias_std_mps2, sc.imu.accel_bias_std_mps2, sc.imu.gyro_bias_std_rps])
+        self._friction_bias = float(rng.normal(0.0, sc.friction_estimator.bias_std))
+        self._last = {}
 
     def step(self, control: Control) -> None:
         """Advance one control period.
@@ -265,6 +292,7 @@ class World:
         broad-phase boxes of moved static bodies only in ``stepSimulation``.)
         """
         ego, fr = self.ego, self.frenet
+        self._prev_ego = ego
         cond = self.weather.update(self.time_s, fr.s_m - self.start_s_m)
         if cond.friction != self.friction:
             self.set_friction(cond.friction)
@@ -276,8 +304,9 @@ class World:
         for _ in range(self.cfg.substeps):
             self.vehicle.substep(dt)
             self._step_physics()
-        self.time_s += self.cfg.control_period_s
         self.steps += 1
+        # Counted in steps, not summed, so scheduled times (faults, weather) land exactly.
+        self.time_s = round(self.steps * self.cfg.control_period_s, 9)
         self._check_collision()
         self._refresh()
 
@@ -338,7 +367,18 @@ class World:
     def read_lidar(self) -> LidarReading:
         """One lidar sweep from the ego pose (noise drawn from the episode's generator)."""
         e = self.ego
+        fault = active_fault(self.cfg.sensors.faults, "lidar", self.time_s)
+        if fault is not None and fault.kind == "dropout":
+            n = self.lidar.cfg.beams
+            return LidarReading(
+                np.full(n, self.lidar.cfg.range_m, np.float32), np.full(n, -1, np.int32), self.lidar.angles_rad, valid=False
+            )
+        if fault is not None and fault.kind == "frozen" and "lidar" in self._last:
+            return self._last["lidar"]  # type: ignore[return-value]
         reading = self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.rng)
+        if fault is not None and fault.kind == "noise":
+            noisy = reading.ranges_m + self.rng.normal(0.0, fault.noise_scale, len(reading.ranges_m))
+            reading = LidarReading(np.clip(noisy, 0.0, self.lidar.cfg.range_m).astype(np.float32), reading.hit_ids, reading.angles_rad)
         cond = self.weather.current
         if cond.foggy or cond.rain > 0:
             hit = reading.hit_ids >= 0
@@ -347,18 +387,116 @@ class World:
             reading = LidarReading(
                 ranges_m=ranges, hit_ids=np.where(kept, reading.hit_ids, -1).astype(np.int32), angles_rad=reading.angles_rad
             )
+        self._last["lidar"] = reading
         return reading
 
     def capture_camera(self) -> CameraFrame:
         """The ego camera image for the current pose."""
         e = self.ego
+        fault = active_fault(self.cfg.sensors.faults, "camera", self.time_s)
+        if fault is not None and fault.kind == "dropout":
+            cc = self.cfg.camera
+            return CameraFrame(rgb=np.zeros((cc.height, cc.width, 3), np.uint8), valid=False)
+        if fault is not None and fault.kind == "frozen" and "camera" in self._last:
+            return self._last["camera"]  # type: ignore[return-value]
         cond = self.weather.current
         if not (cond.foggy or cond.night > 0 or cond.rain > 0):
-            return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
-        frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
-        assert frame.depth_m is not None
-        rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
-        return CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
+            frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
+        else:
+            frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
+            assert frame.depth_m is not None
+            rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
+            frame = CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
+        if fault is not None and fault.kind == "noise":
+            noisy = frame.rgb + self.rng.normal(0.0, fault.noise_scale, frame.rgb.shape)
+            frame = CameraFrame(np.clip(noisy, 0, 255).astype(np.uint8), frame.depth_m, frame.segmentation)
+        self._last["camera"] = frame
+        return frame
+
+    def sensor_valid(self) -> dict[str, bool]:
+        """Sensor name -> False while a dropout fault is active (known without reading)."""
+        t = self.time_s
+        out = {}
+        for name in ("lidar", "camera", "radar", "gnss", "imu", "odometry"):
+            f = active_fault(self.cfg.sensors.faults, name, t)
+            out[name] = not (f is not None and f.kind == "dropout")
+        return out
+
+    def estimate_friction(self) -> float:
+        """The friction estimator's output: true coefficient + episode bias + noise, clipped to [0.05, 1.5]."""
+        est = self.friction + self._friction_bias + self.rng.normal(0.0, self.cfg.sensors.friction_estimator.noise_std)
+        return float(min(max(est, 0.05), 1.5))
+
+    def read_sensors(self) -> SensorReadings:
+        """Radar, GNSS, IMU and odometry for this control step, with noise and faults applied.
+
+        Call at most once per control step: GNSS fixes and the drifting bias advance on fix steps.
+        """
+        sc, rng, e, dt = self.cfg.sensors, self.rng, self.ego, self.cfg.control_period_s
+        raw: dict[str, object] = {}
+        if self.radar is not None:
+            ranges, ids = self.radar.cast(e.x_m, e.y_m, e.yaw_rad)
+            rates = self._range_rates(ids, e)
+            hit = ids >= 0
+            ranges = np.where(hit, ranges + rng.normal(0.0, sc.radar.range_noise_std_m, len(ranges)), sc.radar.range_m)
+            rates = np.where(hit, rates + rng.normal(0.0, sc.radar.rate_noise_std_mps, len(rates)), 0.0)
+            raw["radar"] = (ranges, rates)
+        if sc.gnss.enabled:
+            if self.steps % self._gnss_every == 0 or "gnss" not in self._last:
+                bias = self._gnss_bias.advance(dt * self._gnss_every, rng)
+                self._gnss_fix = np.array([e.x_m, e.y_m]) + bias + rng.normal(0.0, sc.gnss.noise_std_m, 2)
+            raw["gnss"] = self._gnss_fix.copy()
+        if sc.imu.enabled:
+            p = self._prev_ego
+            ax = (e.vx_mps - p.vx_mps) / dt - e.vy_mps * e.yaw_rate_rps
+            ay = (e.vy_mps - p.vy_mps) / dt + e.vx_mps * e.yaw_rate_rps
+            noise = rng.normal(0.0, [sc.imu.accel_noise_std_mps2, sc.imu.accel_noise_std_mps2, sc.imu.gyro_noise_std_rps])
+            raw["imu"] = np.array([ax, ay, e.yaw_rate_rps]) + self._imu_bias + noise
+        if sc.odometry.enabled:
+            raw["odometry"] = self.vehicle.wheel_speed_mps() + float(rng.normal(0.0, sc.odometry.noise_std_mps))
+        out: dict[str, object] = {}
+        for name, value in raw.items():
+            fault = active_fault(sc.faults, name, self.time_s)
+            if fault is None:
+                out[name] = value
+            elif fault.kind == "dropout":
+                out[name] = None
+            elif fault.kind == "frozen":
+                out[name] = self._last.get(name, value)
+            else:
+                out[name] = _add_noise(value, fault.noise_scale, rng)
+            if out[name] is not None:
+                self._last[name] = out[name]
+        radar = out.get("radar")
+        return SensorReadings(
+            radar_ranges_m=None if radar is None else radar[0],  # type: ignore[index]
+            radar_range_rates_mps=None if radar is None else radar[1],  # type: ignore[index]
+            gnss_xy_m=out.get("gnss"),  # type: ignore[arg-type]
+            imu=out.get("imu"),  # type: ignore[arg-type]
+            odometry_speed_mps=out.get("odometry"),  # type: ignore[arg-type]
+            valid=self.sensor_valid(),
+        )
+
+    def _range_rates(self, ids: np.ndarray, e: VehicleState) -> np.ndarray:
+        """Range rate [m/s] of each radar beam's hit (negative = closing); 0 for no hit."""
+        c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
+        ego_v = np.array([c * e.vx_mps - s * e.vy_mps, s * e.vx_mps + c * e.vy_mps])
+        rates = np.zeros(len(ids))
+        index = {b: i for i, b in enumerate(self.traffic_ids)}
+        assert self.radar is not None
+        t = self.traffic
+        for k, body in enumerate(ids.tolist()):
+            if body < 0:
+                continue
+            target_v = np.zeros(2)
+            if body in index:
+                i = index[body]
+                _, heading = self.road.centreline.to_world(np.array([t.s[i]]), np.array([t.d[i]]))
+                h = float(heading[0])
+                target_v = np.array([t.v[i] * math.cos(h) - t.d_rate[i] * math.sin(h), t.v[i] * math.sin(h) + t.d_rate[i] * math.cos(h)])
+            a = e.yaw_rad + float(self.radar.angles_rad[k])
+            rates[k] = float(np.dot(target_v - ego_v, [math.cos(a), math.sin(a)]))
+        return rates
 
     @property
     def conditions(self) -> Conditions:
@@ -377,3 +515,12 @@ class World:
             except Exception:  # noqa: BLE001 - already disconnected
                 pass
             self.client = None
+
+
+def _add_noise(value: object, scale: float, rng: np.random.Generator) -> object:
+    """``value`` (a float, an array or a tuple of arrays) plus Gaussian noise of std ``scale``."""
+    if isinstance(value, tuple):
+        return tuple(_add_noise(v, scale, rng) for v in value)
+    if isinstance(value, np.ndarray):
+        return value + rng.normal(0.0, scale, value.shape)
+    return float(value) + float(rng.normal(0.0, scale))  # type: ignore[arg-type]

@@ -23,6 +23,9 @@ class ObservationConfig:
         speed_scale_mps: speeds are divided by this before clipping to [-1, 1] [m/s].
         camera_channels: channels of camera images, any of "rgb", "depth", "segmentation", in
             that order (the world's camera must be configured to produce depth/segmentation).
+        friction: "none", or "estimate" to add the on-board friction estimator's output
+            (true coefficient + per-episode bias + noise, ``sensors.friction_estimator``).
+        sensor_flags: append a valid flag (1/0) for each sensor the observation carries.
     """
 
     type: str = "lidar"
@@ -30,11 +33,14 @@ class ObservationConfig:
     route_spacing_m: float = 10.0
     speed_scale_mps: float = 40.0
     camera_channels: tuple[str, ...] = ("rgb",)
+    friction: str = "none"
+    sensor_flags: bool = True
 
     def __post_init__(self) -> None:
         require(0 <= self.route_points <= 50, "observation.route_points", f"must be in [0, 50], got {self.route_points}")
         require(self.route_spacing_m > 0, "observation.route_spacing_m", f"must be positive, got {self.route_spacing_m}")
         require(self.speed_scale_mps > 0, "observation.speed_scale_mps", f"must be positive, got {self.speed_scale_mps}")
+        require(self.friction in ("none", "estimate"), "observation.friction", f"{self.friction!r} is not allowed; allowed: none, estimate")
         allowed = ("rgb", "depth", "segmentation")
         bad = [c for c in self.camera_channels if c not in allowed]
         require(

@@ -172,6 +172,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "jerk_mps3": jerk,
             "time_s": w.time_s,
             "friction": w.friction,
+            "sensor_valid": w.sensor_valid(),
             "visibility_m": min(w.conditions.visibility_m, 1e4),
             "night": w.conditions.night,
             "rain": w.conditions.rain,

@@ -40,20 +40,29 @@ BASE_STATE_FEATURES = (
 )
 
 
-def state_feature_names(cfg: ObservationConfig) -> tuple[str, ...]:
-    """Names of the state-vector entries, in order."""
+def state_feature_names(cfg: ObservationConfig, sensors: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Names of the state-vector entries, in order.
+
+    Args:
+        cfg: observation settings (route points, friction estimate, sensor flags).
+        sensors: the sensors the observation carries (their valid flags are appended).
+    """
     pts = tuple(f"route_{k}_{axis}" for k in range(1, cfg.route_points + 1) for axis in ("x", "y"))
-    return BASE_STATE_FEATURES + pts
+    friction = ("friction_estimate",) if cfg.friction == "estimate" else ()
+    flags = tuple(f"{s}_valid" for s in sensors) if cfg.sensor_flags else ()
+    return BASE_STATE_FEATURES + pts + friction + flags
 
 
 class StateFeatures:
     """Ego and route features shared by the ``lidar`` and ``multi`` observations."""
 
-    def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig) -> None:
+    def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig, sensors: tuple[str, ...] = ()) -> None:
         self.world = world
         self.scenario = scenario
         self.cfg = cfg
-        self.size = len(state_feature_names(cfg))
+        self.sensors = sensors if cfg.sensor_flags else ()
+        self.size = len(state_feature_names(cfg, sensors))
+        self._extra = 9 + 2 * cfg.route_points  # index of the first entry after the route points
         road = world.road
         fwd = road.forward_lanes()
         self._fwd_list = [road.lane_offsets_m[i] for i in fwd]
@@ -87,17 +96,29 @@ class StateFeatures:
             xy, _ = road.centreline.to_world(f.s_m + self._ahead, np.full(cfg.route_points, centre))
             dx, dy = xy[:, 0] - e.x_m, xy[:, 1] - e.y_m
             c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
-            out[9::2] = (c * dx + s * dy) * self._scale_route
-            out[10::2] = (-s * dx + c * dy) * self._scale_route
+            out[9 : self._extra : 2] = (c * dx + s * dy) * self._scale_route
+            out[10 : self._extra : 2] = (-s * dx + c * dy) * self._scale_route
+        k = self._extra
+        if self.cfg.friction == "estimate":
+            out[k] = w.estimate_friction()
+            k += 1
+        if self.sensors:
+            valid = w.sensor_valid()
+            for name in self.sensors:
+                out[k] = 1.0 if valid[name] else 0.0
+                k += 1
         np.minimum(np.maximum(out, -1.0, out=out), 1.0, out=out)
 
 
 class LidarObservation:
-    """Normalised lidar ranges followed by the state vector (float32)."""
+    """Normalised lidar ranges followed by the state vector (float32).
 
-    def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig) -> None:
+    During a lidar dropout the ranges read 0 and the state's ``lidar_valid`` flag is 0.
+    """
+
+    def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig, sensors: tuple[str, ...] = ("lidar",)) -> None:
         self.world = world
-        self.state = StateFeatures(world, scenario, cfg)
+        self.state = StateFeatures(world, scenario, cfg, sensors)
         self.beams = world.lidar.cfg.beams
         self._inv_range = 1.0 / world.lidar.cfg.range_m
         size = self.beams + self.state.size
@@ -107,7 +128,7 @@ class LidarObservation:
     def observe(self) -> np.ndarray:
         """Current observation (a new array)."""
         reading = self.world.read_lidar()
-        self._buf[: self.beams] = reading.ranges_m * self._inv_range
+        self._buf[: self.beams] = reading.ranges_m * self._inv_range if reading.valid else 0.0
         self.state.fill(self._buf[self.beams :])
         return self._buf.astype(np.float32)
 
@@ -147,7 +168,7 @@ class MultiObservation:
 
     def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig) -> None:
         self.camera = CameraObservation(world, scenario, cfg)
-        self.lidar = LidarObservation(world, scenario, cfg)
+        self.lidar = LidarObservation(world, scenario, cfg, sensors=("lidar", "camera"))
         b = self.lidar.beams
         self.space = spaces.Dict(
             {

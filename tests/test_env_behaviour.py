@@ -46,8 +46,10 @@ def test_lidar_observation_layout():
     env = gym.make("DriveSim/LaneKeep-v0", obs_type="lidar")
     obs, _ = env.reset(seed=1)
     cfg = env.unwrapped.config.observation
-    assert obs.shape == (64 + len(state_feature_names(cfg)),) and obs.dtype == np.float32
-    state = dict(zip(state_feature_names(cfg), obs[64:], strict=True))
+    names = state_feature_names(cfg, ("lidar",))
+    assert obs.shape == (64 + len(names),) and obs.dtype == np.float32
+    state = dict(zip(names, obs[64:], strict=True))
+    assert state["lidar_valid"] == 1.0
     assert state["speed_limit"] == pytest.approx(20.0 / 40.0)
     assert abs(state["lane_offset"]) < 0.01 and abs(state["heading_error"]) < 0.01
     assert state["route_remaining"] == pytest.approx(1.0)
