@@ -13,6 +13,7 @@ import numpy as np
 
 from drive_sim.config import require
 from drive_sim.sensors.camera import look_at, perspective, render_rgb
+from drive_sim.weather import camera_effects
 from drive_sim.world import World
 
 
@@ -47,6 +48,15 @@ def chase_view(world: World, cfg: ChaseViewConfig) -> np.ndarray:
     eye = (e.x_m - cfg.distance_m * cy, e.y_m - cfg.distance_m * sy, cfg.height_m)
     target = (e.x_m + cfg.look_ahead_m * cy, e.y_m + cfg.look_ahead_m * sy, 0.5)
     c = world.client
-    proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, 0.3, 300.0)
-    _, _, rgba, _, _ = render_rgb(c, cfg.width, cfg.height, look_at(c, eye, target), proj)
-    return np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
+    near, far = 0.3, 300.0
+    proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, near, far)
+    _, _, rgba, depth, _ = render_rgb(c, cfg.width, cfg.height, look_at(c, eye, target), proj)
+    rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
+    cond = world.conditions
+    if cond.foggy or cond.night > 0 or cond.rain > 0:
+        # The same weather as the sensors see; a fixed seed keeps rain streaks off the episode's generator.
+        z = np.asarray(depth, dtype=np.float32).reshape(cfg.height, cfg.width)
+        depth_m = far * near / (far - (far - near) * z)
+        no_beam = np.zeros((cfg.height, cfg.width), np.float32)
+        rgb = camera_effects(rgb, depth_m, cond, no_beam, np.random.default_rng(world.steps))
+    return rgb

@@ -44,3 +44,20 @@ def test_bad_scenario_file_names_file_and_field(tmp_path, text, match):
 def test_missing_scenario_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read scenario file"):
         Scenario.from_yaml(tmp_path / "nope.yaml")
+
+
+def test_docs_example_scenario_loads_and_runs(tmp_path):
+    import gymnasium as gym
+    import numpy as np
+
+    import envs  # noqa: F401
+    from agents.scenario_docs import EXAMPLE
+
+    path = tmp_path / "snowy-commute.yaml"
+    path.write_text(EXAMPLE)
+    env = gym.make("DriveSim/Custom-v0", scenario=str(path))
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(np.array([0.0, 0.2], np.float32))
+    assert env.unwrapped.scenario.world.friction == 0.35 and env.unwrapped.scenario.world.traffic.count == 25
+    env.close()
