@@ -11,7 +11,7 @@ MOBIL for car-following models". The parameter names follow highway-env's ``IDMV
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,32 @@ from drive_sim.road.geometry import Road
 VEHICLE_LENGTH_M = 4.5
 VEHICLE_WIDTH_M = 1.8
 
+#: Driver profiles as multipliers of the IDM parameters (time headway, maximum acceleration, jam
+#: distance, desired speed) and an absolute MOBIL politeness.
+PROFILES = {
+    "cautious": {"headway": 1.5, "accel": 0.7, "min_gap": 1.5, "speed": 0.9, "politeness": 0.5},
+    "normal": {"headway": 1.0, "accel": 1.0, "min_gap": 1.0, "speed": 1.0, "politeness": -1.0},  # -1: cfg.politeness
+    "aggressive": {"headway": 0.6, "accel": 1.4, "min_gap": 0.6, "speed": 1.1, "politeness": 0.0},
+}
+
+
+@dataclass(frozen=True)
+class BehaviourMix:
+    """Shares of driver profiles among the traffic (normalised; see ``PROFILES``)."""
+
+    cautious: float = 0.0
+    normal: float = 1.0
+    aggressive: float = 0.0
+
+    def __post_init__(self) -> None:
+        shares = (self.cautious, self.normal, self.aggressive)
+        require(min(shares) >= 0 and sum(shares) > 0, "traffic.mix", f"shares must be non-negative and not all 0, got {shares}")
+
+    def probabilities(self) -> np.ndarray:
+        """Shares as probabilities, in ``PROFILES`` order."""
+        p = np.array([self.cautious, self.normal, self.aggressive], dtype=np.float64)
+        return p / p.sum()
+
 
 @dataclass(frozen=True)
 class TrafficConfig:
@@ -28,6 +54,9 @@ class TrafficConfig:
 
     Attributes:
         count: number of other vehicles kept around the ego car.
+        density_per_km_per_lane: if above 0, the count is derived from it: vehicles per km per
+            forward lane over the spawn window (it then overrides ``count``).
+        mix: shares of cautious, normal and aggressive drivers.
         speed_min_mps, speed_max_mps: range of desired speeds drawn per vehicle [m/s].
         spawn_ahead_m: vehicles are kept within this distance ahead of the ego car [m].
         spawn_behind_m: ... and this distance behind it [m].
@@ -51,6 +80,8 @@ class TrafficConfig:
     """
 
     count: int = 20
+    density_per_km_per_lane: float = 0.0
+    mix: BehaviourMix = field(default_factory=BehaviourMix)
     speed_min_mps: float = 22.0
     speed_max_mps: float = 30.0
     spawn_ahead_m: float = 250.0
@@ -74,6 +105,9 @@ class TrafficConfig:
     def __post_init__(self) -> None:
         require(self.count >= 0, "traffic.count", f"must be 0 or more, got {self.count}")
         require(self.count <= 200, "traffic.count", f"must be at most 200, got {self.count}")
+        require(
+            self.density_per_km_per_lane >= 0, "traffic.density_per_km_per_lane", f"must be 0 or more, got {self.density_per_km_per_lane}"
+        )
         require(0 < self.speed_min_mps <= self.speed_max_mps, "traffic.speed_min_mps", "must be positive and at most speed_max_mps")
         require(self.spawn_ahead_m > 0 and self.spawn_behind_m > 0, "traffic.spawn_ahead_m", "spawn distances must be positive")
         for name in (
@@ -88,7 +122,14 @@ class TrafficConfig:
             require(getattr(self, name) > 0, f"traffic.{name}", f"must be positive, got {getattr(self, name)}")
 
 
-def idm_acceleration(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, dv: np.ndarray, cfg: TrafficConfig) -> np.ndarray:
+def idm_acceleration(
+    v: np.ndarray,
+    v0: np.ndarray,
+    gap: np.ndarray,
+    dv: np.ndarray,
+    cfg: TrafficConfig,
+    params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """IDM acceleration [m/s^2].
 
     Args:
@@ -97,12 +138,15 @@ def idm_acceleration(v: np.ndarray, v0: np.ndarray, gap: np.ndarray, dv: np.ndar
         gap: bumper gaps to the leaders [m] (``inf`` for a free road).
         dv: approach rates ``v - v_leader`` [m/s].
         cfg: IDM parameters.
+        params: per-vehicle (time headway [s], maximum acceleration [m/s^2], jam distance [m]),
+            broadcastable against ``v``; ``cfg``'s values when None.
     """
-    a, b = cfg.accel_max_mps2, cfg.decel_comfort_mps2
+    headway, a, s0 = params if params is not None else (cfg.time_headway_s, cfg.accel_max_mps2, cfg.min_gap_m)
+    b = cfg.decel_comfort_mps2
     ratio = v / np.maximum(v0, 0.1)
     # A vehicle whose desired speed is ~0 (parked) brakes to a stop instead of creeping.
     free = np.where(v0 > 0.1, 1.0 - ratio**cfg.delta, -1.0)
-    s_star = cfg.min_gap_m + np.maximum(0.0, v * cfg.time_headway_s + v * dv * (0.5 / np.sqrt(a * b)))
+    s_star = s0 + np.maximum(0.0, v * headway + v * dv * (0.5 / np.sqrt(a * b)))
     # gap = inf (no leader) gives (s*/inf)^2 = 0: the free-road term alone.
     interaction = (s_star / np.maximum(gap, 0.1)) ** 2
     return np.maximum(a * (free - interaction), -cfg.decel_max_mps2)
@@ -157,13 +201,39 @@ class Traffic:
         self.accel = np.zeros(n)
         self.cooldown = np.zeros(n)
         self._decision_clock = 0.0
+        self.style = np.full(n, 1, dtype=np.int64)
+        self._refresh_params()
+
+    def set_styles(self, styles: list[str]) -> None:
+        """Give each vehicle a driver profile by name (``PROFILES``), e.g. for scripted tests."""
+        names = list(PROFILES)
+        bad = [s for s in styles if s not in PROFILES]
+        require(not bad and len(styles) == self.count, "traffic styles", f"need {self.count} of {', '.join(names)}, got {styles}")
+        self.style = np.array([names.index(s) for s in styles], dtype=np.int64)
+        self._refresh_params()
+
+    _PROFILE_TABLE = np.array([[p["headway"], p["accel"], p["min_gap"], p["speed"], p["politeness"]] for p in PROFILES.values()])
+
+    def _refresh_params(self) -> None:
+        """Per-body IDM parameters and politeness from the styles (the ego car, last, counts as normal)."""
+        cfg = self.cfg
+        table = self._PROFILE_TABLE[np.append(self.style, 1)]
+        self._params = (cfg.time_headway_s * table[:, 0], cfg.accel_max_mps2 * table[:, 1], cfg.min_gap_m * table[:, 2])
+        self._politeness = np.where(table[:, 4] < 0, cfg.politeness, table[:, 4])
+
+    def _draw_styles(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Profile indices and desired-speed multipliers for ``n`` new drivers."""
+        style = rng.choice(len(PROFILES), size=n, p=self.cfg.mix.probabilities())
+        return style, self._PROFILE_TABLE[style, 3]
 
     def reset(self, rng: np.random.Generator, ego_s: float, ego_d: float) -> None:
         """Spawn ``count`` vehicles around the ego car with random lanes, gaps and speeds."""
         cfg, n = self.cfg, self.cfg.count
         self.set_state(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(n))
-        self.v0 = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps, n)
+        self.style, speed_factor = self._draw_styles(rng, n)
+        self.v0 = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps, n) * speed_factor
         self.v = self.v0 * rng.uniform(0.85, 1.0, n)
+        self._refresh_params()
         ego_lane = int(self.road.lane_index(ego_d))
         placed_s: list[float] = [ego_s]
         placed_lane: list[int] = [ego_lane]
@@ -245,7 +315,8 @@ class Traffic:
         front = np.where(use_t, lead[rows, self.lane], lead[rows, cur_lane])
         gap = np.minimum(g_cur, g_tgt)
         v_front = np.where(front >= 0, all_v[front], self.v)
-        acc = idm_acceleration(self.v, self.v0, gap, self.v - v_front, cfg)
+        T, A, S0 = self._params
+        acc = idm_acceleration(self.v, self.v0, gap, self.v - v_front, cfg, (T[:n], A[:n], S0[:n]))
 
         self._decision_clock -= dt_s
         if self._decision_clock <= 0.0 and cfg.lane_changes:
@@ -286,29 +357,34 @@ class Traffic:
         if not np.any(valid):
             return
         v = self.v[:, None]
+        T, A, S0 = self._params
+        own = (T[:n, None], A[:n, None], S0[:n, None])
         nl, nlgap = lead[rows, tgt], lead_gap[rows, tgt]
         nf, nfgap = follow[rows, tgt], follow_gap[rows, tgt]
-        acc_new = idm_acceleration(v, self.v0[:, None], nlgap, v - np.where(nl >= 0, all_v[nl], v), cfg)
+        acc_new = idm_acceleration(v, self.v0[:, None], nlgap, v - np.where(nl >= 0, all_v[nl], v), cfg, own)
         # New follower: before (following the new leader) and after (following this vehicle).
         has_nf = nf >= 0
         vf, v0f = all_v[nf], all_v0[nf]
+        pf = (T[nf], A[nf], S0[nf])
         af_old = idm_acceleration(
-            vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg
+            vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg, pf
         )
-        af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg)
+        af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg, pf)
         safe = (~has_nf | (af_new >= -cfg.safe_decel_mps2)) & (nfgap > 1.0) & (nlgap > 1.0)
         # Old follower: following this vehicle now, its leader after the change.
         of, ofgap = follow[np.arange(n), self.lane], follow_gap[np.arange(n), self.lane]
         has_of = of >= 0
         vo, v0o = all_v[of], all_v0[of]
-        ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - self.v, cfg)
-        ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg)
+        po = (T[of], A[of], S0[of])
+        ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - self.v, cfg, po)
+        ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg, po)
         # Only traffic vehicles count in the politeness term: the ego car's acceleration is the agent's.
         # Keep-right (asymmetric) MOBIL: the old follower's gain counts only for moves to the right,
         # so a slow vehicle never pulls out to the left to let a faster one by.
         nf_w = (has_nf & (nf < n)).astype(np.float64)
         of_w = (has_of & (of < n)).astype(np.float64)[:, None] * np.array([1.0, 0.0])[None, :]
-        gain = acc_new - acc[:, None] + cfg.politeness * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, None])
+        polite = self._politeness[:n, None]
+        gain = acc_new - acc[:, None] + polite * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, None])
         gain = gain + np.array([cfg.keep_right_bias_mps2, -cfg.keep_right_bias_mps2])[None, :]
         gain = np.where(valid & safe & (gain > cfg.lane_change_threshold_mps2), gain, -np.inf)
         best = np.argmax(gain, axis=1)
@@ -347,8 +423,11 @@ class Traffic:
             if np.any(np.abs(self.s[others][same] - s_new) < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m):
                 continue  # try again next step
             self.s[i], self.lane[i], self.d[i] = s_new, lane, self._offsets[lane]
-            self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps)
+            style, speed_factor = self._draw_styles(rng, 1)
+            self.style[i] = style[0]
+            self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps) * speed_factor[0]
             self.v[i] = self.v0[i] * rng.uniform(0.85, 1.0)
+            self._refresh_params()
             self.d_rate[i] = 0.0
             self.cooldown[i] = cfg.lane_change_cooldown_s
         return gone

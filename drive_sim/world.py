@@ -11,6 +11,7 @@ so an episode depends only on its seed and actions, not on the episodes before i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -121,6 +122,11 @@ class WorldConfig:
         forward_lanes = self.road.lanes if self.road.layout == "highway" else 1
         require(-1 <= self.ego.lane < forward_lanes, "ego.lane", f"must be -1 (random) or a forward lane index 0..{forward_lanes - 1}")
         t = self.traffic
+        if t.density_per_km_per_lane > 0:
+            window_km = (t.spawn_ahead_m + t.spawn_behind_m) / 1000.0
+            count = round(t.density_per_km_per_lane * forward_lanes * window_km)
+            object.__setattr__(self, "traffic", dataclasses.replace(t, count=count))  # derived field of a frozen config
+            t = self.traffic
         # Spawning keeps min_spawn_gap_m between cars; beyond ~80 % of the window's capacity it fails.
         capacity = int(0.8 * forward_lanes * (t.spawn_ahead_m + t.spawn_behind_m) / (VEHICLE_LENGTH_M + t.min_spawn_gap_m))
         require(

@@ -61,3 +61,18 @@ def test_docs_example_scenario_loads_and_runs(tmp_path):
         env.step(np.array([0.0, 0.2], np.float32))
     assert env.unwrapped.scenario.world.friction == 0.35 and env.unwrapped.scenario.world.traffic.count == 25
     env.close()
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("world: {traffic: {density_per_km_per_lane: -2}}", "traffic.density_per_km_per_lane: must be 0 or more"),
+        ("world: {traffic: {mix: {cautious: -1}}}", "traffic.mix: shares must be non-negative"),
+        ("world: {traffic: {mix: {reckless: 1}}}", "unknown config key 'world.traffic.mix.reckless'"),
+    ],
+)
+def test_bad_traffic_yaml(tmp_path, text, match):
+    path = tmp_path / "traffic.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=match):
+        Scenario.from_yaml(path)

@@ -98,3 +98,35 @@ def test_recycling_keeps_count_and_window():
     rel = traffic.s - ego_s
     assert traffic.count == 20
     assert np.all(rel > -traffic.cfg.spawn_behind_m - 5) and np.all(rel < traffic.cfg.spawn_ahead_m + 5)
+
+
+def test_cautious_drivers_keep_longer_gaps_than_aggressive():
+    gaps = {}
+    for style in ("cautious", "aggressive"):
+        traffic, road = _traffic(2, lane_changes=False)
+        traffic.set_state(s=[100.0, 200.0], lane=[1, 1], v=[20.0, 20.0], v0=[30.0, 20.0])
+        traffic.set_styles([style, "normal"])
+        for _ in range(900):
+            traffic.step(0.1, ego_s=-1000.0, ego_d=0.0, ego_v=0.0)
+        gaps[style] = traffic.s[1] - traffic.s[0] - VEHICLE_LENGTH_M
+    assert gaps["cautious"] > 1.8 * gaps["aggressive"] > 0.0, gaps
+
+
+def test_behaviour_mix_draws_profiles_and_speeds():
+    from drive_sim.traffic import BehaviourMix
+
+    rng = np.random.default_rng(0)
+    speeds = {}
+    for name, mix in [("cautious", BehaviourMix(cautious=1, normal=0)), ("aggressive", BehaviourMix(aggressive=1, normal=0))]:
+        traffic, _ = _traffic(40, mix=mix)
+        traffic.reset(rng, ego_s=500.0, ego_d=0.0)
+        assert set(traffic.style.tolist()) == {list(("cautious", "normal", "aggressive")).index(name)}
+        speeds[name] = traffic.v0.mean()
+    assert speeds["aggressive"] > 1.1 * speeds["cautious"]
+
+
+def test_density_sets_the_vehicle_count():
+    from drive_sim.world import WorldConfig
+
+    cfg = WorldConfig(traffic=TrafficConfig(density_per_km_per_lane=10.0))
+    assert cfg.traffic.count == round(10.0 * 4 * 0.370)
