@@ -41,6 +41,7 @@ class PerfConfig:
         lidar_steps: env steps per repeat with the lidar observation.
         camera_steps: env steps per repeat with camera and multi observations.
         highway_env_steps: highway-v0 steps per repeat (it runs at a few steps/s).
+        scenario_steps: lidar env steps per repeat for each other registered scenario.
         memory_steps: steps of the memory check (0 skips it).
         reset_every: the memory check resets the env every this many steps.
         cpu: core to pin the process to (-1: do not pin).
@@ -51,6 +52,7 @@ class PerfConfig:
     lidar_steps: int = 2000
     camera_steps: int = 300
     highway_env_steps: int = 20
+    scenario_steps: int = 500
     memory_steps: int = 20_000
     reset_every: int = 200
     cpu: int = 0
@@ -58,7 +60,7 @@ class PerfConfig:
 
     def __post_init__(self) -> None:
         require(self.repeats >= 1, "repeats", f"must be at least 1, got {self.repeats}")
-        for name in ("lidar_steps", "camera_steps", "highway_env_steps"):
+        for name in ("lidar_steps", "camera_steps", "highway_env_steps", "scenario_steps"):
             require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
         require(self.memory_steps >= 0, "memory_steps", f"must be non-negative, got {self.memory_steps}")
         require(self.reset_every >= 1, "reset_every", f"must be at least 1, got {self.reset_every}")
@@ -218,7 +220,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     except ImportError:
         have_hwe = False
     tasks = (
-        ["lidar", "camera", "multi", "raw"]
+        ["lidar", "camera", "multi", "raw", "scenarios"]
         + (["highway-v0", "highway-fast-v0"] if have_hwe else [])
         + (["memory"] if cfg.memory_steps else [])
     )
@@ -237,6 +239,16 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             res.rates["env_camera"], res.rates["raw_camera_frame"] = statistics.median(env_rates), statistics.median(raw_rates)
         elif task == "raw":
             _measure_raw(cfg, res)
+        elif task == "scenarios":
+            # Every registered scenario with the lidar observation, for the ratio to Highway-v0.
+            for env_id in envs.ENV_IDS:
+                if env_id in (ENV_ID, "DriveSim/Custom-v0"):
+                    continue
+                env = gym.make(env_id, obs_type="lidar")
+                env.reset(seed=0)
+                key = f"scenario:{env_id}"
+                res.rates[key], res.samples[key] = _rate(_stepper(env, np.array([0.0, 0.1], np.float32)), cfg.scenario_steps, cfg.repeats)
+                env.close()
         elif task == "memory":
             res.memory = measure_memory(cfg.memory_steps, cfg.reset_every)
         else:
@@ -327,6 +339,12 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
     }
     for key, value in res.ratios.items():
         lines.append(f"| {key} | {value:,.2f} | {targets.get(key, '')} |")
+    scen = {k.split(":", 1)[1]: v for k, v in res.rates.items() if k.startswith("scenario:")}
+    if scen:
+        base = res.rates["env_lidar"]
+        lines += ["", "Every registered scenario, lidar observation (env steps/s), and its ratio to Highway-v0 above:", ""]
+        lines += ["| scenario | median | ratio to Highway-v0 |", "|---|---:|---:|"]
+        lines += [f"| `{k}` | {v:,.1f} | {v / base:.2f} |" for k, v in scen.items()]
     if res.memory:
         mem = res.memory
         lines += [

@@ -160,6 +160,8 @@ class Weather:
 
         Events start when their mark is reached and blend over their transition time.
         """
+        if not self.cfg.schedule:
+            return self.current
         cond = self.initial
         for i, event in enumerate(self.cfg.schedule):
             reached = (event.at_s is not None and time_s >= event.at_s) or (event.at_m is not None and distance_m >= event.at_m)

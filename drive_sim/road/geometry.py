@@ -47,6 +47,13 @@ class Centreline:
             curv[0], curv[-1] = curv[1], curv[-2]
         self.curvature = curv
         self._tree = cKDTree(xy)
+        # Python-float copies for ``locate``'s small windowed search.
+        self._xy_list = xy.tolist()
+        self._seg_list = seg.tolist()
+        self._len_list = seg_len.tolist()
+        self._len2_list = (seg_len * seg_len).tolist()
+        self._s_list = self.s.tolist()
+        self._heading_list = self.heading.tolist()
 
     def _segment(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Segment index containing each arc length, and the arc length into that segment.
@@ -90,18 +97,24 @@ class Centreline:
         """
         nseg = len(self._seg)
         if hint is not None:
+            # Nine segments in plain Python floats: at this size a loop beats numpy's per-call cost.
             lo, hi = max(hint - 4, 0), min(hint + 5, nseg)
-            a = self.xy[lo:hi]
-            v = self._seg[lo:hi]
-            ln = self._seg_len[lo:hi]
-            rx, ry = x_m - a[:, 0], y_m - a[:, 1]
-            t = np.minimum(np.maximum((rx * v[:, 0] + ry * v[:, 1]) / (ln * ln), 0.0), 1.0)
-            fx, fy = rx - v[:, 0] * t, ry - v[:, 1] * t
-            k = int(np.argmin(fx * fx + fy * fy))
-            i = lo + k
-            if (k > 0 or lo == 0) and (k < hi - lo - 1 or hi == nseg):
-                d = (v[k, 0] * ry[k] - v[k, 1] * rx[k]) / ln[k]
-                return float(self.s[i] + t[k] * ln[k]), float(d), float(self.heading[i]), i
+            best = None
+            for i in range(lo, hi):
+                ax, ay = self._xy_list[i]
+                vx, vy = self._seg_list[i]
+                ln2 = self._len2_list[i]
+                rx, ry = x_m - ax, y_m - ay
+                t = min(max((rx * vx + ry * vy) / ln2, 0.0), 1.0)
+                fx, fy = rx - vx * t, ry - vy * t
+                dist2 = fx * fx + fy * fy
+                if best is None or dist2 < best[0]:
+                    best = (dist2, i, t, rx, ry, vx, vy)
+            assert best is not None
+            _, i, t, rx, ry, vx, vy = best
+            if (i > lo or lo == 0) and (i < hi - 1 or hi == nseg):
+                ln = self._len_list[i]
+                return self._s_list[i] + t * ln, (vx * ry - vy * rx) / ln, self._heading_list[i], i
         s, d, h = self.project(np.array([[x_m, y_m]]))
         i = int(np.clip(np.searchsorted(self.s, s[0], side="right") - 1, 0, nseg - 1))
         return float(s[0]), float(d[0]), float(h[0]), i
