@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,53 +374,69 @@ class World:
         return self._frenet
 
     def read_lidar(self) -> LidarReading:
-        """One lidar sweep from the ego pose (noise drawn from the episode's generator)."""
+        """One lidar sweep from the ego pose, through weather and the fault schedule."""
+        cfg = self.lidar.cfg
+
+        def missing() -> LidarReading:
+            n = cfg.beams
+            return LidarReading(np.full(n, cfg.range_m, np.float32), np.full(n, -1, np.int32), self.lidar.angles_rad, valid=False)
+
+        def noisy(r: LidarReading, std: float) -> LidarReading:
+            ranges = np.clip(r.ranges_m + self.rng.normal(0.0, std, len(r.ranges_m)), 0.0, cfg.range_m)
+            return LidarReading(ranges.astype(np.float32), r.hit_ids, r.angles_rad)
+
+        return self._with_fault("lidar", self._sweep, missing, noisy)
+
+    def _sweep(self) -> LidarReading:
         e = self.ego
-        fault = active_fault(self.cfg.sensors.faults, "lidar", self.time_s)
-        if fault is not None and fault.kind == "dropout":
-            n = self.lidar.cfg.beams
-            return LidarReading(
-                np.full(n, self.lidar.cfg.range_m, np.float32), np.full(n, -1, np.int32), self.lidar.angles_rad, valid=False
-            )
-        if fault is not None and fault.kind == "frozen" and "lidar" in self._last:
-            return self._last["lidar"]  # type: ignore[return-value]
         reading = self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.rng)
-        if fault is not None and fault.kind == "noise":
-            noisy = reading.ranges_m + self.rng.normal(0.0, fault.noise_scale, len(reading.ranges_m))
-            reading = LidarReading(np.clip(noisy, 0.0, self.lidar.cfg.range_m).astype(np.float32), reading.hit_ids, reading.angles_rad)
         cond = self.weather.current
         if cond.foggy or cond.rain > 0:
-            hit = reading.hit_ids >= 0
             cfg = self.lidar.cfg
-            ranges, kept = lidar_effects(reading.ranges_m, hit, cfg.range_m, cfg.noise_std_m, cond, self.rng)
-            reading = LidarReading(
-                ranges_m=ranges, hit_ids=np.where(kept, reading.hit_ids, -1).astype(np.int32), angles_rad=reading.angles_rad
-            )
-        self._last["lidar"] = reading
+            ranges, kept = lidar_effects(reading.ranges_m, reading.hit_ids >= 0, cfg.range_m, cfg.noise_std_m, cond, self.rng)
+            reading = LidarReading(ranges, np.where(kept, reading.hit_ids, -1).astype(np.int32), reading.angles_rad)
         return reading
 
     def capture_camera(self) -> CameraFrame:
-        """The ego camera image for the current pose."""
-        e = self.ego
-        fault = active_fault(self.cfg.sensors.faults, "camera", self.time_s)
-        if fault is not None and fault.kind == "dropout":
-            cc = self.cfg.camera
+        """The ego camera image for the current pose, through weather and the fault schedule."""
+        cc = self.cfg.camera
+
+        def missing() -> CameraFrame:
             return CameraFrame(rgb=np.zeros((cc.height, cc.width, 3), np.uint8), valid=False)
-        if fault is not None and fault.kind == "frozen" and "camera" in self._last:
-            return self._last["camera"]  # type: ignore[return-value]
+
+        def noisy(f: CameraFrame, std: float) -> CameraFrame:
+            rgb = np.clip(f.rgb + self.rng.normal(0.0, std, f.rgb.shape), 0, 255).astype(np.uint8)
+            return CameraFrame(rgb, f.depth_m, f.segmentation)
+
+        return self._with_fault("camera", self._render_camera, missing, noisy)
+
+    def _render_camera(self) -> CameraFrame:
+        e = self.ego
         cond = self.weather.current
         if not (cond.foggy or cond.night > 0 or cond.rain > 0):
-            frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
-        else:
-            frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
-            assert frame.depth_m is not None
-            rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
-            frame = CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
-        if fault is not None and fault.kind == "noise":
-            noisy = frame.rgb + self.rng.normal(0.0, fault.noise_scale, frame.rgb.shape)
-            frame = CameraFrame(np.clip(noisy, 0, 255).astype(np.uint8), frame.depth_m, frame.segmentation)
-        self._last["camera"] = frame
-        return frame
+            return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
+        frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
+        assert frame.depth_m is not None
+        rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
+        return CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
+
+    def _with_fault(self, name: str, read: Callable[[], Any], missing: Callable[[], Any], noisy: Callable[[Any, float], Any]) -> Any:
+        """One reading of sensor ``name`` through its fault schedule.
+
+        A dropout gives ``missing()`` (flagged invalid), a frozen sensor repeats its last reading
+        (unflagged), a noise fault passes the reading through ``noisy(value, std)``.
+        """
+        fault = active_fault(self.cfg.sensors.faults, name, self.time_s)
+        kind = fault.kind if fault is not None else None
+        if kind == "dropout":
+            return missing()
+        if kind == "frozen" and name in self._last:
+            return self._last[name]
+        value = read()
+        if fault is not None and kind == "noise":
+            value = noisy(value, fault.noise_scale)
+        self._last[name] = value
+        return value
 
     def sensor_valid(self) -> dict[str, bool]:
         """Sensor name -> False while a dropout fault is active (known without reading)."""
@@ -444,40 +461,38 @@ class World:
         Call at most once per control step: GNSS fixes and the drifting bias advance on fix steps.
         """
         sc, rng, e, dt = self.cfg.sensors, self.rng, self.ego, self.cfg.control_period_s
-        raw: dict[str, object] = {}
-        if self.radar is not None:
+
+        def radar() -> tuple[np.ndarray, np.ndarray]:
+            assert self.radar is not None
             ranges, ids = self.radar.cast(e.x_m, e.y_m, e.yaw_rad)
             rates = self._range_rates(ids, e)
             hit = ids >= 0
             ranges = np.where(hit, ranges + rng.normal(0.0, sc.radar.range_noise_std_m, len(ranges)), sc.radar.range_m)
-            rates = np.where(hit, rates + rng.normal(0.0, sc.radar.rate_noise_std_mps, len(rates)), 0.0)
-            raw["radar"] = (ranges, rates)
-        if sc.gnss.enabled:
+            return ranges, np.where(hit, rates + rng.normal(0.0, sc.radar.rate_noise_std_mps, len(rates)), 0.0)
+
+        def gnss() -> np.ndarray:
             if self.steps % self._gnss_every == 0 or "gnss" not in self._last:
                 bias = self._gnss_bias.advance(dt * self._gnss_every, rng)
                 self._gnss_fix = np.array([e.x_m, e.y_m]) + bias + rng.normal(0.0, sc.gnss.noise_std_m, 2)
-            raw["gnss"] = self._gnss_fix.copy()
-        if sc.imu.enabled:
+            return self._gnss_fix.copy()
+
+        def imu() -> np.ndarray:
             p = self._prev_ego
             ax = (e.vx_mps - p.vx_mps) / dt - e.vy_mps * e.yaw_rate_rps
             ay = (e.vy_mps - p.vy_mps) / dt + e.vx_mps * e.yaw_rate_rps
             noise = rng.normal(0.0, [sc.imu.accel_noise_std_mps2, sc.imu.accel_noise_std_mps2, sc.imu.gyro_noise_std_rps])
-            raw["imu"] = np.array([ax, ay, e.yaw_rate_rps]) + self._imu_bias + noise
-        if sc.odometry.enabled:
-            raw["odometry"] = self.vehicle.wheel_speed_mps() + float(rng.normal(0.0, sc.odometry.noise_std_mps))
-        out: dict[str, object] = {}
-        for name, value in raw.items():
-            fault = active_fault(sc.faults, name, self.time_s)
-            if fault is None:
-                out[name] = value
-            elif fault.kind == "dropout":
-                out[name] = None
-            elif fault.kind == "frozen":
-                out[name] = self._last.get(name, value)
-            else:
-                out[name] = _add_noise(value, fault.noise_scale, rng)
-            if out[name] is not None:
-                self._last[name] = out[name]
+            return np.array([ax, ay, e.yaw_rate_rps]) + self._imu_bias + noise
+
+        def odometry() -> float:
+            return self.vehicle.wheel_speed_mps() + float(rng.normal(0.0, sc.odometry.noise_std_mps))
+
+        readers = {"radar": (self.radar is not None, radar), "gnss": (sc.gnss.enabled, gnss), "imu": (sc.imu.enabled, imu)}
+        readers["odometry"] = (sc.odometry.enabled, odometry)
+        out = {
+            name: self._with_fault(name, read, lambda: None, lambda v, std: _add_noise(v, std, rng))
+            for name, (enabled, read) in readers.items()
+            if enabled
+        }
         radar = out.get("radar")
         return SensorReadings(
             radar_ranges_m=None if radar is None else radar[0],  # type: ignore[index]
