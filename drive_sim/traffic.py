@@ -427,7 +427,8 @@ class Traffic:
             self.style[i] = style[0]
             self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps) * speed_factor[0]
             self.v[i] = self.v0[i] * rng.uniform(0.85, 1.0)
-            self._refresh_params()
             self.d_rate[i] = 0.0
             self.cooldown[i] = cfg.lane_change_cooldown_s
+        if len(gone):
+            self._refresh_params()  # once for all respawned drivers, not per vehicle
         return gone
