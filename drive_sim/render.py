@@ -60,3 +60,37 @@ def chase_view(world: World, cfg: ChaseViewConfig) -> np.ndarray:
         no_beam = np.zeros((cfg.height, cfg.width), np.float32)
         rgb = camera_effects(rgb, depth_m, cond, no_beam, np.random.default_rng(world.steps))
     return rgb
+
+
+@dataclass(frozen=True)
+class BirdsEyeConfig:
+    """Top-down camera.
+
+    Attributes:
+        width, height: frame size [px].
+        altitude_m: camera height above the ground [m].
+        fov_deg: vertical field of view [deg].
+        centre: "ego" (follow the car) or "origin" (the junction's centre).
+    """
+
+    width: int = 480
+    height: int = 360
+    altitude_m: float = 110.0
+    fov_deg: float = 50.0
+    centre: str = "ego"
+
+    def __post_init__(self) -> None:
+        require(16 <= self.width <= 3840, "render.width", f"must be between 16 and 3840 px, got {self.width}")
+        require(16 <= self.height <= 2160, "render.height", f"must be between 16 and 2160 px, got {self.height}")
+        require(self.centre in ("ego", "origin"), "render.centre", f"must be 'ego' or 'origin', got {self.centre!r}")
+
+
+def birds_eye_view(world: World, cfg: BirdsEyeConfig) -> np.ndarray:
+    """An RGB frame (H, W, 3) uint8 looking straight down, north (+y) up."""
+    e = world.ego
+    x, y = (e.x_m, e.y_m) if cfg.centre == "ego" else (0.0, 0.0)
+    c = world.client
+    view = c.computeViewMatrix([x, y, cfg.altitude_m], [x, y, 0.0], [0.0, 1.0, 0.0])
+    proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, 1.0, cfg.altitude_m + 10.0)
+    _, _, rgba, _, _ = render_rgb(c, cfg.width, cfg.height, view, proj)
+    return np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()

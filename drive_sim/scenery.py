@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from drive_sim._bullet import pb
-from drive_sim.road.geometry import Road
+from drive_sim.road.geometry import Centreline, Road
+from drive_sim.road.network import LaneGraph
 
 ASPHALT = (0.32, 0.32, 0.34, 1.0)
 GRASS = (0.28, 0.52, 0.22, 1.0)
@@ -40,9 +41,8 @@ class Scenery:
     barrier: list[int] = field(default_factory=list)
 
 
-def stations(road: Road, s0: float, s1: float, max_step_m: float = 25.0, max_turn_rad: float = 0.04) -> np.ndarray:
+def stations(line: Centreline, s0: float, s1: float, max_step_m: float = 25.0, max_turn_rad: float = 0.04) -> np.ndarray:
     """Arc lengths in [s0, s1] at which to cut the mesh: dense in curves, sparse on straights."""
-    line = road.centreline
     fine = np.arange(s0, s1, 1.0)
     _, heading, _ = line.interpolate(fine)
     out = [s0]
@@ -56,10 +56,10 @@ def stations(road: Road, s0: float, s1: float, max_step_m: float = 25.0, max_tur
     return np.asarray(out)
 
 
-def _strip(road: Road, ss: np.ndarray, d0: float, d1: float, z: float) -> tuple[np.ndarray, list[int]]:
+def _strip(line: Centreline, ss: np.ndarray, d0: float, d1: float, z: float) -> tuple[np.ndarray, list[int]]:
     """Quad strip between lateral offsets d0 < d1 at stations ``ss``."""
-    a, _ = road.centreline.to_world(ss, np.full(len(ss), d0))
-    b, _ = road.centreline.to_world(ss, np.full(len(ss), d1))
+    a, _ = line.to_world(ss, np.full(len(ss), d0))
+    b, _ = line.to_world(ss, np.full(len(ss), d1))
     verts = np.empty((2 * len(ss), 3))
     verts[0::2, :2], verts[1::2, :2] = a, b
     verts[:, 2] = z
@@ -79,12 +79,12 @@ def _merge(parts: list[tuple[np.ndarray, list[int]]]) -> tuple[np.ndarray, list[
     return np.concatenate(verts), idx
 
 
-def _dashes(road: Road, s0: float, s1: float, d: float, z: float) -> list[tuple[np.ndarray, list[int]]]:
+def _dashes(line: Centreline, s0: float, s1: float, d: float, z: float) -> list[tuple[np.ndarray, list[int]]]:
     starts = np.arange(np.ceil(s0 / (DASH_M + GAP_M)) * (DASH_M + GAP_M), s1 - DASH_M, DASH_M + GAP_M)
-    return [_strip(road, np.array([s, s + DASH_M]), d - LINE_WIDTH_M / 2, d + LINE_WIDTH_M / 2, z) for s in starts]
+    return [_strip(line, np.array([s, s + DASH_M]), d - LINE_WIDTH_M / 2, d + LINE_WIDTH_M / 2, z) for s in starts]
 
 
-def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float, *, visual: bool) -> tuple[np.ndarray, list[int]]:
+def _barrier(line: Centreline, ss: np.ndarray, d_inner: float, outward: float, *, visual: bool) -> tuple[np.ndarray, list[int]]:
     """A wall along the road edge.
 
     The collision mesh is closed (inner face, top, outer face, both windings) so the car cannot
@@ -98,8 +98,8 @@ def _barrier(road: Road, ss: np.ndarray, d_inner: float, outward: float, *, visu
         profile.append((d_outer, BARRIER_HEIGHT_M, d_outer, 0.0))
     faces = []
     for d_a, z_a, d_b, z_b in profile:
-        a, _ = road.centreline.to_world(ss, np.full(len(ss), d_a))
-        b, _ = road.centreline.to_world(ss, np.full(len(ss), d_b))
+        a, _ = line.to_world(ss, np.full(len(ss), d_a))
+        b, _ = line.to_world(ss, np.full(len(ss), d_b))
         v = np.empty((2 * len(ss), 3))
         v[0::2, :2], v[1::2, :2] = a, b
         v[0::2, 2], v[1::2, 2] = z_a, z_b
@@ -124,32 +124,100 @@ def _visual_body(client: Any, verts: np.ndarray, idx: list[int], rgba: tuple[flo
 def build_scenery(client: Any, road: Road) -> Scenery:
     """Draw ``road`` into ``client`` and return the created body ids."""
     out = Scenery()
+    line = road.centreline
     edge_r, edge_l = road.edge_right_m, road.edge_left_m
     pave_r, pave_l = edge_r - road.shoulder_m, edge_l + road.shoulder_m
     boundaries = [(road.lane_offsets_m[i] + road.lane_offsets_m[i + 1]) / 2 for i in range(road.n_lanes - 1)]
     for s0 in np.arange(0.0, road.length_m, CHUNK_M):
         s1 = min(s0 + CHUNK_M, road.length_m)
-        ss = stations(road, s0, s1)
-        out.road.append(_visual_body(client, *_strip(road, ss, pave_r, pave_l, 0.01), ASPHALT))
+        ss = stations(road.centreline, s0, s1)
+        out.road.append(_visual_body(client, *_strip(line, ss, pave_r, pave_l, 0.01), ASPHALT))
         verge = _merge(
             [
-                _strip(road, ss, pave_r - BARRIER_THICKNESS_M - VERGE_M, pave_r, 0.0),
-                _strip(road, ss, pave_l, pave_l + BARRIER_THICKNESS_M + VERGE_M, 0.0),
+                _strip(line, ss, pave_r - BARRIER_THICKNESS_M - VERGE_M, pave_r, 0.0),
+                _strip(line, ss, pave_l, pave_l + BARRIER_THICKNESS_M + VERGE_M, 0.0),
             ]
         )
         out.ground.append(_visual_body(client, *verge, GRASS))
-        white = [_strip(road, ss, e - LINE_WIDTH_M / 2, e + LINE_WIDTH_M / 2, 0.02) for e in (edge_r, edge_l)]
+        white = [_strip(line, ss, e - LINE_WIDTH_M / 2, e + LINE_WIDTH_M / 2, 0.02) for e in (edge_r, edge_l)]
         yellow = []
         for i, b in enumerate(boundaries):
             same_way = road.lane_directions[i] == road.lane_directions[i + 1]
-            (white if same_way else yellow).extend(_dashes(road, s0, s1, b, 0.02))
+            (white if same_way else yellow).extend(_dashes(line, s0, s1, b, 0.02))
         out.marking.append(_visual_body(client, *_merge(white), WHITE))
         if yellow:
             out.marking.append(_visual_body(client, *_merge(yellow), YELLOW))
         for d_inner, outward in ((pave_r, -1.0), (pave_l, 1.0)):
-            verts, idx = _barrier(road, ss, d_inner, outward, visual=False)
+            verts, idx = _barrier(line, ss, d_inner, outward, visual=False)
             col = client.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, flags=pb.GEOM_FORCE_CONCAVE_TRIMESH)
-            vverts, vidx = _barrier(road, ss, d_inner, outward, visual=True)
+            vverts, vidx = _barrier(line, ss, d_inner, outward, visual=True)
             vis = client.createVisualShape(pb.GEOM_MESH, vertices=vverts.tolist(), indices=vidx, rgbaColor=list(BARRIER))
             out.barrier.append(client.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis))
+    return out
+
+
+def _polygon(outline: np.ndarray, z: float, hole: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+    """A flat convex polygon (a fan from its centroid), or the annulus between it and ``hole``.
+
+    Both outlines run counter-clockwise with the same number of points.
+    """
+    k = len(outline)
+    if hole is None:
+        verts = np.zeros((k + 1, 3))
+        verts[:k, :2], verts[k, :2], verts[:, 2] = outline, outline.mean(axis=0), z
+        idx = [j for i in range(k) for j in (k, i, (i + 1) % k)]
+        return verts, idx
+    verts = np.zeros((2 * k, 3))
+    verts[:k, :2], verts[k:, :2], verts[:, 2] = outline, hole, z
+    idx = [j for i in range(k) for j in (k + i, i, (i + 1) % k, k + i, (i + 1) % k, k + (i + 1) % k)]
+    return verts, idx
+
+
+def build_network_scenery(client: Any, graph: LaneGraph, main_lanes: int = 2) -> Scenery:
+    """Draw a junction layout: a grass field, every lane's surface, the junction areas and the lines.
+
+    Lines: a solid white edge on the right of every lane outside the junction; the centre line of a
+    two-way arm in yellow (drawn once, by the inbound lane); on the merge's main road, dashed white
+    between its lanes and a solid edge on the left. Junction-internal lanes get no lines. There are
+    no barriers: leaving the lanes is leaving the road.
+    """
+    out = Scenery()
+    w = graph.lane_width_m
+    lo, hi = graph.flat_xy.min(axis=0) - 60.0, graph.flat_xy.max(axis=0) + 60.0
+    field = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    out.ground.append(_visual_body(client, *_polygon(field, 0.005), GRASS))
+    surface, white, yellow = [], [], []
+    for lane in graph.lanes:
+        line = lane.line
+        for s0 in np.arange(0.0, line.length_m, CHUNK_M):
+            s1 = min(s0 + CHUNK_M, line.length_m)
+            ss = stations(line, s0, s1)
+            surface.append(_strip(line, ss, -w / 2 - 0.15, w / 2 + 0.15, 0.02))
+            if lane.internal:
+                continue
+            white.append(_strip(line, ss, -w / 2 - LINE_WIDTH_M / 2, -w / 2 + LINE_WIDTH_M / 2, 0.03))
+            left = (w / 2 - LINE_WIDTH_M / 2, w / 2 + LINE_WIDTH_M / 2)
+            if lane.arm and lane.name.endswith("_in"):
+                yellow.append(_strip(line, ss, *left, 0.03))
+            elif not lane.arm and lane.name.startswith("main_"):
+                k = int(lane.name.split("_")[1])
+                if k < main_lanes - 1:
+                    white.extend(_dashes(line, s0, s1, w / 2, 0.03))
+                else:
+                    white.append(_strip(line, ss, *left, 0.03))
+            elif not lane.arm:
+                white.append(_strip(line, ss, *left, 0.03))
+        if len(surface) > 40:  # keep each mesh small
+            out.road.append(_visual_body(client, *_merge(surface), ASPHALT))
+            surface = []
+    for patch in graph.patches:
+        surface.append(_polygon(patch.xy, 0.015, patch.hole))
+        if patch.hole is not None:
+            out.ground.append(_visual_body(client, *_polygon(patch.hole, 0.025), GRASS))
+    if surface:
+        out.road.append(_visual_body(client, *_merge(surface), ASPHALT))
+    if white:
+        out.marking.append(_visual_body(client, *_merge(white), WHITE))
+    if yellow:
+        out.marking.append(_visual_body(client, *_merge(yellow), YELLOW))
     return out

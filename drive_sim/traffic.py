@@ -182,11 +182,24 @@ class Traffic:
         self._occ_half_m = road.lane_width_m / 2 + VEHICLE_WIDTH_M / 2 - 0.3
         self._bodies = np.empty((4, n + 1))
         self._decision_clock = 0.0
+        self._active = np.ones(n, dtype=bool)
 
     @property
     def count(self) -> int:
         """Number of vehicles."""
         return len(self.s)
+
+    @property
+    def active(self) -> np.ndarray:
+        """Every vehicle is on the road (the window recycles them instead of removing any)."""
+        if len(self._active) != self.count:
+            self._active = np.ones(self.count, dtype=bool)
+        return self._active
+
+    def poses(self) -> tuple[np.ndarray, np.ndarray]:
+        """World position (n, 2) and body heading (n,), turned into a lane change by its lateral speed."""
+        xy, heading = self.road.centreline.to_world(self.s, self.d)
+        return xy, heading + np.arctan2(self.d_rate, np.maximum(self.v, 1.0))
 
     # ------------------------------------------------------------------ spawning
     def set_state(self, s: np.ndarray, lane: np.ndarray, v: np.ndarray, v0: np.ndarray) -> None:

@@ -22,8 +22,9 @@ import numpy as np
 
 from drive_sim._bullet import connect_direct, pb
 from drive_sim.config import require
-from drive_sim.road import Road, RoadConfig, make_road
-from drive_sim.scenery import Scenery, build_scenery
+from drive_sim.network_traffic import EgoOnGraph, NetworkTraffic
+from drive_sim.road import NETWORK_LAYOUTS, LaneGraph, Road, RoadConfig, ego_route, make_network, make_road
+from drive_sim.scenery import Scenery, build_network_scenery, build_scenery
 from drive_sim.sensors import (
     SEG_CLASSES,
     SENSOR_NAMES,
@@ -57,10 +58,12 @@ class EgoStartConfig:
     """Where and how fast the ego car starts.
 
     Attributes:
-        s_m: arc length of the start [m].
+        s_m: arc length of the start [m] (on a junction layout, along the route).
         s_jitter_m: the start moves forward by up to this much, drawn per episode [m].
         lane: start lane index, or -1 for a random forward lane.
         speed_min_mps, speed_max_mps: range of the initial speed [m/s].
+        route: on a junction layout, the ego car's route as "entry-exit" arm names (e.g.
+            "south-west" at the intersection, "ramp-main" at the merge); empty for the layout's default.
     """
 
     s_m: float = 100.0
@@ -68,6 +71,7 @@ class EgoStartConfig:
     lane: int = -1
     speed_min_mps: float = 20.0
     speed_max_mps: float = 25.0
+    route: str = ""
 
     def __post_init__(self) -> None:
         require(self.s_m >= 10.0, "ego.s_m", f"must be at least 10 m, got {self.s_m}")
@@ -123,6 +127,10 @@ class WorldConfig:
         require(1 <= self.solver_iterations <= 200, "solver_iterations", f"must be in [1, 200], got {self.solver_iterations}")
         forward_lanes = self.road.lanes if self.road.layout == "highway" else 1
         require(-1 <= self.ego.lane < forward_lanes, "ego.lane", f"must be -1 (random) or a forward lane index 0..{forward_lanes - 1}")
+        if self.road.layout in NETWORK_LAYOUTS:
+            self._check_network()
+            return
+        require(self.ego.route == "", "ego.route", f"routes exist on the junction layouts ({', '.join(NETWORK_LAYOUTS)}) only")
         t = self.traffic
         if t.density_per_km_per_lane > 0:
             window_km = (t.spawn_ahead_m + t.spawn_behind_m) / 1000.0
@@ -136,6 +144,24 @@ class WorldConfig:
             "traffic.count",
             f"{t.count} vehicles do not fit {forward_lanes} lane(s) x {t.spawn_behind_m + t.spawn_ahead_m:.0f} m "
             f"with {t.min_spawn_gap_m} m gaps; at most {capacity} (or widen traffic.spawn_ahead_m / spawn_behind_m)",
+        )
+
+    def _check_network(self) -> None:
+        """Route name and traffic count on a junction layout (its lane graph sets the capacity)."""
+        net = make_network(self.road)
+        assert net is not None
+        ego_route(net, self.ego.route)
+        t = self.traffic
+        km = net.total_length_m() / 1000.0
+        if t.density_per_km_per_lane > 0:
+            object.__setattr__(self, "traffic", dataclasses.replace(t, count=round(t.density_per_km_per_lane * km)))
+            t = self.traffic
+        capacity = int(0.5 * km * 1000.0 / (VEHICLE_LENGTH_M + t.min_spawn_gap_m))
+        require(
+            t.count <= capacity,
+            "traffic.count",
+            f"{t.count} vehicles do not fit the {self.road.layout} layout's {km:.2f} lane-km "
+            f"with {t.min_spawn_gap_m} m gaps; at most {capacity}",
         )
 
     @property
@@ -178,12 +204,21 @@ class World:
         c.setPhysicsEngineParameter(
             fixedTimeStep=cfg.physics_dt_s, numSolverIterations=cfg.solver_iterations, deterministicOverlappingPairs=1
         )
-        self.road: Road = make_road(cfg.road)
+        #: the lane graph of a junction layout (None on the open roads)
+        self.network: LaneGraph | None = make_network(cfg.road)
+        self.road: Road = make_road(cfg.road, self.network, cfg.ego.route)
         self.ground_id: int = c.createMultiBody(0, c.createCollisionShape(pb.GEOM_PLANE))
-        self.scenery: Scenery = build_scenery(c, self.road)
+        if self.network is not None:
+            self.scenery: Scenery = build_network_scenery(c, self.network, cfg.road.lanes)
+            self._ego_lanes = ego_route(self.network, cfg.ego.route)
+            self._ego_route = self.network.route_index(self._ego_lanes)
+            self.traffic: Traffic | NetworkTraffic = NetworkTraffic(self.network, cfg.traffic, cfg.road.signals)
+        else:
+            self.scenery = build_scenery(c, self.road)
+            self.traffic = Traffic(self.road, cfg.traffic)
         self.vehicle = Vehicle(c, cfg.vehicle)
-        self.traffic = Traffic(self.road, cfg.traffic)
         self.traffic_ids = self._create_traffic_bodies(cfg.traffic.count)
+        self._parked_z = -50.0 - 5.0 * np.arange(cfg.traffic.count)  # where vehicles waiting to enter a junction layout wait
         self.lidar = Lidar(c, cfg.lidar, Vehicle.LENGTH_M / 2, Vehicle.WIDTH_M / 2)
         self.seg_lookup = self._segmentation_lookup()
         self.camera = Camera(c, cfg.camera, self.seg_lookup)
@@ -276,7 +311,10 @@ class World:
         d0 = self.road.lane_offsets_m[lane]
         xy, heading = self.road.centreline.to_world(np.array([s0]), np.array([d0]))
         self.vehicle.place(float(xy[0, 0]), float(xy[0, 1]), float(heading[0]), speed)
-        self.traffic.reset(rng, s0, d0)
+        if isinstance(self.traffic, NetworkTraffic):
+            self.traffic.reset(rng, self._ego_on_graph(self.vehicle.read_state()))
+        else:
+            self.traffic.reset(rng, s0, d0)
         self.place_traffic()
         self.time_s = 0.0
         self.steps = 0
@@ -304,9 +342,15 @@ class World:
         cond = self.weather.update(self.time_s, fr.s_m - self.start_s_m)
         if cond.friction != self.friction:
             self.set_friction(cond.friction)
-        if self.steps % 5 == 0:  # vehicles leave the window slowly: checking twice a second is enough
-            self.traffic.recycle(self.rng, fr.s_m)
-        self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
+        if isinstance(self.traffic, NetworkTraffic):
+            on_graph = self._ego_on_graph(ego)
+            if self.steps % 5 == 0:  # entries are checked twice a second
+                self.traffic.recycle(self.rng, on_graph)
+            self.traffic.step(self.cfg.control_period_s, on_graph)
+        else:
+            if self.steps % 5 == 0:  # vehicles leave the window slowly: checking twice a second is enough
+                self.traffic.recycle(self.rng, fr.s_m)
+            self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
         self._place_traffic()
         dt = self.cfg.physics_dt_s
         self.vehicle.begin_period(control, ego)
@@ -324,11 +368,21 @@ class World:
         self._place_traffic()
         self.client.performCollisionDetection()
 
+    def _ego_on_graph(self, ego: VehicleState) -> EgoOnGraph:
+        """The ego car as lane-graph traffic sees it."""
+        assert self.network is not None
+        lane, s, _ = self.network.locate(ego.x_m, ego.y_m, ego.yaw_rad, self._ego_lanes)
+        return EgoOnGraph(lane, s, self._ego_route, ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps)
+
     def _refresh(self) -> None:
         ego = self.vehicle.read_state()
         s, d, ref, self._seg_hint = self.road.centreline.locate(ego.x_m, ego.y_m, self._seg_hint)
         he = (ego.yaw_rad - ref + math.pi) % (2 * math.pi) - math.pi
-        off = d < self.road.edge_right_m or d > self.road.edge_left_m
+        if self.network is not None:
+            # Any lane of the junction is road: off road means beyond every lane's edge plus the shoulder.
+            off = self.network.distance_to_lanes(ego.x_m, ego.y_m) > self.road.lane_width_m / 2 + self.road.shoulder_m
+        else:
+            off = d < self.road.edge_right_m or d > self.road.edge_left_m
         offsets = self.road.lane_offsets_m
         lane = min(range(len(offsets)), key=lambda i: abs(d - offsets[i]))
         self._ego = ego
@@ -350,15 +404,15 @@ class World:
         t = self.traffic
         if t.count == 0:
             return
-        xy, heading = self.road.centreline.to_world(t.s, t.d)
-        yaw = heading + np.arctan2(t.d_rate, np.maximum(t.v, 1.0))
+        xy, yaw = t.poses()
         half = 0.5 * yaw
         reset = self._reset_pose
         # Plain floats: indexing numpy scalars inside this loop cost as much as the PyBullet calls.
-        for body, x, y, qz, qw in zip(
-            self.traffic_ids, xy[:, 0].tolist(), xy[:, 1].tolist(), np.sin(half).tolist(), np.cos(half).tolist(), strict=True
+        z = np.where(t.active, 0.75, self._parked_z).tolist()
+        for body, x, y, zz, qz, qw in zip(
+            self.traffic_ids, xy[:, 0].tolist(), xy[:, 1].tolist(), z, np.sin(half).tolist(), np.cos(half).tolist(), strict=True
         ):
-            reset(body, (x, y, 0.75), (0.0, 0.0, qz, qw))
+            reset(body, (x, y, zz), (0.0, 0.0, qz, qw))
 
     # ------------------------------------------------------------------ readings
     @property

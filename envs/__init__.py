@@ -17,6 +17,9 @@ from gymnasium.envs.registration import register, registry
 ENV_IDS: dict[str, str] = {
     "DriveSim/Highway-v0": "highway",
     "DriveSim/LaneKeep-v0": "lanekeep",
+    "DriveSim/Merge-v0": "merge",
+    "DriveSim/Intersection-v0": "intersection",
+    "DriveSim/Roundabout-v0": "roundabout",
     "DriveSim/Highway-Wet-v0": "highway-wet",
     "DriveSim/Highway-Ice-v0": "highway-ice",
     "DriveSim/Highway-Fog-v0": "highway-fog",

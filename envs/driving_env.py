@@ -129,7 +129,7 @@ class DrivingEnv(gym.Env, EzPickle):
         outcome = StepOutcome(
             progress_m=f.s_m - self._prev_s,
             speed_mps=e.speed_mps,
-            speed_limit_mps=self.scenario.speed_limit_mps,
+            speed_limit_mps=self.scenario.speed_limit_at(f.s_m),
             control_period_s=dt,
             lane_offset_m=lane_offset_m,
             lane_width_m=w.road.lane_width_m,
@@ -166,7 +166,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "collision_kind": w.collided_with or "",
             "off_road": f.off_road,
             "speed_mps": e.speed_mps,
-            "speed_limit_mps": self.scenario.speed_limit_mps,
+            "speed_limit_mps": self.scenario.speed_limit_at(f.s_m),
             "lane_offset_m": lane_offset_m,
             "lane": f.lane,
             "jerk_mps3": jerk,

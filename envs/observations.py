@@ -83,7 +83,7 @@ class StateFeatures:
         vs = 1.0 / cfg.speed_scale_mps
         centre = self.lane_centre(f.d_m)
         out[0] = e.speed_mps * vs
-        out[1] = self.scenario.speed_limit_mps * vs
+        out[1] = self.scenario.speed_limit_at(f.s_m) * vs
         out[2] = f.heading_error_rad / math.pi
         out[3] = (f.d_m - centre) / road.lane_width_m
         out[4] = (f.d_m - self._road_mid) / self._road_half

@@ -70,7 +70,7 @@ def test_curvy_road_turns_both_ways_within_radius_and_never_folds(seed):
 def test_bad_road_config_names_field():
     with pytest.raises(ConfigError, match="road.lanes"):
         RoadConfig(lanes=9)
-    with pytest.raises(ConfigError, match="road.lanes: the curvy road has 2 lanes"):
+    with pytest.raises(ConfigError, match="road.lanes: the curvy layout has 2 lanes"):
         RoadConfig(layout="curvy", lanes=3)
     with pytest.raises(ConfigError, match="road.layout"):
         RoadConfig(layout="maze")  # type: ignore[arg-type]
