@@ -11,6 +11,8 @@ import numpy as np
 
 import envs
 from agents.runs import write_text
+from drive_sim.render import BirdsEyeConfig, birds_eye_view
+from drive_sim.road import NETWORK_LAYOUTS
 from drive_sim.scenarios import Scenario, load_scenario
 from drive_sim.weather import CLEAR_VISIBILITY_M
 
@@ -40,6 +42,8 @@ world:
 def _describe(sc: Scenario) -> str:
     w = sc.world
     parts = [f"{w.road.layout}, {w.road.lanes} lanes", f"{w.traffic.count} vehicles", f"friction {w.friction}"]
+    if w.road.layout in NETWORK_LAYOUTS:
+        parts.insert(1, f"ego route {w.ego.route or 'default'}")
     if w.weather.visibility_m:
         parts.append(f"fog {w.weather.visibility_m:.0f} m")
     if w.weather.night:
@@ -51,6 +55,8 @@ def _describe(sc: Scenario) -> str:
     if w.sensors.faults:
         parts.append(", ".join(f"{f.sensor} {f.kind} {f.start_s:g}-{f.end_s:g} s" for f in w.sensors.faults))
     parts.append(f"limit {sc.speed_limit_mps:g} m/s, {sc.time_limit_s:g} s, route {sc.route_length_m:g} m, success={sc.success}")
+    if sc.speed_zones:
+        parts.append("zones " + ", ".join(f"{z.from_m:g}-{z.to_m:g} m at {z.limit_mps:g} m/s" for z in sc.speed_zones))
     return "; ".join(parts)
 
 
@@ -69,8 +75,12 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
             obs, *_ = env.step(np.array([0.0, 0.2], np.float32))
         chase = env.render()
         cam = cv2.resize(obs, (chase.shape[0], chase.shape[0]), interpolation=cv2.INTER_NEAREST)
+        panels = [chase, cam]
+        if sc.world.road.layout in NETWORK_LAYOUTS:  # a junction is best seen from above
+            centre = "ego" if sc.world.road.layout == "merge" else "origin"
+            panels.append(birds_eye_view(env.unwrapped.world, BirdsEyeConfig(width=chase.shape[0], height=chase.shape[0], centre=centre)))
         img_path = images / f"{name}.png"
-        cv2.imwrite(str(img_path), np.concatenate([chase, cam], axis=1)[..., ::-1])
+        cv2.imwrite(str(img_path), np.concatenate(panels, axis=1)[..., ::-1])
         vis = env.unwrapped.world.conditions.visibility_m
         env.close()
         assert vis <= CLEAR_VISIBILITY_M
@@ -81,8 +91,8 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
             "# Scenarios",
             "",
             f"Generated {datetime.now(timezone.utc):%Y-%m-%d} by `python scripts/scenario_docs.py`. Each picture is the project's",
-            "chase view (left) and the agent's 84x84 camera (right), 0.8 s into an episode (seed 3); weather effects on",
-            "the camera show in the right-hand image.",
+            "chase view (left) and the agent's 84x84 camera (middle), 0.8 s into an episode (seed 3); weather effects on",
+            "the camera show in that image. Junction layouts add a bird's-eye view (right).",
             "",
             "| id | what it tests | defaults | picture |",
             "|---|---|---|---|",
@@ -96,12 +106,17 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
             "`drive_sim/scenarios/library/` are complete examples.",
             "",
             "- `description`, `time_limit_s`, `route_length_m`, `speed_limit_mps`, `success` (`route` or `survive`)",
-            "- `world.road`: `layout` (`highway`, `curvy`), `lanes`, `lane_width_m`, `length_m`, `min_radius_m`,",
-            "  `max_radius_m`, `layout_seed`, `shoulder_m`",
+            "- `speed_zones`: stretches with their own limit, `{from_m, to_m, limit_mps}` along the road (on a junction",
+            "  layout, along the ego route), in order and not overlapping; the speed reward and observation follow them",
+            "- `world.road`: `layout` (`highway`, `curvy`, `merge`, `intersection`, `roundabout`), `lanes`, `lane_width_m`,",
+            "  `length_m`, `min_radius_m`, `max_radius_m`, `layout_seed`, `shoulder_m`; for the junctions `arm_length_m`,",
+            "  `radius_m` (roundabout), `merge_at_m` and `ramp_length_m` (merge), `signals: {green_s, amber_s, all_red_s,",
+            "  critical_gap_s}` (intersection phases; the critical gap also sets give-way at the merge and roundabout)",
             "- `world.traffic`: `count` or `density_per_km_per_lane` (vehicles per km per forward lane over the spawn",
             "  window), `mix` of driver profiles `{cautious, normal, aggressive}` (shares), desired-speed range, spawn",
             "  window, IDM and MOBIL parameters, `lane_changes`",
-            "- `world.ego`: start arc length `s_m` (+ random `s_jitter_m`), `lane` (-1 random), speed range",
+            "- `world.ego`: start arc length `s_m` (+ random `s_jitter_m`), `lane` (-1 random), speed range; on a junction",
+            "  layout `route` as `entry-exit` arm names (`south-west`, `ramp-main`, ...; a bad name lists the allowed ones)",
             "- `world.friction`: road friction at the start (dry 0.9, wet 0.6, snow 0.35, ice 0.15; allowed (0, 2])",
             "- `world.weather`: `visibility_m` (fog; 0 = none), `night` and `rain` in [0, 1], and `schedule`: a list of",
             "  changes, each at a time `at_s` or a driven distance `at_m` (in increasing order), setting any of",

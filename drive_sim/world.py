@@ -258,6 +258,7 @@ class World:
         self._frenet: EgoFrenet | None = None
         self.start_s_m = 0.0
         self._seg_hint: int | None = None
+        self._ego_lane = -1  # the ego car's lane in a junction's lane graph (-1: none / open road)
 
     # ------------------------------------------------------------------ construction helpers
     def _create_traffic_bodies(self, n: int) -> list[int]:
@@ -311,8 +312,11 @@ class World:
         d0 = self.road.lane_offsets_m[lane]
         xy, heading = self.road.centreline.to_world(np.array([s0]), np.array([d0]))
         self.vehicle.place(float(xy[0, 0]), float(xy[0, 1]), float(heading[0]), speed)
+        self._ego_lane = -1
         if isinstance(self.traffic, NetworkTraffic):
-            self.traffic.reset(rng, self._ego_on_graph(self.vehicle.read_state()))
+            on_graph = self._ego_on_graph(self.vehicle.read_state())
+            self._ego_lane = on_graph.lane
+            self.traffic.reset(rng, on_graph)
         else:
             self.traffic.reset(rng, s0, d0)
         self.place_traffic()
@@ -344,6 +348,7 @@ class World:
             self.set_friction(cond.friction)
         if isinstance(self.traffic, NetworkTraffic):
             on_graph = self._ego_on_graph(ego)
+            self._ego_lane = on_graph.lane
             if self.steps % 5 == 0:  # entries are checked twice a second
                 self.traffic.recycle(self.rng, on_graph)
             self.traffic.step(self.cfg.control_period_s, on_graph)
@@ -367,6 +372,14 @@ class World:
         """Move the traffic bodies to the traffic model's state now (after editing it by hand)."""
         self._place_traffic()
         self.client.performCollisionDetection()
+
+    def signal_ahead(self) -> str:
+        """The signal at the end of the ego car's lane: "green", "amber", "red", or "" where none."""
+        t = self.traffic
+        if not isinstance(t, NetworkTraffic) or self._ego_lane < 0 or self.network is None:
+            return ""
+        group = int(self.network.signal_group[self._ego_lane])
+        return "" if group < 0 else ("green", "amber", "red")[int(t.signal_states()[group])]
 
     def _ego_on_graph(self, ego: VehicleState) -> EgoOnGraph:
         """The ego car as lane-graph traffic sees it."""

@@ -176,6 +176,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "visibility_m": min(w.conditions.visibility_m, 1e4),
             "night": w.conditions.night,
             "rain": w.conditions.rain,
+            "signal": w.signal_ahead(),
             "action_clipped": clipped,
             "actions_clipped_total": self._clipped_total,
             "is_success": bool(success),
