@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from drive_sim.road.network import LaneGraph, SignalConfig
-from drive_sim.traffic import PROFILES, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, TrafficConfig, idm_acceleration
+from drive_sim.traffic import PROFILE_TABLE, PROFILES, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, TrafficConfig, idm_acceleration
 
 GREEN, AMBER, RED = 0, 1, 2
-_PROFILE_TABLE = np.array([[p["headway"], p["accel"], p["min_gap"], p["speed"]] for p in PROFILES.values()])
 #: Merge nodes are watched from this far upstream [m].
 NODE_LOOKAHEAD_M = 80.0
 #: The world-frame band straight ahead in which any body is a leader: length and half width [m].
@@ -94,13 +93,13 @@ class NetworkTraffic:
 
     def _refresh_params(self) -> None:
         cfg = self.cfg
-        table = _PROFILE_TABLE[self.style]
+        table = PROFILE_TABLE[self.style]
         self._params = (cfg.time_headway_s * table[:, 0], cfg.accel_max_mps2 * table[:, 1], cfg.min_gap_m * table[:, 2])
 
     def _new_driver(self, rng: np.random.Generator, i: int) -> None:
         cfg = self.cfg
         self.style[i] = rng.choice(len(PROFILES), p=cfg.mix.probabilities())
-        self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps) * _PROFILE_TABLE[self.style[i], 3]
+        self.v0[i] = rng.uniform(cfg.speed_min_mps, cfg.speed_max_mps) * PROFILE_TABLE[self.style[i], 3]
 
     # ------------------------------------------------------------------ signals
     def signal_states(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from drive_sim.config import require
-from drive_sim.sensors.camera import look_at, perspective, render_rgb
+from drive_sim.sensors.camera import look_at, perspective, render_rgb, rgb_image
 from drive_sim.weather import camera_effects
 from drive_sim.world import World
 
@@ -51,7 +51,7 @@ def chase_view(world: World, cfg: ChaseViewConfig) -> np.ndarray:
     near, far = 0.3, 300.0
     proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, near, far)
     _, _, rgba, depth, _ = render_rgb(c, cfg.width, cfg.height, look_at(c, eye, target), proj)
-    rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
+    rgb = rgb_image(rgba, cfg.height, cfg.width)
     cond = world.conditions
     if cond.foggy or cond.night > 0 or cond.rain > 0:
         # The same weather as the sensors see; a fixed seed keeps rain streaks off the episode's generator.
@@ -93,4 +93,4 @@ def birds_eye_view(world: World, cfg: BirdsEyeConfig) -> np.ndarray:
     view = c.computeViewMatrix([x, y, cfg.altitude_m], [x, y, 0.0], [0.0, 1.0, 0.0])
     proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, 1.0, cfg.altitude_m + 10.0)
     _, _, rgba, _, _ = render_rgb(c, cfg.width, cfg.height, view, proj)
-    return np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
+    return rgb_image(rgba, cfg.height, cfg.width)

@@ -29,6 +29,9 @@ PROFILES = {
     "aggressive": {"headway": 0.6, "accel": 1.4, "min_gap": 0.6, "speed": 1.1, "politeness": 0.0},
 }
 
+#: ``PROFILES`` as rows (in its order) of headway, accel, min_gap, speed, politeness multipliers.
+PROFILE_TABLE = np.array([[p["headway"], p["accel"], p["min_gap"], p["speed"], p["politeness"]] for p in PROFILES.values()])
+
 
 @dataclass(frozen=True)
 class BehaviourMix:
@@ -225,19 +228,17 @@ class Traffic:
         self.style = np.array([names.index(s) for s in styles], dtype=np.int64)
         self._refresh_params()
 
-    _PROFILE_TABLE = np.array([[p["headway"], p["accel"], p["min_gap"], p["speed"], p["politeness"]] for p in PROFILES.values()])
-
     def _refresh_params(self) -> None:
         """Per-body IDM parameters and politeness from the styles (the ego car, last, counts as normal)."""
         cfg = self.cfg
-        table = self._PROFILE_TABLE[np.append(self.style, 1)]
+        table = PROFILE_TABLE[np.append(self.style, 1)]
         self._params = (cfg.time_headway_s * table[:, 0], cfg.accel_max_mps2 * table[:, 1], cfg.min_gap_m * table[:, 2])
         self._politeness = np.where(table[:, 4] < 0, cfg.politeness, table[:, 4])
 
     def _draw_styles(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Profile indices and desired-speed multipliers for ``n`` new drivers."""
         style = rng.choice(len(PROFILES), size=n, p=self.cfg.mix.probabilities())
-        return style, self._PROFILE_TABLE[style, 3]
+        return style, PROFILE_TABLE[style, 3]
 
     def reset(self, rng: np.random.Generator, ego_s: float, ego_d: float) -> None:
         """Spawn ``count`` vehicles around the ego car with random lanes, gaps and speeds."""

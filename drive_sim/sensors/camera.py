@@ -71,6 +71,11 @@ def render_rgb(client: Any, width: int, height: int, view: Any, proj: Any, flags
     )
 
 
+def rgb_image(rgba: Any, height: int, width: int) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB copy of a ``getCameraImage`` RGBA buffer."""
+    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
 class Camera:
     """Camera fixed to the ego car.
 
@@ -102,7 +107,7 @@ class Camera:
         cfg = self.cfg
         flags = 0 if cfg.segmentation else pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, depth, seg = render_rgb(self._c, cfg.width, cfg.height, self.view_matrix(x_m, y_m, yaw_rad), self._proj, flags)
-        rgb = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)[..., :3].copy()
+        rgb = rgb_image(rgba, cfg.height, cfg.width)
         depth_m = None
         if cfg.depth or need_depth:
             z = np.asarray(depth, dtype=np.float32).reshape(cfg.height, cfg.width)
