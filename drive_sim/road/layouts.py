@@ -10,6 +10,7 @@ so the environment's Frenet features, progress and route completion work the sam
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -89,8 +90,13 @@ class RoadConfig:
         require(0.0 <= self.shoulder_m <= 5.0, "road.shoulder_m", f"must be in [0, 5], got {self.shoulder_m}")
 
 
+@functools.lru_cache(maxsize=16)
 def make_network(cfg: RoadConfig) -> LaneGraph | None:
-    """The lane graph of a junction layout (None for the open roads)."""
+    """The lane graph of a junction layout (None for the open roads).
+
+    Cached per config: validating a world config, a scenario and building the world each need the
+    graph (about 15 ms to build); a graph is never modified after construction, so worlds share it.
+    """
     w = cfg.lane_width_m
     if cfg.layout == "merge":
         return build_merge(w, cfg.lanes, cfg.length_m, cfg.merge_at_m, cfg.ramp_length_m, 60.0)
