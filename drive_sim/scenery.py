@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from drive_sim._bullet import pb
+from drive_sim._bullet import pb, static_body
 from drive_sim.road.geometry import Centreline, Road
 from drive_sim.road.network import LaneGraph
 
@@ -118,7 +118,7 @@ def _barrier(line: Centreline, ss: np.ndarray, d_inner: float, outward: float, *
 
 def _visual_body(client: Any, verts: np.ndarray, idx: list[int], rgba: tuple[float, ...]) -> int:
     shape = client.createVisualShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, rgbaColor=list(rgba))
-    return client.createMultiBody(baseMass=0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=shape)
+    return static_body(client, -1, shape)
 
 
 def build_scenery(client: Any, road: Road) -> Scenery:
@@ -152,7 +152,7 @@ def build_scenery(client: Any, road: Road) -> Scenery:
             col = client.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, flags=pb.GEOM_FORCE_CONCAVE_TRIMESH)
             vverts, vidx = _barrier(line, ss, d_inner, outward, visual=True)
             vis = client.createVisualShape(pb.GEOM_MESH, vertices=vverts.tolist(), indices=vidx, rgbaColor=list(BARRIER))
-            out.barrier.append(client.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis))
+            out.barrier.append(static_body(client, col, vis))
     return out
 
 

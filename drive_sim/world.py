@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from drive_sim._bullet import connect_direct, pb
+from drive_sim._bullet import connect_direct, pb, static_body
 from drive_sim.config import require
 from drive_sim.network_traffic import EgoOnGraph, NetworkTraffic
 from drive_sim.road import NETWORK_LAYOUTS, LaneGraph, Road, RoadConfig, ego_route, make_network, make_road
@@ -207,7 +207,7 @@ class World:
         #: the lane graph of a junction layout (None on the open roads)
         self.network: LaneGraph | None = make_network(cfg.road)
         self.road: Road = make_road(cfg.road, self.network, cfg.ego.route)
-        self.ground_id: int = c.createMultiBody(0, c.createCollisionShape(pb.GEOM_PLANE))
+        self.ground_id: int = static_body(c, c.createCollisionShape(pb.GEOM_PLANE), -1)
         if self.network is not None:
             self.scenery: Scenery = build_network_scenery(c, self.network, cfg.road.lanes)
             self._ego_lanes = ego_route(self.network, cfg.ego.route)
@@ -275,9 +275,7 @@ class World:
                 rgbaColors=[list(colour), [0.15, 0.2, 0.3, 1.0]],
             )
             # Parked far below the ground until reset places them.
-            ids.append(
-                c.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis, basePosition=[0.0, 0.0, -50.0 - 5 * i])
-            )
+            ids.append(static_body(c, col, vis, (0.0, 0.0, -50.0 - 5 * i)))
         return ids
 
     def _segmentation_lookup(self) -> np.ndarray:

@@ -11,6 +11,7 @@ The action adapter is the only code that makes a ``Control``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,14 @@ class ContinuousAction:
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (2,):
             raise ValueError(f"action: expected shape (2,) [steer, acceleration], got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action: {a.tolist()} is not finite; continuous actions are [steer, acceleration] in [-1, 1]")
-        clipped = int(np.count_nonzero(np.abs(a) > 1.0))
+        # Two Python floats from here: per-element numpy calls cost more than the checks themselves.
+        steer, accel = a.tolist()
+        if not (math.isfinite(steer) and math.isfinite(accel)):
+            raise ValueError(f"action: {[steer, accel]} is not finite; continuous actions are [steer, acceleration] in [-1, 1]")
+        clipped = (abs(steer) > 1.0) + (abs(accel) > 1.0)
         if clipped:
-            a = np.clip(a, -1.0, 1.0)
-        return _control(a[0], a[1]), clipped
+            steer, accel = min(max(steer, -1.0), 1.0), min(max(accel, -1.0), 1.0)
+        return _control(steer, accel), clipped
 
 
 class DiscreteAction:
