@@ -85,6 +85,11 @@ class Centreline:
         xy[..., 1] += seg[..., 0] * scale
         return xy, self.heading[idx]
 
+    def offset(self, d_m: float) -> Centreline:
+        """The parallel line ``d_m`` to the left (negative: right), e.g. a lane centre [m]."""
+        normal = np.stack([-np.sin(self.heading), np.cos(self.heading)], axis=1)
+        return Centreline(self.xy + d_m * normal)
+
     def locate(self, x_m: float, y_m: float, hint: int | None = None) -> tuple[float, float, float, int]:
         """Frenet coordinates of one point, searching near segment ``hint`` first.
 

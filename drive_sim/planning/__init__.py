@@ -1,0 +1,1 @@
+"""Planning: local trajectory planning (Frenet lattice) and the path and speed controllers."""
