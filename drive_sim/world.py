@@ -212,8 +212,10 @@ class World:
             self.scenery: Scenery = build_network_scenery(c, self.network, cfg.road.lanes)
             self._ego_lanes = ego_route(self.network, cfg.ego.route)
             self._ego_route = self.network.route_index(self._ego_lanes)
+            self._lines = self._route_lines(self.network, self._ego_lanes)
             self.traffic: Traffic | NetworkTraffic = NetworkTraffic(self.network, cfg.traffic, cfg.road.signals)
         else:
+            self._lines = []
             self.scenery = build_scenery(c, self.road)
             self.traffic = Traffic(self.road, cfg.traffic)
         self.vehicle = Vehicle(c, cfg.vehicle)
@@ -378,6 +380,48 @@ class World:
             return ""
         group = int(self.network.signal_group[self._ego_lane])
         return "" if group < 0 else ("green", "amber", "red")[int(t.signal_states()[group])]
+
+    @staticmethod
+    def _route_lines(network: LaneGraph, lanes: tuple[int, ...]) -> list[tuple[float, int, bool]]:
+        """(arc length on the ego road, signal group or -1, give-way) of each line ending a route lane."""
+        out, acc = [], 0.0
+        for lane in lanes:
+            acc += network.lanes[lane].length_m
+            group, gives_way = int(network.signal_group[lane]), bool(network.yield_m[lane] > 0)
+            if group >= 0 or gives_way:
+                out.append((acc, group, gives_way))
+        return out
+
+    def stop_line_ahead(self) -> tuple[str, float]:
+        """The next stop or give-way line on the ego car's route and its distance along the road.
+
+        Returns:
+            (kind, distance [m]): kind is "green", "amber" or "red" for a signal, "yield" for a
+            give-way line, "" (distance inf) when no line lies ahead.
+        """
+        s = self.frenet.s_m
+        for line_s, group, gives_way in self._lines:
+            if line_s > s - 0.5:
+                if group >= 0:
+                    assert isinstance(self.traffic, NetworkTraffic)
+                    return ("green", "amber", "red")[int(self.traffic.signal_states()[group])], line_s - s
+                if gives_way:
+                    return "yield", line_s - s
+        return "", math.inf
+
+    def traffic_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions (N, 2), headings (N,) and speeds (N,) of the traffic vehicles on the road now."""
+        t = self.traffic
+        if t.count == 0:
+            return np.zeros((0, 2)), np.zeros(0), np.zeros(0)
+        xy, yaw = t.poses()
+        on = np.asarray(t.active, dtype=bool)
+        return xy[on], yaw[on], np.asarray(t.v, dtype=np.float64)[on]
+
+    def place_ego(self, x_m: float, y_m: float, yaw_rad: float, speed_mps: float) -> None:
+        """Put the ego car at a pose with a forward speed (tests, scripted manoeuvres)."""
+        self.vehicle.place(x_m, y_m, yaw_rad, speed_mps)
+        self._refresh()
 
     def _ego_on_graph(self, ego: VehicleState) -> EgoOnGraph:
         """The ego car as lane-graph traffic sees it."""

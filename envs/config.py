@@ -17,7 +17,8 @@ class ObservationConfig:
     """What the agent observes.
 
     Attributes:
-        type: a name registered in ``envs.observations.OBSERVATIONS`` ("lidar", "camera", "multi").
+        type: a name registered in ``envs.observations.OBSERVATIONS`` ("lidar", "camera", "multi",
+            "kinematics").
         route_points: number of look-ahead route points in the state vector.
         route_spacing_m: spacing of those points along the road [m].
         speed_scale_mps: speeds are divided by this before clipping to [-1, 1] [m/s].
@@ -26,6 +27,10 @@ class ObservationConfig:
         friction: "none", or "estimate" to add the on-board friction estimator's output
             (true coefficient + per-episode bias + noise, ``sensors.friction_estimator``).
         sensor_flags: append a valid flag (1/0) for each sensor the observation carries.
+        vehicles: rows of the ``kinematics`` vehicle table.
+        vehicle_range_m: vehicles farther than this are left out of the table [m].
+        waypoints: lane-centre points in the ``kinematics`` observation.
+        waypoint_spacing_m: their spacing along the road [m].
     """
 
     type: str = "lidar"
@@ -35,12 +40,20 @@ class ObservationConfig:
     camera_channels: tuple[str, ...] = ("rgb",)
     friction: str = "none"
     sensor_flags: bool = True
+    vehicles: int = 10
+    vehicle_range_m: float = 100.0
+    waypoints: int = 16
+    waypoint_spacing_m: float = 10.0
 
     def __post_init__(self) -> None:
         require(0 <= self.route_points <= 50, "observation.route_points", f"must be in [0, 50], got {self.route_points}")
         require(self.route_spacing_m > 0, "observation.route_spacing_m", f"must be positive, got {self.route_spacing_m}")
         require(self.speed_scale_mps > 0, "observation.speed_scale_mps", f"must be positive, got {self.speed_scale_mps}")
         require(self.friction in ("none", "estimate"), "observation.friction", f"{self.friction!r} is not allowed; allowed: none, estimate")
+        require(1 <= self.vehicles <= 50, "observation.vehicles", f"must be in [1, 50], got {self.vehicles}")
+        require(self.vehicle_range_m > 0, "observation.vehicle_range_m", f"must be positive, got {self.vehicle_range_m}")
+        require(2 <= self.waypoints <= 100, "observation.waypoints", f"must be in [2, 100], got {self.waypoints}")
+        require(self.waypoint_spacing_m > 0, "observation.waypoint_spacing_m", f"must be positive, got {self.waypoint_spacing_m}")
         allowed = ("rgb", "depth", "segmentation")
         bad = [c for c in self.camera_channels if c not in allowed]
         require(

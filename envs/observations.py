@@ -6,6 +6,8 @@ preallocated arrays in ``observe()``; none holds the environment.
 - ``lidar``: float32 vector ``[ranges / range_m (beams), state (STATE_SIZE)]`` in [-1, 1].
 - ``camera``: uint8 (H, W, C) image, channel-last; C = 3 for RGB (+1 depth, +1 segmentation).
 - ``multi``: Dict ``{"camera": ..., "lidar": ranges / range_m, "state": state}``.
+- ``kinematics``: float32 vector: the nearest vehicles and route features in the ego frame
+  (``envs.kinematics``).
 
 The state vector (``STATE_FEATURES`` names each entry): ego speed, speed limit, heading error,
 offset from the lane centre, offset across the road, lateral speed, yaw rate, steering angle,
@@ -26,6 +28,7 @@ from drive_sim.config import ConfigError
 from drive_sim.scenarios import Scenario
 from drive_sim.world import World
 from envs.config import ObservationConfig
+from envs.kinematics import KinematicsObservation
 
 BASE_STATE_FEATURES = (
     "speed",
@@ -189,6 +192,7 @@ OBSERVATIONS: dict[str, Callable[[World, Scenario, ObservationConfig], Any]] = {
     "lidar": LidarObservation,
     "camera": CameraObservation,
     "multi": MultiObservation,
+    "kinematics": KinematicsObservation,
 }
 
 

@@ -212,6 +212,8 @@ class SpeedController:
             # Hold the car at a standstill (a stop line, a queue) instead of creeping.
             self._integral = 0.0
             return 0.0, 0.3, -decel_max
+        if target_speed_mps > speed_mps + 0.05 and speed_mps < 1.0:
+            a = max(a, min(0.8, accel_max))  # pull away firmly enough to leave a standstill
         res = resistance_n(speed_mps, v)
         force = EGO_MASS_KG * a + res
         if force >= 0.0:

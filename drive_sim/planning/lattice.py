@@ -265,6 +265,8 @@ class LatticePlanner:
         K = len(t)
         v0 = max(req.speed_mps, 0.0)
         a0 = min(max(req.accel_mps2, -req.max_decel_mps2), req.max_accel_mps2)
+        # A braking car near standstill stops braking: no plan starts by reversing.
+        a0 = max(a0, -v0 / 1.5)
         v_des = max(min(req.desired_speed_mps, req.speed_limit_mps), 0.0)
         path = req.path
         # Obstacles in Frenet coordinates of the path (for leaders only; collisions are checked in xy).
@@ -403,6 +405,13 @@ class LatticePlanner:
                 dy = ey[:, :, :, None] - ocy[:, :, None, :]
                 fine = np.sqrt((dx * dx + dy * dy).min(axis=(1, 2, 3))) - (self._ego_r + self._oth_r)
                 pair_clear[near_c, near_m] = fine
+            # A vehicle behind the car in its own lane is that vehicle's to avoid: candidates that
+            # stay in the lane ignore it (otherwise a fast follower would make the car brake).
+            cur_off = offsets[np.argmin(np.abs(offsets - req.d_m))] if len(offsets) else 0.0
+            lane_half = 0.5 * lane_w
+            follower = (ob_s < req.s_m - 1.0) & (np.abs(ob_d - cur_off) < lane_half)
+            stays = np.abs(np.asarray(lat_d1)[li] - cur_off) < 0.1
+            pair_clear = np.where(stays[:, None] & follower[None, :], np.inf, pair_clear)
             clearance = pair_clear.min(axis=1)
             ok &= clearance > c.safety_margin_m
 

@@ -1,0 +1,100 @@
+"""The rule-based expert driver: the baseline every learned policy is compared with.
+
+It reads only the ``kinematics`` observation (nearby vehicles, lane-centre waypoints, speed
+limits, the stop or give-way line ahead, the friction it is told or estimates), plans with the
+Frenet lattice planner and drives with pure pursuit and a speed PID (``drive_sim.planning``).
+It keeps right when it can, overtakes slower vehicles when a lane is free, stops at red
+signals and gives way at give-way lines when the gap is too small. Its action is the
+``continuous`` one: ``[steer, acceleration]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drive_sim.config import ConfigError, build
+from drive_sim.planning.driver import DriveCommand, Driver, DriverConfig
+from drive_sim.vehicle import VehicleConfig
+from envs.kinematics import KinematicsLayout, plan_request
+
+
+class ExpertAgent:
+    """Planner + controllers on the ``kinematics`` observation (see the module docstring).
+
+    Args:
+        layout: the observation's layout (``ExpertAgent.for_env`` reads it from an env).
+        cfg: planner and controller settings.
+        control_period_s: the environment's control period [s].
+        vehicle: the ego car's parameters (for the pedal model).
+    """
+
+    def __init__(
+        self,
+        layout: KinematicsLayout,
+        cfg: DriverConfig | None = None,
+        control_period_s: float = 0.1,
+        vehicle: VehicleConfig | None = None,
+    ) -> None:
+        self.layout = layout
+        self.cfg = cfg or DriverConfig()
+        self.control_period_s = control_period_s
+        self.driver = Driver(self.cfg, vehicle)
+        self.last: DriveCommand | None = None
+        self._prev_speed: float | None = None
+
+    @classmethod
+    def for_env(cls, env: Any, cfg: DriverConfig | None = None) -> ExpertAgent:
+        """An expert for ``env``, which must use the ``kinematics`` observation and ``continuous`` actions.
+
+        Raises:
+            ConfigError: other observation or action types.
+        """
+        config = env.unwrapped.config
+        if config.observation.type != "kinematics" or config.action.type != "continuous":
+            raise ConfigError(
+                f"expert: needs obs_type='kinematics' and action_type='continuous', got {config.observation.type!r} and {config.action.type!r}"
+            )
+        o = config.observation
+        world = config.scenario.world
+        return cls(KinematicsLayout(o.vehicles, o.waypoints, o.waypoint_spacing_m), cfg, world.control_period_s, world.vehicle)
+
+    def reset(self) -> None:
+        """Start of an episode."""
+        self.driver.reset()
+        self.last = None
+        self._prev_speed: float | None = None
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """``[steer, acceleration]`` for one ``kinematics`` observation (the expert is deterministic)."""
+        k = self.layout.decode(obs)
+        limits = self.driver.accel_limits(float(k["speed"]), float(k["friction"]))
+        speed = float(k["speed"])
+        # The measured acceleration (speed change over the last period) seeds the plan; feeding back
+        # the commanded one would let a braking command reinforce itself.
+        accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self.control_period_s
+        self._prev_speed = speed
+        req, pose = plan_request(k, limits, accel, preferred_lane=-int(k["lanes_right"]))
+        cmd = self.driver.drive(req, pose, self.control_period_s)
+        self.last = cmd
+        accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
+        return np.array([cmd.steer, accel], dtype=np.float32)
+
+    def save(self, path: str | Path) -> None:
+        """Write the settings as JSON (the expert has no learned parameters)."""
+        data = {
+            "layout": dataclasses.asdict(self.layout),
+            "driver": dataclasses.asdict(self.cfg),
+            "control_period_s": self.control_period_s,
+        }
+        Path(path).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExpertAgent:
+        """Read settings written by ``save``."""
+        data = json.loads(Path(path).read_text())
+        return cls(KinematicsLayout(**data["layout"]), build(DriverConfig, data["driver"]), data["control_period_s"])
