@@ -57,7 +57,8 @@ class ExpertAgent:
         config = env.unwrapped.config
         if config.observation.type != "kinematics" or config.action.type != "continuous":
             raise ConfigError(
-                f"expert: needs obs_type='kinematics' and action_type='continuous', got {config.observation.type!r} and {config.action.type!r}"
+                "expert: needs obs_type='kinematics' and action_type='continuous', "
+                f"got {config.observation.type!r} and {config.action.type!r}"
             )
         o = config.observation
         world = config.scenario.world

@@ -76,8 +76,10 @@ class KinematicsLayout:
         return rows + ROUTE_FEATURES + pts
 
     def decode(self, obs: np.ndarray) -> dict[str, np.ndarray | float]:
-        """Physical values: ``vehicles`` (rows of present vehicles: x, y, vx, vy, heading),
-        each route feature by name (m, m/s, rad; counts as integers), ``waypoints`` (P, 2) [m].
+        """Physical values of one vector.
+
+        Returns ``vehicles`` (rows of present vehicles: x, y, vx, vy, heading), each route
+        feature by name (m, m/s, rad; lane counts as integers) and ``waypoints`` (P, 2) [m].
         """
         v = np.asarray(obs, dtype=np.float64)
         nv = self.vehicles * len(VEHICLE_FEATURES)
