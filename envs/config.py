@@ -30,7 +30,7 @@ class ObservationConfig:
         vehicles: rows of the ``kinematics`` vehicle table.
         vehicle_range_m: vehicles farther than this are left out of the table [m].
         waypoints: lane-centre points in the ``kinematics`` observation.
-        waypoint_spacing_m: their spacing along the road [m].
+        waypoint_spacing_m: their first spacing along the road; it grows ahead [m].
     """
 
     type: str = "lidar"
@@ -43,7 +43,7 @@ class ObservationConfig:
     vehicles: int = 10
     vehicle_range_m: float = 100.0
     waypoints: int = 16
-    waypoint_spacing_m: float = 10.0
+    waypoint_spacing_m: float = 3.0
 
     def __post_init__(self) -> None:
         require(0 <= self.route_points <= 50, "observation.route_points", f"must be in [0, 50], got {self.route_points}")

@@ -4,13 +4,13 @@ Like highway-env's Kinematics observation: a table of the ``vehicles`` nearest v
 ``vehicle_range_m`` (rows sorted by distance; empty rows are all zero), one row per vehicle
 ``[presence, x, y, vx, vy, cos(heading), sin(heading)]`` in the ego frame (x forward, y left;
 velocities are the other vehicle's own, expressed in the ego frame), followed by route features
-(``ROUTE_FEATURES``) and ``waypoints`` points of the ego lane's centre, from one spacing behind
-the car to far ahead. Everything is scaled into [-1, 1] (float32, flat). ``KinematicsLayout``
-names every entry and turns a vector back into physical units (``decode``), which is how the
-expert agent and the ``meta`` action read it.
+(``ROUTE_FEATURES``) and ``waypoints`` points of the ego lane's centre, from two spacings behind the
+car to far ahead, denser near the car (``KinematicsLayout.offsets_m``). Everything is scaled into
+[-1, 1] (float32, flat). ``KinematicsLayout`` names every entry and turns a vector back into
+physical units (``decode``), which is how the expert agent and the ``meta`` action read it.
 
-Friction: the driver is told the road's friction coefficient; with
-``observation.friction: estimate`` the on-board estimator's output replaces it.
+Friction: the driver is told the road's friction coefficient; with ``observation.friction:
+estimate`` the on-board estimator's output replaces it.
 """
 
 from __future__ import annotations
@@ -64,10 +64,20 @@ class KinematicsLayout:
         """Length of the vector."""
         return self.vehicles * len(VEHICLE_FEATURES) + len(ROUTE_FEATURES) + 2 * self.waypoints
 
+    def offsets_m(self) -> np.ndarray:
+        """Distances along the lane of the waypoints from the car [m].
+
+        Two spacings behind, then ``spacing * (k + k^2 / 8)`` for k = 0, 1, ...: dense near the
+        car, where a tight turn needs detail (a 10 m polyline cuts a 12 m radius corner), sparse
+        far ahead, where the planner only needs the lane's direction.
+        """
+        k = np.arange(self.waypoints - 1, dtype=np.float64)
+        return np.concatenate([[-2.0 * self.spacing_m], self.spacing_m * (k + k * k / 8.0)])
+
     @property
     def waypoint_scale_m(self) -> float:
         """Waypoint coordinates are divided by this [m]."""
-        return self.spacing_m * self.waypoints
+        return float(self.offsets_m()[-1])
 
     def names(self) -> tuple[str, ...]:
         """Name of every entry, in order."""
@@ -127,7 +137,7 @@ class KinematicsObservation:
         self.space = spaces.Box(-1.0, 1.0, (self.layout.size,), np.float32)
         road = world.road
         self._fwd = sorted(road.lane_offsets_m[i] for i in road.forward_lanes())
-        self._ahead = cfg.waypoint_spacing_m * np.arange(-1, cfg.waypoints - 1)
+        self._ahead = self.layout.offsets_m()
         self._buf = np.zeros(self.layout.size, np.float64)
 
     def observe(self) -> np.ndarray:

@@ -413,7 +413,8 @@ class LatticePlanner:
             stays = np.abs(np.asarray(lat_d1)[li] - cur_off) < 0.1
             pair_clear = np.where(stays[:, None] & follower[None, :], np.inf, pair_clear)
             clearance = pair_clear.min(axis=1)
-            ok &= clearance > c.safety_margin_m
+            # Standing still is always allowed: a stopped car cannot avoid what drives into it.
+            ok &= (clearance > c.safety_margin_m) | (np.max(V, axis=1) < 0.1)
 
         # ---- costs
         horizon = t[-1]
