@@ -7,6 +7,14 @@ The action adapter is the only code that makes a ``Control``.
   NaN or infinite values raise ``ValueError``.
 - ``discrete``: Discrete(steer_bins * accel_bins); index ``i`` means steer
   ``steer_values[i // accel_bins]`` and acceleration ``accel_values[i % accel_bins]``.
+- ``meta``: Discrete(5) ``META_ACTIONS`` = keep, left, right, faster, slower (highway-env's
+  DiscreteMetaAction, reordered): the action sets a target lane and a target speed (steps of
+  ``meta_speed_step_mps`` between 0 and the speed limit), and the lattice planner and the
+  controllers drive towards them every control period, from the ``kinematics`` view of the world.
+  An impossible action (left from the leftmost lane, faster at the limit) changes nothing and is
+  counted in ``info["meta_noop"]`` and ``info["meta_noops_total"]``.
+
+Every adapter has ``reset()`` (start of an episode) and ``info()`` (entries for the step's info).
 """
 
 from __future__ import annotations
@@ -19,8 +27,14 @@ import numpy as np
 from gymnasium import spaces
 
 from drive_sim.config import ConfigError
+from drive_sim.planning.driver import Driver, DriverConfig
+from drive_sim.scenarios import Scenario
 from drive_sim.types import Control
-from envs.config import ActionConfig
+from drive_sim.world import World
+from envs.config import ActionConfig, ObservationConfig
+from envs.kinematics import KinematicsObservation, plan_request
+
+META_ACTIONS = ("keep", "left", "right", "faster", "slower")
 
 
 def _control(steer: float, accel: float) -> Control:
@@ -32,6 +46,13 @@ class ContinuousAction:
 
     def __init__(self, cfg: ActionConfig) -> None:
         self.space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    def info(self) -> dict[str, Any]:
+        """No extra info."""
+        return {}
 
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for ``action`` and the number of components that had to be clipped."""
@@ -58,6 +79,13 @@ class DiscreteAction:
         self.space = spaces.Discrete(self.n)
         self._controls = [_control(self.steer_values[i // cfg.accel_bins], self.accel_values[i % cfg.accel_bins]) for i in range(self.n)]
 
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    def info(self) -> dict[str, Any]:
+        """No extra info."""
+        return {}
+
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for index ``action`` (never clipped)."""
         a = np.asarray(action)
@@ -66,15 +94,89 @@ class DiscreteAction:
         return self._controls[int(a)], 0
 
 
-ACTIONS: dict[str, Callable[[ActionConfig], Any]] = {"continuous": ContinuousAction, "discrete": DiscreteAction}
+class MetaAction:
+    """Keep / left / right / faster / slower, driven by the planner and controllers."""
+
+    def __init__(self, cfg: ActionConfig, world: World, scenario: Scenario, obs_cfg: ObservationConfig) -> None:
+        self.space = spaces.Discrete(len(META_ACTIONS))
+        self.cfg = cfg
+        self.world = world
+        self.scenario = scenario
+        self._view = KinematicsObservation(world, scenario, obs_cfg)
+        self.driver = Driver(DriverConfig(), world.cfg.vehicle)
+        self._dt = world.cfg.control_period_s
+        self.target_lane = 0  # counted from the rightmost lane of the car's direction
+        self.target_speed_mps = 0.0
+        self.noop = False
+        self.noops_total = 0
+        self._prev_speed: float | None = None
+        self.last_plan: Any = None
+
+    def reset(self) -> None:
+        """Target the current lane and the current speed rounded to a speed step."""
+        k = self._view.layout.decode(self._view.observe())
+        self.target_lane = int(k["lanes_right"])
+        step = self.cfg.meta_speed_step_mps
+        self.target_speed_mps = min(max(round(float(k["speed"]) / step) * step, 0.0), float(k["speed_limit"]))
+        self.noop = False
+        self.noops_total = 0
+        self._prev_speed = None
+        self.driver.reset()
+
+    def to_control(self, action: Any) -> tuple[Control, int]:
+        """Update the targets from ``action``, then plan and control for one period."""
+        a = np.asarray(action)
+        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a) < len(META_ACTIONS):
+            raise ValueError(f"action: {action!r} is not allowed; meta actions are integers in [0, 4] ({', '.join(META_ACTIONS)})")
+        name = META_ACTIONS[int(a)]
+        k = self._view.layout.decode(self._view.observe())
+        right, left = int(k["lanes_right"]), int(k["lanes_left"])
+        lanes = right + left + 1
+        self.target_lane = min(self.target_lane, lanes - 1)  # the road may narrow (a junction route)
+        step, limit = self.cfg.meta_speed_step_mps, float(k["speed_limit"])
+        possible = {
+            "keep": True,
+            "left": self.target_lane < lanes - 1,
+            "right": self.target_lane > 0,
+            "faster": self.target_speed_mps + step <= limit + 1e-6,
+            "slower": self.target_speed_mps - step >= -1e-6,
+        }[name]
+        self.noop = not possible
+        self.noops_total += int(self.noop)
+        if possible:
+            self.target_lane += {"left": 1, "right": -1}.get(name, 0)
+            self.target_speed_mps += {"faster": step, "slower": -step}.get(name, 0.0)
+        speed = float(k["speed"])
+        accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self._dt
+        self._prev_speed = speed
+        rel = self.target_lane - right
+        limits = self.driver.accel_limits(speed, float(k["friction"]))
+        req, pose = plan_request(k, limits, accel, desired_speed_mps=self.target_speed_mps, lanes=(rel,), preferred_lane=rel)
+        cmd = self.driver.drive(req, pose, self._dt)
+        self.last_plan = cmd.plan
+        return Control(cmd.steer, cmd.throttle, cmd.brake), 0
+
+    def info(self) -> dict[str, Any]:
+        """The targets and the no-op counts."""
+        return {
+            "meta_noop": self.noop,
+            "meta_noops_total": self.noops_total,
+            "meta_target_lane": self.target_lane,
+            "meta_target_speed_mps": self.target_speed_mps,
+        }
 
 
-def make_action(cfg: ActionConfig) -> Any:
-    """Build the action type named by ``cfg.type``.
+ACTIONS: dict[str, Callable[..., Any]] = {"continuous": ContinuousAction, "discrete": DiscreteAction, "meta": MetaAction}
+
+
+def make_action(cfg: ActionConfig, world: World, scenario: Scenario, obs_cfg: ObservationConfig) -> Any:
+    """Build the action type named by ``cfg.type`` (``meta`` also reads the world).
 
     Raises:
         ConfigError: unknown name (the message lists the registered ones).
     """
     if cfg.type not in ACTIONS:
         raise ConfigError(f"action_type: {cfg.type!r} is not allowed; allowed: {', '.join(sorted(ACTIONS))}")
+    if cfg.type == "meta":
+        return MetaAction(cfg, world, scenario, obs_cfg)
     return ACTIONS[cfg.type](cfg)

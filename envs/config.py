@@ -68,14 +68,16 @@ class ActionConfig:
     """How actions become controls.
 
     Attributes:
-        type: a name registered in ``envs.actions.ACTIONS`` ("continuous", "discrete").
+        type: a name registered in ``envs.actions.ACTIONS`` ("continuous", "discrete", "meta").
         steer_bins: steering values of the discrete grid, evenly spaced over [-1, 1].
         accel_bins: acceleration values of the discrete grid, evenly spaced over [-1, 1].
+        meta_speed_step_mps: the ``meta`` action's faster/slower step [m/s].
     """
 
     type: str = "continuous"
     steer_bins: int = 5
     accel_bins: int = 3
+    meta_speed_step_mps: float = 5.0
 
     def __post_init__(self) -> None:
         require(
@@ -84,6 +86,7 @@ class ActionConfig:
             f"must be an odd number >= 3 (so 0 is a choice), got {self.steer_bins}",
         )
         require(self.accel_bins >= 2, "action.accel_bins", f"must be at least 2, got {self.accel_bins}")
+        require(self.meta_speed_step_mps > 0, "action.meta_speed_step_mps", f"must be positive, got {self.meta_speed_step_mps}")
 
 
 @dataclass(frozen=True)

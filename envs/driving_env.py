@@ -30,11 +30,14 @@ class DrivingEnv(gym.Env, EzPickle):
     ``continuous``: Box(-1, 1, (2,)) [steer (+1 = full left), acceleration (+ throttle, - brake)];
     out-of-range values are clipped and counted in ``info["action_clipped"]``, NaN raises.
     ``discrete``: Discrete(steer_bins * accel_bins) over an evenly spaced grid.
+    ``meta``: Discrete(5) keep / left / right / faster / slower, executed by the lattice planner
+    and the path and speed controllers (impossible ones are no-ops, counted in ``info``).
 
     ## Observation Space
     ``lidar``: float32 vector in [-1, 1]: lidar ranges / max range, then the state vector
     (``envs.observations.state_feature_names``). ``camera``: uint8 (H, W, C) channel-last.
     ``multi``: Dict of ``camera``, ``lidar`` and ``state``.
+    ``kinematics``: float32 vector of the nearest vehicles and route features in the ego frame.
 
     ## Rewards
     Weighted sum of named terms (``envs.rewards.TERMS``: progress, speed, lane_centring,
@@ -76,7 +79,7 @@ class DrivingEnv(gym.Env, EzPickle):
         self.render_mode = render_mode
         self.world = World(self.scenario.world)
         self._obs = make_observation(self.world, self.scenario, self.config.observation)
-        self._act = make_action(self.config.action)
+        self._act = make_action(self.config.action, self.world, self.scenario, self.config.observation)
         self.observation_space = self._obs.space
         self.action_space = self._act.space
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.scenario.world.control_period_s)}
@@ -91,6 +94,7 @@ class DrivingEnv(gym.Env, EzPickle):
         """Start an episode; ``seed`` seeds the one generator behind all randomness."""
         super().reset(seed=seed)
         self._reset_scene()
+        self._act.reset()
         obs = self._obs.observe()
         return obs, self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
 
@@ -181,6 +185,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "actions_clipped_total": self._clipped_total,
             "is_success": bool(success),
             "reward_terms": terms,
+            **self._act.info(),
         }
 
     # ------------------------------------------------------------------ rendering
