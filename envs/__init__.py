@@ -33,8 +33,8 @@ ENV_IDS: dict[str, str] = {
     "DriveSim/Custom-v0": "highway",
 }
 
-OBS_TYPES = ("lidar", "camera", "multi")
-ACTION_TYPES = ("continuous", "discrete")
+OBS_TYPES = ("lidar", "camera", "multi", "kinematics")
+ACTION_TYPES = ("continuous", "discrete", "meta")
 
 
 def _register() -> None:

@@ -268,6 +268,14 @@ class LatticePlanner:
         # A braking car near standstill stops braking: no plan starts by reversing.
         a0 = max(a0, -v0 / 1.5)
         v_des = max(min(req.desired_speed_mps, req.speed_limit_mps), 0.0)
+        # Anticipate bends beyond the horizon: never want more speed than lets the car slow to
+        # every curve speed ahead (over its braking distance plus 50 m) at half its braking power.
+        mu_g = req.friction * GRAVITY_MPS2
+        b = 0.5 * max(req.max_decel_mps2, 0.1)
+        ahead = np.linspace(0.0, v0 * v0 / (2 * b) + 50.0, 40)
+        _, _, k_ahead = req.path.interpolate(req.s_m + ahead)
+        v_curve_ahead = np.sqrt(c.lateral_grip_fraction * mu_g / np.maximum(np.abs(k_ahead), 1e-4))
+        v_des = min(v_des, float(np.min(np.sqrt(v_curve_ahead**2 + 2 * b * ahead))))
         path = req.path
         # Obstacles in Frenet coordinates of the path (for leaders only; collisions are checked in xy).
         ob = req.obstacles
@@ -283,15 +291,12 @@ class LatticePlanner:
         durations = np.asarray(c.durations_s)
         fr = np.asarray(c.speed_fractions)
         # Targets: fractions of the desired speed, plus the current speed and what the car can
-        # reach within each duration (so a car far below the desired speed has a feasible way up).
-        vk_v1 = np.concatenate(
-            [
-                np.repeat(fr * v_des, len(durations)),
-                np.full(len(durations), min(v0, v_des)),
-                np.minimum(v0 + 0.6 * req.max_accel_mps2 * durations, v_des),
-            ]
-        )
-        vk_T = np.concatenate([np.tile(durations, len(fr)), durations, durations])
+        # reach up or down within each duration (so a car far from the desired speed, on ice
+        # say, always has a feasible way towards it).
+        up = np.minimum(v0 + 0.6 * req.max_accel_mps2 * durations, v_des)
+        down = np.maximum(v0 - 0.6 * req.max_decel_mps2 * durations, 0.0)
+        vk_v1 = np.concatenate([np.repeat(fr * v_des, len(durations)), np.full(len(durations), min(v0, v_des)), up, down])
+        vk_T = np.concatenate([np.tile(durations, len(fr)), durations, durations, durations])
         lon_s, lon_v, lon_a = _quartic(v0, a0, vk_v1, vk_T, t[None, :])
         lon_kind = ["keep"] * len(vk_v1)
         lon_lane = [-1] * len(vk_v1)  # -1: any lane
@@ -300,9 +305,10 @@ class LatticePlanner:
         for line_s in (req.stop_s_m, req.yield_s_m):
             if line_s is None:
                 continue
-            dist = line_s - c.stop_margin_m - front - req.s_m
-            if dist <= 0.0:
-                continue
+            if line_s - front - req.s_m < -0.3:
+                continue  # the front is already past the line
+            # Never ask for a shorter stop than a comfortable one (inside the margin: stop soon).
+            dist = max(line_s - c.stop_margin_m - front - req.s_m, v0 * v0 / max(req.max_decel_mps2, 0.1))
             t_min = max(2.0 * dist / max(v0, 0.5), 1.0)
             for T in (t_min, 1.5 * t_min):
                 extra_s.append(dist)
@@ -369,7 +375,6 @@ class LatticePlanner:
         # ---- feasibility
         decel, accel = req.max_decel_mps2, req.max_accel_mps2
         lat_acc = V**2 * np.abs(kappa)
-        mu_g = req.friction * GRAVITY_MPS2
         ok = np.all(V >= -0.2, axis=1)
         ok &= np.all(A <= accel + 0.3, axis=1)
         ok &= np.all(A >= -decel - 0.3, axis=1)
@@ -377,10 +382,10 @@ class LatticePlanner:
         ok &= np.all(np.abs(kappa) <= c.max_curvature, axis=1) | (v0 < 2.0)
         if req.stop_s_m is not None:
             # Never past a red line, unless the car can no longer stop before it (amber dilemma).
-            gap = req.stop_s_m - c.stop_margin_m - front - req.s_m
+            gap = req.stop_s_m - front - req.s_m
             can_stop = gap > v0 * v0 / (2.0 * max(decel, 0.1)) - 0.5
             if can_stop:
-                ok &= np.all(s_abs + front <= req.stop_s_m + 0.1, axis=1)
+                ok &= (s_abs.max(axis=1) + front <= req.stop_s_m - 0.3) | (S.max(axis=1) < 0.05)
 
         # ---- collisions with constant-velocity predictions
         clearance = np.full(n, np.inf)
