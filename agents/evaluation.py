@@ -1,0 +1,139 @@
+"""Run an agent over evaluation seeds of several scenarios and summarise the episodes.
+
+The benchmark issue grows this into the full grid (agents x scenarios, confidence intervals,
+reports); for now it measures the expert driver (``docs/expert.md``): each episode is
+independent and seeded, so episodes run in a process pool and the results do not depend on the
+worker count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One evaluation episode.
+
+    Attributes:
+        env_id: registered id.
+        seed: the ``reset`` seed.
+        success: the env's ``is_success``.
+        collision: "", "vehicle" or "static".
+        off_road: the episode ended off the road.
+        route_completion: fraction of the route driven.
+        speed_ratio: mean over steps of speed / speed limit.
+        steps: env steps.
+        episode_return: summed reward.
+        plan_ms: mean planner time per step [ms] (agents that plan), else 0.
+    """
+
+    env_id: str
+    seed: int
+    success: bool
+    collision: str
+    off_road: bool
+    route_completion: float
+    speed_ratio: float
+    steps: int
+    episode_return: float
+    plan_ms: float
+
+
+def run_expert_episode(env_id: str, seed: int) -> EpisodeResult:
+    """One episode of the expert driver (``kinematics`` observation, ``continuous`` actions)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+    from agents.expert import ExpertAgent
+
+    env = gym.make(env_id, obs_type="kinematics", action_type="continuous")
+    try:
+        agent = ExpertAgent.for_env(env)
+        obs, info = env.reset(seed=seed)
+        agent.reset()
+        done, steps, ret, ratios, plan_s = False, 0, 0.0, [], 0.0
+        while not done:
+            t0 = time.perf_counter()
+            action = agent.act(obs)
+            plan_s += time.perf_counter() - t0
+            obs, reward, term, trunc, info = env.step(action)
+            done = term or trunc
+            steps += 1
+            ret += float(reward)
+            ratios.append(info["speed_mps"] / max(info["speed_limit_mps"], 1e-6))
+        return EpisodeResult(
+            env_id,
+            seed,
+            bool(info["is_success"]),
+            str(info["collision_kind"]),
+            bool(info["off_road"]),
+            float(info["route_completion"]),
+            float(np.mean(ratios)),
+            steps,
+            ret,
+            plan_s / steps * 1e3,
+        )
+    finally:
+        env.close()
+
+
+def _run(args: tuple[str, int]) -> EpisodeResult:
+    return run_expert_episode(*args)
+
+
+def evaluate_expert(env_ids: Sequence[str], seeds: Sequence[int], workers: int = 1, progress: bool = True) -> list[EpisodeResult]:
+    """Every (scenario, seed) episode of the expert, in a pool of ``workers`` processes.
+
+    Returns the results sorted by scenario order and seed.
+    """
+    from tqdm import tqdm
+
+    jobs = [(env_id, int(seed)) for env_id in env_ids for seed in seeds]
+    results: list[EpisodeResult] = []
+    with tqdm(total=len(jobs), desc="expert episodes", disable=not progress, unit="ep") as bar:
+        if workers <= 1:
+            for job in jobs:
+                results.append(_run(job))
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for res in pool.imap_unordered(_run, jobs):
+                    results.append(res)
+                    bar.update()
+    order = {env_id: i for i, env_id in enumerate(env_ids)}
+    return sorted(results, key=lambda r: (order[r.env_id], r.seed))
+
+
+def summarise(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
+    """One row per scenario: episodes, success, collision and off-road rates, completion, speed, plan time."""
+    rows = []
+    for env_id in dict.fromkeys(r.env_id for r in results):
+        rs = [r for r in results if r.env_id == env_id]
+        rows.append(
+            {
+                "env_id": env_id,
+                "episodes": len(rs),
+                "success": statistics.mean(r.success for r in rs),
+                "collision": statistics.mean(bool(r.collision) for r in rs),
+                "off_road": statistics.mean(r.off_road for r in rs),
+                "route_completion": statistics.mean(r.route_completion for r in rs),
+                "speed_ratio": statistics.mean(r.speed_ratio for r in rs),
+                "plan_ms": statistics.mean(r.plan_ms for r in rs),
+                "failed_seeds": [r.seed for r in rs if not r.success],
+            }
+        )
+    return rows
+
+
+def as_dicts(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
+    """Plain dicts (for JSON)."""
+    return [dataclasses.asdict(r) for r in results]
