@@ -79,7 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "perf":
             from agents.perf import PerfConfig, run_perf
 
-            quick = {"lidar_steps": 100, "camera_steps": 20, "highway_env_steps": 2, "scenario_steps": 20, "repeats": 1, "memory_steps": 0}
+            quick = {
+                "lidar_steps": 100,
+                "camera_steps": 20,
+                "highway_env_steps": 2,
+                "scenario_steps": 20,
+                "planner_steps": 20,
+                "repeats": 1,
+                "memory_steps": 0,
+            }
             sizes = quick if args.quick else {}
             cfg = PerfConfig(**{"repeats": args.repeats, "memory_steps": args.memory_steps, "cpu": args.cpu, "out": args.out, **sizes})
             res = run_perf(cfg, progress=not args.no_progress)

@@ -42,6 +42,7 @@ class PerfConfig:
         camera_steps: env steps per repeat with camera and multi observations.
         highway_env_steps: highway-v0 steps per repeat (it runs at a few steps/s).
         scenario_steps: lidar env steps per repeat for each other registered scenario.
+        planner_steps: expert-driven Highway-v0 steps per repeat (planner timing).
         memory_steps: steps of the memory check (0 skips it).
         reset_every: the memory check resets the env every this many steps.
         cpu: core to pin the process to (-1: do not pin).
@@ -53,6 +54,7 @@ class PerfConfig:
     camera_steps: int = 300
     highway_env_steps: int = 20
     scenario_steps: int = 500
+    planner_steps: int = 400
     memory_steps: int = 20_000
     reset_every: int = 200
     cpu: int = 0
@@ -60,7 +62,7 @@ class PerfConfig:
 
     def __post_init__(self) -> None:
         require(self.repeats >= 1, "repeats", f"must be at least 1, got {self.repeats}")
-        for name in ("lidar_steps", "camera_steps", "highway_env_steps", "scenario_steps"):
+        for name in ("lidar_steps", "camera_steps", "highway_env_steps", "scenario_steps", "planner_steps"):
             require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
         require(self.memory_steps >= 0, "memory_steps", f"must be non-negative, got {self.memory_steps}")
         require(self.reset_every >= 1, "reset_every", f"must be at least 1, got {self.reset_every}")
@@ -148,6 +150,56 @@ def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
     return env_rates, raw_rates
 
 
+def measure_planner(steps: int, repeats: int) -> tuple[list[float], list[float], list[float]]:
+    """Planner calls/s, expert decisions/s and env steps/s of the expert on Highway-v0.
+
+    The expert reads the ``kinematics`` observation; a decision is decode + plan + control. The
+    three are timed apart in the same episodes.
+
+    Returns:
+        (planner calls/s, expert decisions/s, env steps/s), one figure per repeat.
+    """
+    from agents.expert import ExpertAgent
+
+    env = gym.make(ENV_ID, obs_type="kinematics", action_type="continuous")
+    agent = ExpertAgent.for_env(env)
+    planner = agent.driver.planner
+    plan = planner.plan
+    spent = [0.0]
+
+    def timed_plan(req: Any) -> Any:
+        t0 = time.perf_counter()
+        out = plan(req)
+        spent[0] += time.perf_counter() - t0
+        return out
+
+    planner.plan = timed_plan  # type: ignore[method-assign]
+    obs, _ = env.reset(seed=0)
+    agent.reset()
+    plan_rates, act_rates, env_rates = [], [], []
+    seed = 0
+    for _ in range(repeats):
+        gc.collect()
+        spent[0] = act_s = env_s = 0.0
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            action = agent.act(obs)
+            t1 = time.perf_counter()
+            obs, _, term, trunc, _ = env.step(action)
+            t2 = time.perf_counter()
+            act_s += t1 - t0
+            env_s += t2 - t1
+            if term or trunc:
+                seed += 1
+                obs, _ = env.reset(seed=seed)
+                agent.reset()
+        plan_rates.append(steps / spent[0])
+        act_rates.append(steps / act_s)
+        env_rates.append(steps / env_s)
+    env.close()
+    return plan_rates, act_rates, env_rates
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, Python and PyBullet versions."""
     cpu = platform.processor() or "unknown"
@@ -220,7 +272,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     except ImportError:
         have_hwe = False
     tasks = (
-        ["lidar", "camera", "multi", "raw", "scenarios"]
+        ["lidar", "camera", "multi", "raw", "planner", "scenarios"]
         + (["highway-v0", "highway-fast-v0"] if have_hwe else [])
         + (["memory"] if cfg.memory_steps else [])
     )
@@ -239,6 +291,10 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             res.rates["env_camera"], res.rates["raw_camera_frame"] = statistics.median(env_rates), statistics.median(raw_rates)
         elif task == "raw":
             _measure_raw(cfg, res)
+        elif task == "planner":
+            rates = measure_planner(cfg.planner_steps, cfg.repeats)
+            for key, samples in zip(("planner_call", "expert_decision", "env_kinematics"), rates, strict=True):
+                res.samples[key], res.rates[key] = samples, statistics.median(samples)
         elif task == "scenarios":
             # Every registered scenario with the lidar observation, for the ratio to Highway-v0.
             for env_id in envs.ENV_IDS:
@@ -261,6 +317,11 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     res.ratios["lidar_vs_highway_fast_v0"] = r["env_lidar"] / r["highway-fast-v0"] if "highway-fast-v0" in r else float("nan")
     res.ratios["camera_vs_raw_camera"] = r["env_camera"] / r["raw_camera_frame"]
     res.ratios["lidar_sim_seconds_per_wall_second"] = r["env_lidar"] * 0.1
+    if "planner_call" in r:
+        # Share of an expert-driven env step (decision + simulation) spent in the planner.
+        per_step = 1.0 / r["expert_decision"] + 1.0 / r["env_kinematics"]
+        res.ratios["planner_ms_per_call"] = 1000.0 / r["planner_call"]
+        res.ratios["planner_share_of_expert_step"] = (1.0 / r["planner_call"]) / per_step
     if cfg.out:
         write_report(res, cfg)
     return res
@@ -301,6 +362,9 @@ _LABELS = {
     "raw_physics_control_period": "raw PyBullet: physics for one 0.1 s control period (/s)",
     "raw_lidar_reading": "raw PyBullet: one 64-beam rayTestBatch (/s)",
     "raw_camera_frame": "raw PyBullet: one 84x84 TinyRenderer frame of the same views (/s)",
+    "planner_call": "lattice planner calls, expert on Highway-v0 (/s)",
+    "expert_decision": "expert decisions: decode + plan + control (/s)",
+    "env_kinematics": "DriveSim/Highway-v0, kinematics obs, expert's actions (env steps/s)",
     "highway-v0": "highway-env highway-v0 (env steps/s)",
     "highway-fast-v0": "highway-env highway-fast-v0 (env steps/s)",
 }
@@ -336,6 +400,7 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
         "lidar_vs_highway_fast_v0": "",
         "camera_vs_raw_camera": ">= 0.70",
         "lidar_sim_seconds_per_wall_second": ">= 80",
+        "planner_ms_per_call": "well under 100 (the control period)",
     }
     for key, value in res.ratios.items():
         lines.append(f"| {key} | {value:,.2f} | {targets.get(key, '')} |")

@@ -131,8 +131,8 @@ def test_out_of_range_action_is_clipped_and_counted_nan_raises():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"obs_type": "radar"}, "obs_type: 'radar' is not allowed; allowed: camera, lidar, multi"),
-        ({"action_type": "joystick"}, "action_type: 'joystick' is not allowed; allowed: continuous, discrete"),
+        ({"obs_type": "radar"}, "obs_type: 'radar' is not allowed; allowed: camera, kinematics, lidar, multi"),
+        ({"action_type": "joystick"}, "action_type: 'joystick' is not allowed; allowed: continuous, discrete, meta"),
         ({"cfg": {"scenario": {"world": {"traffic": {"count": -3}}}}}, "traffic.count: must be 0 or more"),
         ({"cfg": {"scenario": {"world": {"trafic": {}}}}}, "unknown config key 'scenario.world.trafic'"),
         ({"cfg": {"reward": {"speed": "fast"}}}, "reward.speed: expected a number"),
