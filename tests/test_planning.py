@@ -173,7 +173,7 @@ def test_pure_pursuit_tracks_a_50m_circle_at_15mps():
 
 
 def test_stanley_tracks_a_50m_circle_at_15mps():
-    assert _circle_run("stanley") < 1.0
+    assert _circle_run("stanley") < 0.3
 
 
 def test_speed_controller_respects_the_grip():

@@ -8,7 +8,7 @@ driver is told or estimates (the car has no ABS: braking harder than the grip lo
 and locked front wheels do not steer).
 
 Gains (``docs/planning.md`` has the tuning runs): pure pursuit look-ahead
-``clip(0.5 s * v + 3 m, 4 m, 30 m)``; Stanley ``k = 1.5``, softening 2 m/s, yaw-rate damping 0.1 s;
+``clip(0.5 s * v + 3 m, 4 m, 30 m)``; Stanley ``k = 5``, softening 2 m/s, yaw-rate damping 0.1 s;
 speed PID ``kp = 0.8 1/s``, ``ki = 0.1 1/s^2`` (anti-windup clamp 2 m/s^2), no derivative term
 (the plan's acceleration is the feed-forward). Low friction changes only the caps, not the
 gains: acceleration and braking are limited to 0.6 and 0.7 of mu * g.
@@ -59,7 +59,7 @@ class ControllerConfig:
     lookahead_min_m: float = 4.0
     lookahead_max_m: float = 30.0
     lookahead_offset_m: float = 3.0
-    stanley_gain: float = 1.5
+    stanley_gain: float = 5.0
     stanley_soft_mps: float = 2.0
     stanley_yaw_damping_s: float = 0.1
     speed_kp: float = 0.8
