@@ -268,14 +268,18 @@ class LatticePlanner:
         # A braking car near standstill stops braking: no plan starts by reversing.
         a0 = max(a0, -v0 / 1.5)
         v_des = max(min(req.desired_speed_mps, req.speed_limit_mps), 0.0)
-        # Anticipate bends beyond the horizon: never want more speed than lets the car slow to
-        # every curve speed ahead (over its braking distance plus 50 m) at half its braking power.
+        # Speed envelope along the path: at every point no faster than lets the car slow, at half
+        # its braking power, to every curve speed further ahead (over its braking distance plus
+        # 50 m). It anticipates bends beyond the 5 s horizon, which matters on ice.
         mu_g = req.friction * GRAVITY_MPS2
         b = 0.5 * max(req.max_decel_mps2, 0.1)
-        ahead = np.linspace(0.0, v0 * v0 / (2 * b) + 50.0, 40)
-        _, _, k_ahead = req.path.interpolate(req.s_m + ahead)
-        v_curve_ahead = np.sqrt(c.lateral_grip_fraction * mu_g / np.maximum(np.abs(k_ahead), 1e-4))
-        v_des = min(v_des, float(np.min(np.sqrt(v_curve_ahead**2 + 2 * b * ahead))))
+        grid = np.linspace(0.0, max(v0, v_des) ** 2 / (2 * b) + 50.0, 50)
+        _, _, k_grid = req.path.interpolate(req.s_m + grid)
+        v_curve_grid = np.sqrt(c.lateral_grip_fraction * mu_g / np.maximum(np.abs(k_grid), 1e-4))
+        gap = grid[None, :] - grid[:, None]  # (from, to)
+        reach = np.sqrt(v_curve_grid[None, :] ** 2 + 2 * b * np.maximum(gap, 0.0))
+        envelope = np.min(np.where(gap >= 0, reach, np.inf), axis=1)
+        v_des = min(v_des, float(envelope[0]))
         path = req.path
         # Obstacles in Frenet coordinates of the path (for leaders only; collisions are checked in xy).
         ob = req.obstacles
@@ -378,7 +382,7 @@ class LatticePlanner:
         ok = np.all(V >= -0.2, axis=1)
         ok &= np.all(A <= accel + 0.3, axis=1)
         ok &= np.all(A >= -decel - 0.3, axis=1)
-        ok &= np.all(lat_acc <= c.lateral_grip_fraction * mu_g + 0.5, axis=1)
+        ok &= np.all(lat_acc <= 1.15 * c.lateral_grip_fraction * mu_g + 0.1, axis=1)
         ok &= np.all(np.abs(kappa) <= c.max_curvature, axis=1) | (v0 < 2.0)
         if req.stop_s_m is not None:
             # Never past a red line, unless the car can no longer stop before it (amber dilemma).
@@ -424,12 +428,17 @@ class LatticePlanner:
         # ---- costs
         horizon = t[-1]
         v_curve = np.sqrt(c.lateral_grip_fraction * mu_g / np.maximum(np.abs(kref), 1e-4))
-        v_ref = np.minimum(v_des, v_curve)
+        v_env = np.minimum(np.interp(S, grid, envelope), v_curve)
+        v_ref = np.minimum(v_des, v_env)
         scale = max(v_des, 5.0)
-        speed_cost = np.mean(((V - v_ref) / scale) ** 2, axis=1) + 10.0 * np.mean(
-            np.maximum(V - req.speed_limit_mps - 0.5, 0.0) ** 2, axis=1
-        )
-        progress_cost = -S[:, -1] / (scale * horizon)
+        # Above the limit or the curve envelope is far dearer than below it.
+        over_limit = np.maximum(V - req.speed_limit_mps - 0.5, 0.0) / scale
+        over_env = np.maximum(V - v_env - 0.3, 0.0) / scale
+        speed_cost = np.mean(((V - v_ref) / scale) ** 2 + 10.0 * over_limit**2 + 50.0 * over_env**2, axis=1)
+        # Progress counts only up to what the reference speed would cover: beyond it, going further
+        # means going too fast (a bend on ice), which must not pay.
+        s_ref = np.sum(v_ref[:, 1:], axis=1) * c.dt_s
+        progress_cost = -np.minimum(S[:, -1], s_ref) / (scale * horizon)
         jerk = np.diff(A, axis=1) / c.dt_s
         lat_jerk = np.diff(Dpp * V**2, axis=1) / c.dt_s
         jerk_cost = np.mean(jerk**2 + lat_jerk**2, axis=1) / 100.0
