@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from drive_sim.config import ConfigError, build
-from drive_sim.planning.driver import DriveCommand, Driver, DriverConfig
+from drive_sim.planning.driver import DriveCommand, DriverConfig
 from drive_sim.vehicle import VehicleConfig
-from envs.kinematics import KinematicsLayout, plan_request
+from envs.kinematics import KinematicsDriver, KinematicsLayout
 
 
 class ExpertAgent:
@@ -43,9 +43,8 @@ class ExpertAgent:
         self.layout = layout
         self.cfg = cfg or DriverConfig()
         self.control_period_s = control_period_s
-        self.driver = Driver(self.cfg, vehicle)
+        self.driver = KinematicsDriver(self.cfg, vehicle, control_period_s)
         self.last: DriveCommand | None = None
-        self._prev_speed: float | None = None
 
     @classmethod
     def for_env(cls, env: Any, cfg: DriverConfig | None = None) -> ExpertAgent:
@@ -68,19 +67,11 @@ class ExpertAgent:
         """Start of an episode."""
         self.driver.reset()
         self.last = None
-        self._prev_speed: float | None = None
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """``[steer, acceleration]`` for one ``kinematics`` observation (the expert is deterministic)."""
         k = self.layout.decode(obs)
-        limits = self.driver.accel_limits(float(k["speed"]), float(k["friction"]))
-        speed = float(k["speed"])
-        # The measured acceleration (speed change over the last period) seeds the plan; feeding back
-        # the commanded one would let a braking command reinforce itself.
-        accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self.control_period_s
-        self._prev_speed = speed
-        req, pose = plan_request(k, limits, accel, preferred_lane=-int(k["lanes_right"]))
-        cmd = self.driver.drive(req, pose, self.control_period_s)
+        cmd = self.driver.drive(k, preferred_lane=-int(k["lanes_right"]))
         self.last = cmd
         accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
         return np.array([cmd.steer, accel], dtype=np.float32)

@@ -163,7 +163,7 @@ def measure_planner(steps: int, repeats: int) -> tuple[list[float], list[float],
 
     env = gym.make(ENV_ID, obs_type="kinematics", action_type="continuous")
     agent = ExpertAgent.for_env(env)
-    planner = agent.driver.planner
+    planner = agent.driver.driver.planner
     plan = planner.plan
     spent = [0.0]
 

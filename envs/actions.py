@@ -27,12 +27,12 @@ import numpy as np
 from gymnasium import spaces
 
 from drive_sim.config import ConfigError
-from drive_sim.planning.driver import Driver, DriverConfig
+from drive_sim.planning.driver import DriverConfig
 from drive_sim.scenarios import Scenario
 from drive_sim.types import Control
 from drive_sim.world import World
 from envs.config import ActionConfig, ObservationConfig
-from envs.kinematics import KinematicsObservation, plan_request
+from envs.kinematics import KinematicsDriver, KinematicsObservation
 
 META_ACTIONS = ("keep", "left", "right", "faster", "slower")
 
@@ -103,13 +103,11 @@ class MetaAction:
         self.world = world
         self.scenario = scenario
         self._view = KinematicsObservation(world, scenario, obs_cfg)
-        self.driver = Driver(DriverConfig(), world.cfg.vehicle)
-        self._dt = world.cfg.control_period_s
+        self.driver = KinematicsDriver(DriverConfig(), world.cfg.vehicle, world.cfg.control_period_s)
         self.target_lane = 0  # counted from the rightmost lane of the car's direction
         self.target_speed_mps = 0.0
         self.noop = False
         self.noops_total = 0
-        self._prev_speed: float | None = None
         self.last_plan: Any = None
 
     def reset(self) -> None:
@@ -120,7 +118,6 @@ class MetaAction:
         self.target_speed_mps = min(max(round(float(k["speed"]) / step) * step, 0.0), float(k["speed_limit"]))
         self.noop = False
         self.noops_total = 0
-        self._prev_speed = None
         self.driver.reset()
 
     def to_control(self, action: Any) -> tuple[Control, int]:
@@ -146,13 +143,8 @@ class MetaAction:
         if possible:
             self.target_lane += {"left": 1, "right": -1}.get(name, 0)
             self.target_speed_mps += {"faster": step, "slower": -step}.get(name, 0.0)
-        speed = float(k["speed"])
-        accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self._dt
-        self._prev_speed = speed
         rel = self.target_lane - right
-        limits = self.driver.accel_limits(speed, float(k["friction"]))
-        req, pose = plan_request(k, limits, accel, desired_speed_mps=self.target_speed_mps, lanes=(rel,), preferred_lane=rel)
-        cmd = self.driver.drive(req, pose, self._dt)
+        cmd = self.driver.drive(k, desired_speed_mps=self.target_speed_mps, lanes=(rel,), preferred_lane=rel)
         self.last_plan = cmd.plan
         return Control(cmd.steer, cmd.throttle, cmd.brake), 0
 

@@ -22,9 +22,11 @@ import numpy as np
 from gymnasium import spaces
 
 from drive_sim.planning.controllers import EgoPose
+from drive_sim.planning.driver import DriveCommand, Driver, DriverConfig
 from drive_sim.planning.lattice import Obstacles, PlanRequest
-from drive_sim.road.geometry import Centreline
+from drive_sim.road.geometry import Centreline, dedupe_points
 from drive_sim.scenarios import Scenario
+from drive_sim.vehicle import VehicleConfig
 from drive_sim.world import World
 from envs.config import ObservationConfig
 
@@ -260,10 +262,43 @@ def plan_request(
     return req, EgoPose(0.0, 0.0, 0.0, speed, float(k["yaw_rate"]))
 
 
+class KinematicsDriver:
+    """A ``Driver`` fed with decoded ``kinematics`` observations: the expert and the ``meta`` action.
+
+    It remembers the last speed, so the plan starts from the measured acceleration (feeding back
+    the commanded one would let a braking command reinforce itself).
+    """
+
+    def __init__(self, cfg: DriverConfig | None, vehicle: VehicleConfig | None, control_period_s: float) -> None:
+        self.driver = Driver(cfg, vehicle)
+        self.control_period_s = control_period_s
+        self._prev_speed: float | None = None
+
+    def reset(self) -> None:
+        """Start of an episode."""
+        self.driver.reset()
+        self._prev_speed = None
+
+    def drive(
+        self,
+        k: dict[str, np.ndarray | float],
+        *,
+        desired_speed_mps: float | None = None,
+        lanes: tuple[int, ...] | None = None,
+        preferred_lane: int | None = None,
+    ) -> DriveCommand:
+        """Plan and control one period from a decoded observation (arguments as ``plan_request``)."""
+        speed = float(k["speed"])
+        accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self.control_period_s
+        self._prev_speed = speed
+        limits = self.driver.accel_limits(speed, float(k["friction"]))
+        req, pose = plan_request(k, limits, accel, desired_speed_mps=desired_speed_mps, lanes=lanes, preferred_lane=preferred_lane)
+        return self.driver.drive(req, pose, self.control_period_s)
+
+
 def _path_from_waypoints(pts: np.ndarray, extend_m: float = 200.0) -> Centreline:
     """The lane centre through the waypoints, extended straight beyond the last one."""
-    keep = np.concatenate([[True], np.hypot(*np.diff(pts, axis=0).T) > 0.5])
-    pts = pts[keep]
+    pts = dedupe_points(pts, 0.5)
     if len(pts) < 2:
         pts = np.array([[-10.0, 0.0], [10.0, 0.0]])
     direction = pts[-1] - pts[-2]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drive_sim.config import require
-from drive_sim.road.geometry import Centreline
+from drive_sim.road.geometry import Centreline, dedupe_points
 
 GRAVITY_MPS2 = 9.81
 
@@ -472,8 +472,7 @@ class LatticePlanner:
         # Beyond the plan the lane offset holds; behind the car the current offset holds.
         d = np.where(sigma > S[-1], D[-1], d)
         xy, _ = req.path.to_world(req.s_m + sigma, d)
-        keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-6])
-        return Centreline(xy[keep])
+        return Centreline(dedupe_points(xy))
 
     def _trajectory(self, req: PlanRequest, S, D, X, Y, V, A, d_end: float, kind: str, cost: float, n: int, free: int) -> Trajectory:  # noqa: ANN001
         return Trajectory(self.t, req.s_m + S, D, X, Y, V, A, self._geometry(req, S, D), d_end, kind, cost, n, free)

@@ -15,6 +15,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 
+def dedupe_points(xy: np.ndarray, min_step_m: float = 1e-6) -> np.ndarray:
+    """``xy`` without the points closer than ``min_step_m`` to the point before them."""
+    keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > min_step_m])
+    return xy[keep]
+
+
 class Centreline:
     """A planar polyline sampled densely enough to be treated as smooth.
 

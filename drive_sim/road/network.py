@@ -22,7 +22,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from drive_sim.config import require
-from drive_sim.road.geometry import Centreline
+from drive_sim.road.geometry import Centreline, dedupe_points
 
 #: Comfortable lateral acceleration that sets the speed on a curved lane [m/s^2].
 CURVE_LATERAL_ACCEL_MPS2 = 2.5
@@ -314,7 +314,7 @@ class _Builder:
         self.lanes: list[dict] = []
 
     def add(self, name: str, xy: np.ndarray, limit: float, **kw: object) -> int:
-        line = Centreline(_densify(_dedupe(xy), 1.0))
+        line = Centreline(_densify(dedupe_points(xy), 1.0))
         self.lanes.append({"name": name, "line": line, "speed_limit_mps": _limit(line, limit), "successors": [], **kw})
         return len(self.lanes) - 1
 
@@ -332,11 +332,6 @@ def _densify(xy: np.ndarray, step_m: float) -> np.ndarray:
         n = int(math.ceil(np.hypot(*(b - a)) / step_m))
         out.append(a + (b - a) * (np.arange(1, n + 1) / n)[:, None])
     return np.concatenate(out)
-
-
-def _dedupe(xy: np.ndarray) -> np.ndarray:
-    keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-6])
-    return xy[keep]
 
 
 # ---------------------------------------------------------------------- layouts

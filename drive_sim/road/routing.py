@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from drive_sim.config import ConfigError
-from drive_sim.road.geometry import Centreline, Road
+from drive_sim.road.geometry import Centreline, Road, dedupe_points
 from drive_sim.road.network import LaneGraph
 
 
@@ -176,9 +176,8 @@ class RoutingGraph:
         for lane, _ in nodes:
             if not lanes or lanes[-1] != lane:
                 lanes.append(lane)
-        xy = np.concatenate(parts)
-        keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-6])
-        return Route(tuple(nodes), tuple(lanes), changes, length + self._first_length(nodes[0]), Centreline(xy[keep]))
+        xy = dedupe_points(np.concatenate(parts))
+        return Route(tuple(nodes), tuple(lanes), changes, length + self._first_length(nodes[0]), Centreline(xy))
 
     def _first_length(self, node: tuple[int, int]) -> float:
         p = self.pieces[node]
