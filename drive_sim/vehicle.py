@@ -21,6 +21,7 @@ from drive_sim.config import require
 from drive_sim.types import Control, VehicleState
 
 WHEEL_JOINTS = ("front_left_spin", "front_right_spin", "rear_left_spin", "rear_right_spin")
+AIR_DENSITY_KGPM3 = 1.2
 STEER_JOINTS = ("front_left_steer", "front_right_steer")
 #: Height of the chassis frame above flat ground when the wheels touch it [m].
 CHASSIS_Z_M = 0.45
@@ -65,6 +66,18 @@ class VehicleConfig:
     drag_area_m2: float = 0.66
     rolling_resistance: float = 0.012
 
+    def drive_torque_nm(self, speed_mps: float) -> float:
+        """Peak drive torque summed over the driven wheels at ``speed_mps`` [N m].
+
+        Constant torque up to the power limit, then constant power: torque = P / omega.
+        """
+        omega = max(speed_mps / self.wheel_radius_m, 1.0)
+        return min(self.max_wheel_torque_nm, self.max_power_w / omega)
+
+    def resistance_n(self, speed_mps: float, mass_kg: float) -> float:
+        """Aerodynamic drag plus rolling resistance at ``speed_mps`` for a car of ``mass_kg`` [N]."""
+        return 0.5 * AIR_DENSITY_KGPM3 * self.drag_area_m2 * speed_mps * speed_mps + self.rolling_resistance * mass_kg * 9.81
+
     def __post_init__(self) -> None:
         for name in (
             "wheelbase_m",
@@ -94,7 +107,6 @@ class Vehicle:
 
     LENGTH_M = 4.5
     WIDTH_M = 1.8
-    _AIR_DENSITY = 1.2  # [kg/m^3]
 
     def __init__(self, client: Any, cfg: VehicleConfig) -> None:
         self._c = client
@@ -160,9 +172,7 @@ class Vehicle:
             bf, br = brake * cfg.brake_torque_front_nm, brake * cfg.brake_torque_rear_nm
             self._set_motors(self.body_id, self._wheels, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * 4, forces=[bf, bf, br, br])
         else:
-            omega = max(speed / r, 1.0)
-            # Constant torque up to the power limit, then constant power: torque = P / omega.
-            torque = throttle * min(cfg.max_wheel_torque_nm, cfg.max_power_w / omega) / 2
+            torque = throttle * cfg.drive_torque_nm(speed) / 2
             if throttle > 0.0:
                 rear_target, rear_force = cfg.top_speed_mps / r, torque
             else:
@@ -176,7 +186,7 @@ class Vehicle:
             )
         if speed > 0.05:
             # Aerodynamic drag and rolling resistance against the motion, held in the body frame.
-            resist = 0.5 * self._AIR_DENSITY * cfg.drag_area_m2 * speed * speed + cfg.rolling_resistance * self.mass_kg * 9.81
+            resist = cfg.resistance_n(speed, self.mass_kg)
             self._resist = [-resist * state.vx_mps / speed, -resist * state.vy_mps / speed, 0.0]
         else:
             self._resist = None

@@ -208,7 +208,7 @@ class KinematicsObservation:
 def plan_request(
     k: dict[str, np.ndarray | float],
     accel_limits: tuple[float, float],
-    last_accel_mps2: float = 0.0,
+    accel_mps2: float = 0.0,
     *,
     desired_speed_mps: float | None = None,
     lanes: tuple[int, ...] | None = None,
@@ -219,7 +219,7 @@ def plan_request(
     Args:
         k: ``KinematicsLayout.decode`` output.
         accel_limits: (largest deceleration, largest acceleration) at the decoded friction.
-        last_accel_mps2: the acceleration commanded last period (the observation has none).
+        accel_mps2: the measured acceleration (the observation has none; ``KinematicsDriver`` derives it).
         desired_speed_mps: target speed; by default the lower of the limit here and 50 m ahead.
         lanes: lanes the plan may end in, relative to the current one (0 current, +1 the next
             to the left, -1 to the right); by default every lane the road has.
@@ -247,7 +247,7 @@ def plan_request(
         d_m=float(d[0]),
         heading_error_rad=-float(h[0]),
         speed_mps=speed,
-        accel_mps2=last_accel_mps2,
+        accel_mps2=accel_mps2,
         lane_offsets_m=tuple(x * width for x in rel),
         desired_speed_mps=desired,
         speed_limit_mps=float(k["speed_limit"]),

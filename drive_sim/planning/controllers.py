@@ -31,7 +31,6 @@ from drive_sim.road.geometry import Centreline
 from drive_sim.vehicle import VehicleConfig
 
 GRAVITY_MPS2 = 9.81
-AIR_DENSITY = 1.2  # [kg/m^3], as in drive_sim.vehicle
 EGO_MASS_KG = 1490.0  # the URDF's total mass
 
 
@@ -166,7 +165,7 @@ def resistance_n(speed_mps: float, vehicle: VehicleConfig) -> float:
     """Drag plus rolling resistance at ``speed_mps`` [N] (the model ``drive_sim.vehicle`` applies)."""
     if speed_mps <= 0.05:
         return 0.0
-    return 0.5 * AIR_DENSITY * vehicle.drag_area_m2 * speed_mps * speed_mps + vehicle.rolling_resistance * EGO_MASS_KG * GRAVITY_MPS2
+    return vehicle.resistance_n(speed_mps, EGO_MASS_KG)
 
 
 class SpeedController:
@@ -187,8 +186,7 @@ class SpeedController:
     def accel_limits(self, speed_mps: float, friction: float) -> tuple[float, float]:
         """(largest deceleration, largest acceleration) the car can use on ``friction`` [m/s^2], both >= 0."""
         v, c = self.vehicle, self.cfg
-        omega = max(speed_mps / v.wheel_radius_m, 1.0)
-        drive = min(v.max_wheel_torque_nm, v.max_power_w / omega) / v.wheel_radius_m
+        drive = v.drive_torque_nm(speed_mps) / v.wheel_radius_m
         # Rear-wheel drive: about half the weight is on the driven wheels.
         grip_drive = c.accel_grip_fraction * friction * EGO_MASS_KG * GRAVITY_MPS2 * 0.5
         accel = max((min(drive, grip_drive) - resistance_n(speed_mps, v)) / EGO_MASS_KG, 0.0)
@@ -217,8 +215,7 @@ class SpeedController:
         res = resistance_n(speed_mps, v)
         force = EGO_MASS_KG * a + res
         if force >= 0.0:
-            omega = max(speed_mps / v.wheel_radius_m, 1.0)
-            drive = min(v.max_wheel_torque_nm, v.max_power_w / omega) / v.wheel_radius_m
+            drive = v.drive_torque_nm(speed_mps) / v.wheel_radius_m
             return min(force / drive, 1.0), 0.0, a
         if -force <= self._engine_brake_n:
             return 0.0, 0.0, a  # coasting slows the car enough

@@ -57,12 +57,10 @@ class Driver:
         self.planner = LatticePlanner(self.cfg.planner)
         self.lateral = LATERAL[self.cfg.controller.lateral](self.cfg.controller, self.vehicle)
         self.speed = SpeedController(self.cfg.controller, self.vehicle)
-        self.last_accel_mps2 = 0.0
 
     def reset(self) -> None:
         """Forget the previous episode."""
         self.speed.reset()
-        self.last_accel_mps2 = 0.0
 
     def accel_limits(self, speed_mps: float, friction: float) -> tuple[float, float]:
         """(largest deceleration, largest acceleration) on ``friction`` [m/s^2]."""
@@ -75,6 +73,5 @@ class Driver:
         v_ref = float(np.interp(self.cfg.preview_s, plan.t_s, plan.v_mps))
         a_ref = float(np.interp(self.cfg.preview_s, plan.t_s, plan.a_mps2))
         throttle, brake, accel = self.speed.command(v_ref, a_ref, pose.speed_mps, req.friction, dt_s)
-        self.last_accel_mps2 = accel
         steer = max(-1.0, min(1.0, steer_rad / self.vehicle.max_steer_rad))
         return DriveCommand(steer, throttle, brake, accel, plan)
