@@ -30,11 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from drive_sim.road.network import LaneGraph, SignalConfig
-from drive_sim.traffic import PROFILE_TABLE, PROFILES, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, TrafficConfig, idm_acceleration
+from drive_sim.traffic import PROFILE_TABLE, PROFILES, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, TrafficConfig, cah_blend, idm_acceleration
 
 GREEN, AMBER, RED = 0, 1, 2
-#: Merge nodes are watched from this far upstream [m].
+#: Merge nodes are watched from this far upstream [m]; a follower watches at least this many
+#: seconds of its own driving ahead.
 NODE_LOOKAHEAD_M = 80.0
+NODE_LOOKAHEAD_S = 5.0
 #: The world-frame band straight ahead in which any body is a leader: length and half width [m].
 BAND_AHEAD_M, BAND_HALF_M = 12.0, 1.9
 
@@ -235,6 +237,23 @@ class NetworkTraffic:
         dist[dist <= 0.0] = np.inf
         dist[np.arange(n), np.arange(n)] = np.inf
 
+        # Signals now: a body waiting at a red or amber line (it can still stop there) is not
+        # converging on anything beyond it, so nobody with a green defers to it at a merge node.
+        to_end = g.length[lane] - s
+        held = np.zeros(n + 1, dtype=bool)
+        if g.signal_groups:
+            states = self.signal_states()
+            grp = g.signal_group[lane]
+            state = np.where(grp >= 0, states[np.maximum(grp, 0)], GREEN)
+            line_gap = to_end - 1.0 - L / 2
+            need = v * v / (2.0 * np.maximum(line_gap, 0.1))
+            controlled = act & (state != GREEN)
+            stop = controlled & (need <= 5.0) & (line_gap > -L / 2)
+            held[:n] = stop
+            if has_ego and e_lane >= 0 and g.signal_group[e_lane] >= 0:
+                # The ego car counts as held only once it is nearly stopped before a line that is not green.
+                held[n] = states[g.signal_group[e_lane]] != GREEN and ego.speed_mps < 1.0 and ego.s_m < g.length[e_lane]
+
         # 2. Merge nodes: vehicles converging from other lanes, nearer to the node, that are visible.
         if len(self._merges):
             b_start = g.route_start[b_route][:, self._merges]  # (m, K)
@@ -245,8 +264,12 @@ class NetworkTraffic:
             approach = (dn > 0.0) & (dn < NODE_LOOKAHEAD_M)
             pred = g.route_prev[b_route][:, self._merges]  # (m, K)
             minor = g.yield_m[pred] >= 0.0
-            seen = approach & (~minor | np.append(self.committed, True)[:, None])
-            cond = approach[:n, None, :] & seen[None, :, :] & (dn[None, :, :] < dn[:n, None, :]) & (pred[None, :, :] != pred[:n, None, :])
+            seen = approach & (~minor | np.append(self.committed, True)[:, None]) & ~held[:, None]
+            # A follower looks further ahead the faster it goes (NODE_LOOKAHEAD_S), so a fast car
+            # on the main road brakes gently for a committed merging car instead of at its limit.
+            look = np.maximum(NODE_LOOKAHEAD_M, v * NODE_LOOKAHEAD_S)[:, None]
+            follows = (dn[:n] > 0.0) & (dn[:n] < look)
+            cond = follows[:, None, :] & seen[None, :, :] & (dn[None, :, :] < dn[:n, None, :]) & (pred[None, :, :] != pred[:n, None, :])
             finite = np.where(np.isfinite(dn), dn, 1e9)
             node_gap = np.where(cond, finite[:n, None, :] - finite[None, :, :], np.inf).min(axis=2)
             node_gap[np.arange(n), np.arange(n)] = np.inf
@@ -271,8 +294,9 @@ class NetworkTraffic:
         rows = np.arange(n)
         gap = dist[rows, lead] - L
         v_lead = np.where(np.isfinite(gap), b_v[lead], v)
+        # Leaders that are another lane's vehicle nearer to a merge node (a cut-in, in effect).
+        via_node = np.zeros(n, dtype=bool) if dn is None else np.isfinite(gap) & (node_gap[rows, lead] <= dist[rows, lead])
 
-        to_end = g.length[lane] - s
         # 4. Give way: decide for vehicles nearing the end of a yielding lane without a gap yet.
         ylane = act & (g.yield_m[lane] >= 0.0) & ~self.committed
         if dn is not None and np.any(ylane):
@@ -294,20 +318,16 @@ class NetworkTraffic:
             use = wait & (stop_gap < gap)
             gap = np.where(use, stop_gap, gap)
             v_lead = np.where(use, 0.0, v_lead)
+            via_node &= ~use
 
         # 5. Signals: stop at the line on amber/red when still possible.
         running = np.zeros(n, dtype=bool)
         if g.signal_groups:
-            grp = g.signal_group[lane]
-            state = np.where(grp >= 0, self.signal_states()[np.maximum(grp, 0)], GREEN)
-            line_gap = to_end - 1.0 - L / 2
-            need = v * v / (2.0 * np.maximum(line_gap, 0.1))
-            controlled = act & (state != GREEN)
-            stop = controlled & (need <= 5.0) & (line_gap > -L / 2)
             running = controlled & ~stop & (to_end < 40.0)
             use = stop & (line_gap < gap)
             gap = np.where(use, line_gap, gap)
             v_lead = np.where(use, 0.0, v_lead)
+            via_node &= ~use
             box_busy = bool(np.any(act & g.internal[lane]) or np.any(running))
             if has_ego and e_lane >= 0 and g.internal[e_lane]:
                 box_busy = True
@@ -323,6 +343,11 @@ class NetworkTraffic:
         v0 = np.minimum(np.minimum(self.v0, g.speed_limit[lane]), np.sqrt(nxt_limit**2 + 2.0 * cfg.decel_comfort_mps2 * to_end))
         T, A, S0 = self._params
         acc = idm_acceleration(v, v0, gap, v - v_lead, cfg, (T, A, S0))
+        i = np.flatnonzero(via_node)
+        if len(i):
+            # Behind a car merging in ahead, brake as the ACC model does, not at IDM's limit.
+            a_lead = np.append(self.accel, 0.0)[lead[i]]
+            acc[i] = cah_blend(acc[i], v[i], v_lead[i], a_lead, gap[i], A[i], cfg.decel_comfort_mps2)
         acc = np.where(act, acc, 0.0)
         v_new = np.maximum(v + acc * dt_s, 0.0)
         s_new = s + 0.5 * (v + v_new) * dt_s

@@ -155,6 +155,37 @@ def idm_acceleration(
     return np.maximum(a * (free - interaction), -cfg.decel_max_mps2)
 
 
+def cah_blend(
+    acc_idm: np.ndarray,
+    v: np.ndarray,
+    v_lead: np.ndarray,
+    a_lead: np.ndarray,
+    gap: np.ndarray,
+    a_max: np.ndarray | float,
+    b: float,
+    coolness: float = 0.99,
+) -> np.ndarray:
+    """IDM acceleration tempered by the constant-acceleration heuristic (the ACC model).
+
+    Kesting, Treiber & Helbing (2010), "Enhanced intelligent driver model to access the impact of
+    driving strategies on traffic capacity", eqs. (7)-(9): where a vehicle appears close ahead (a
+    cut-in or a merge), plain IDM brakes as if the gap had to be restored at once; the heuristic
+    asks only what avoids a collision if both keep their accelerations, so the driver brakes
+    about as hard as the situation needs. Where IDM is not below the heuristic it is unchanged.
+    """
+    # As in Treiber's reference implementation (traffic-simulation.de): a strict inequality and a
+    # floor on the leader's speed, so a stopped leader takes the second branch, not 0 / 0.
+    al = np.minimum(a_lead, a_max)
+    s = np.maximum(gap, 0.1)
+    vl = np.maximum(v_lead, 1e-4)
+    dvp = np.maximum(v - v_lead, 0.0)
+    denom = vl * vl - 2.0 * s * al
+    first = (vl * dvp < -2.0 * s * al) & (denom != 0.0)
+    cah = np.where(first, v * v * al / np.where(first, denom, 1.0), al - 0.5 * dvp * dvp / s)
+    blended = (1.0 - coolness) * acc_idm + coolness * (cah + b * np.tanh((acc_idm - cah) / b))
+    return np.where(acc_idm >= cah, acc_idm, blended)
+
+
 class Traffic:
     """All non-ego vehicles of one world, as arrays.
 

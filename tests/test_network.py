@@ -172,3 +172,54 @@ def test_footprint_overlap_detects_touching_and_separated_cars():
     xy = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 3.0], [20.0, 0.0]])
     yaw = np.array([0.0, 0.0, 0.0, math.pi / 2])
     assert footprint_overlaps(xy, yaw) == [(0, 1)]
+
+
+def test_a_car_with_green_does_not_wait_at_a_merge_node_for_one_held_at_red():
+    traffic = _traffic("intersection", 2)
+    g = traffic.graph
+    pairs = [
+        (a, b)
+        for a, ra in enumerate(g.routes)
+        for b, rb in enumerate(g.routes)
+        if ra[-1] == rb[-1] and ra[1] != rb[1] and 0 <= g.signal_group[ra[0]] != g.signal_group[rb[0]] >= 0
+    ]
+    assert pairs, "the intersection has two approaches that join the same exit"
+    ra, rb = pairs[0]
+    la, lb = g.routes[ra][0], g.routes[rb][0]
+    traffic.reset(np.random.default_rng(0))
+    traffic.active[:] = True
+    traffic.route[:], traffic.k[:], traffic.lane[:] = [ra, rb], [0, 0], [la, lb]
+    # A drives up to its green line; B stands at its red line, nearer to the shared node.
+    traffic.s[:] = [g.length[la] - 40.0, g.length[lb] - 3.5]
+    traffic.v[:], traffic.v0[:] = [10.0, 0.0], [12.0, 12.0]
+    traffic.phase, traffic.stage, traffic.stage_t = int(g.signal_group[la]), GREEN, 0.0
+    traffic._poses = None
+    for _ in range(60):
+        traffic.step(0.1)
+    assert traffic.k[0] >= 1, "A crossed its green line"
+    assert traffic.k[1] == 0 and traffic.v[1] < 0.1, "B still waits at red"
+
+
+def test_main_road_car_brakes_gently_for_a_committed_merging_car_seen_early():
+    traffic = _traffic("merge", 2)
+    g = traffic.graph
+    main = next(r for r, route in enumerate(g.routes) if len(route) == 2 and not g.yield_m[route[0]] >= 0)
+    ramp = next(r for r, route in enumerate(g.routes) if g.yield_m[route[0]] >= 0)
+    node = g.routes[ramp][1]
+    assert node == g.routes[main][1]
+    lm, lr = g.routes[main][0], g.routes[ramp][0]
+    traffic.reset(np.random.default_rng(0))
+    traffic.active[:] = True
+    traffic.route[:], traffic.k[:], traffic.lane[:] = [main, ramp], [0, 0], [lm, lr]
+    # The main-road car is 110 m from the node at 24 m/s; the merging car 76 m from it at 17 m/s.
+    traffic.s[:] = [g.length[lm] - 110.0, g.length[lr] - 76.0]
+    traffic.v[:], traffic.v0[:] = [24.0, 17.0], [24.0, 17.0]
+    traffic.committed[:] = [False, True]
+    traffic._poses = None
+    lowest = 0.0
+    for _ in range(100):
+        traffic.step(0.1)
+        lowest = min(lowest, float(traffic.accel[0]))
+        assert not footprint_overlaps(*traffic.poses())
+    assert lowest >= -traffic.cfg.safe_decel_mps2, f"braked at {lowest:.1f} m/s^2"
+    assert traffic.k[0] == 1 and traffic.k[1] == 1 and traffic.s[0] < traffic.s[1], "both on the main road, the merged car ahead"

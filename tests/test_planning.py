@@ -114,6 +114,15 @@ def test_lattice_stops_behind_a_stopped_vehicle_when_the_next_lane_is_taken():
     assert clear > 0.5
 
 
+def test_lattice_passes_a_parked_car_beside_its_lane_with_real_clearance():
+    # Centres 2.6 m apart sideways: 0.8 m between the bodies. The footprint model must not
+    # overstate the width so much that this reads as a collision (three circles per car did:
+    # clearance 0.26 m < the 0.4 m margin, and the car stopped for good behind a junction).
+    parked = Obstacles(np.array([[100.0, 2.6]]), np.zeros((1, 2)), np.zeros(1))
+    s, d, v, _ = _drive(parked, lanes=(0.0,))
+    assert s > 150.0 and v > 15.0 and abs(d) < 0.3
+
+
 def test_lattice_stops_before_a_red_line():
     s, _, v, _ = _drive(Obstacles(), lanes=(0.0,), seconds=20.0, stop_s=120.0)
     assert v < 0.2

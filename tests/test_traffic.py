@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from drive_sim.road import RoadConfig, make_road
-from drive_sim.traffic import VEHICLE_LENGTH_M, Traffic, TrafficConfig, idm_acceleration
+from drive_sim.traffic import VEHICLE_LENGTH_M, Traffic, TrafficConfig, cah_blend, idm_acceleration
 
 
 def _traffic(n, **kw):
@@ -130,3 +130,17 @@ def test_density_sets_the_vehicle_count():
 
     cfg = WorldConfig(traffic=TrafficConfig(density_per_km_per_lane=10.0))
     assert cfg.traffic.count == round(10.0 * 4 * 0.370)
+
+
+def test_cah_blend_tempers_cut_in_braking_but_not_a_real_emergency():
+    v, b, a_max = np.array([24.0, 24.0, 20.0]), 3.0, 2.0
+    v_lead = np.array([17.0, 30.0, 0.0])
+    gap = np.array([29.5, 40.0, 30.0])
+    idm = np.array([-8.0, 0.5, -8.0])
+    out = cah_blend(idm, v, v_lead, np.zeros(3), gap, a_max, b)
+    # A slower car merging in 30 m ahead: brake firmly, far less than IDM's limit.
+    assert -4.0 < out[0] < -2.0
+    # IDM not below the heuristic: unchanged.
+    assert out[1] == idm[1]
+    # A stopped car 30 m ahead at 20 m/s needs v^2 / 2s = 6.7 m/s^2: the blend keeps that.
+    assert out[2] <= -(20.0**2) / (2 * 30.0)
