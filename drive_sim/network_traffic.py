@@ -39,6 +39,8 @@ NODE_LOOKAHEAD_M = 80.0
 NODE_LOOKAHEAD_S = 5.0
 #: The world-frame band straight ahead in which any body is a leader: length and half width [m].
 BAND_AHEAD_M, BAND_HALF_M = 12.0, 1.9
+#: The band's curvature is the lane's heading change over this distance ahead [m].
+BAND_CURVE_M = 6.0
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,13 @@ class NetworkTraffic:
         rel = b_xy[None, :, :] - xy[:, None, :]  # (n, m, 2)
         ahead = rel[..., 0] * c[:, None] + rel[..., 1] * sn[:, None]
         side = -rel[..., 0] * sn[:, None] + rel[..., 1] * c[:, None]
+        # The band bends with the lane (its heading change over the next few metres): a car turning
+        # right must not stop for a car waiting at the opposite stop line, straight ahead of its
+        # current heading but outside the turn (that deadlocked a junction behind an all-red).
+        _, yaw_ahead = g.poses(lane, s + BAND_CURVE_M)
+        span = np.maximum(np.minimum(g.length[lane] - s, BAND_CURVE_M), 1.0)
+        kappa = ((yaw_ahead - yaw + math.pi) % (2.0 * math.pi) - math.pi) / span
+        side = side - 0.5 * kappa[:, None] * np.minimum(np.maximum(ahead, 0.0), BAND_AHEAD_M) ** 2
         band = (ahead > 0.0) & (ahead < BAND_AHEAD_M) & (np.abs(side) < BAND_HALF_M)
         band[np.arange(n), np.arange(n)] = False
         # Among traffic only bodies going the same way (a queue on a crossing arm lies across a

@@ -223,3 +223,22 @@ def test_main_road_car_brakes_gently_for_a_committed_merging_car_seen_early():
         assert not footprint_overlaps(*traffic.poses())
     assert lowest >= -traffic.cfg.safe_decel_mps2, f"braked at {lowest:.1f} m/s^2"
     assert traffic.k[0] == 1 and traffic.k[1] == 1 and traffic.s[0] < traffic.s[1], "both on the main road, the merged car ahead"
+
+
+def test_a_right_turn_does_not_stop_for_the_ego_car_waiting_at_the_opposite_line():
+    traffic = _traffic("intersection", 1)
+    g = traffic.graph
+    turn = g.route_index(g.ego_routes["west-south"])
+    wait = g.ego_routes["south-north"]
+    traffic.reset(np.random.default_rng(0))
+    traffic.active[:] = True
+    # Mid-way through the right turn; the ego car stands at the south stop line, just across the
+    # centre line from the turn's exit lane (seed 47 of Intersection-v0 deadlocked like this).
+    traffic.route[0], traffic.k[0], traffic.lane[0], traffic.s[0], traffic.v[0], traffic.v0[0] = turn, 1, g.routes[turn][1], 6.0, 2.0, 10.0
+    traffic._poses = None
+    s_line = g.length[wait[0]] - 4.5
+    xy, yaw = g.poses(np.array([wait[0]]), np.array([s_line]))
+    ego = EgoOnGraph(wait[0], s_line, g.route_index(wait), float(xy[0, 0]), float(xy[0, 1]), float(yaw[0]), 0.0)
+    for _ in range(40):
+        traffic.step(0.1, ego)
+    assert traffic.k[0] == 2, "the turning car left the junction"
