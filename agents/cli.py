@@ -28,7 +28,7 @@ def _build() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train an agent and write a run folder")
     tr.add_argument("--scenario", default=t.scenario, help=f"scenario name or DriveSim id (default {t.scenario})")
-    tr.add_argument("--algo", default=t.algo, help=f"ppo or dqn (default {t.algo})")
+    tr.add_argument("--algo", default=t.algo, help=f"ppo, dqn or q (tabular Q-learning; dqn, q need --action discrete) (default {t.algo})")
     tr.add_argument("--obs", default=t.obs, help=f"lidar, camera or multi (default {t.obs})")
     tr.add_argument("--action", default=t.action, help=f"continuous or discrete (default {t.action})")
     tr.add_argument("--total-steps", type=int, default=t.total_steps, help=f"environment steps (default {t.total_steps})")

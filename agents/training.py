@@ -1,10 +1,11 @@
 """Training from a config.
 
-One call builds the vector env, trains with stable-baselines3, evaluates on held-out seeds and
-writes one run folder.
+One call builds the vector env, trains (PPO and DQN with stable-baselines3, tabular Q-learning
+with ``agents.q_learning``), evaluates on held-out seeds and writes one run folder.
 
-Run folder: ``config.yaml`` (with the seed), ``versions.json``, ``model.zip``, ``tb/``
-(TensorBoard logs), ``eval.csv`` (one row per evaluation episode) and ``eval.json`` (summary).
+Run folder: ``config.yaml`` (with the seed), ``versions.json``, the model (``model.zip`` and
+``tb/`` TensorBoard logs for SB3; ``model.npz`` and ``episodes.csv``, one row per training
+episode, for Q-learning), ``eval.csv`` (one row per evaluation episode) and ``eval.json`` (summary).
 Training env seeds start at 1000; evaluation seeds are 0, 1, 2, ... (disjoint, as in MetaDrive's
 generalisation split).
 """
@@ -24,7 +25,7 @@ import envs
 from agents.runs import atomic_write, new_run_dir, versions, write_json, write_yaml
 from drive_sim.config import ConfigError, require, to_dict
 
-ALGOS = ("ppo", "dqn")
+ALGOS = ("ppo", "dqn", "q")
 TRAIN_SEED_BASE = 1000
 
 
@@ -34,7 +35,8 @@ class TrainConfig:
 
     Attributes:
         scenario: scenario name (``highway``, ``lanekeep``) or a registered DriveSim id.
-        algo: ``ppo`` or ``dqn`` (dqn needs ``action: discrete``).
+        algo: ``ppo``, ``dqn`` or ``q`` (tabular Q-learning, ``agents.q_learning``); dqn and q
+            need ``action: discrete`` (or ``meta``), q a vector observation (``lidar``, ``kinematics``).
         obs: observation type (``lidar``, ``camera``, ``multi``).
         action: action type (``continuous``, ``discrete``).
         total_steps: environment steps to train for.
@@ -60,7 +62,9 @@ class TrainConfig:
         require(self.algo in ALGOS, "algo", f"{self.algo!r} is not allowed; allowed: {', '.join(ALGOS)}")
         require(self.obs in envs.OBS_TYPES, "obs", f"{self.obs!r} is not allowed; allowed: {', '.join(envs.OBS_TYPES)}")
         require(self.action in envs.ACTION_TYPES, "action", f"{self.action!r} is not allowed; allowed: {', '.join(envs.ACTION_TYPES)}")
-        require(self.algo != "dqn" or self.action == "discrete", "action", "dqn needs --action discrete")
+        needs_discrete = self.algo in ("dqn", "q")
+        require(not needs_discrete or self.action in ("discrete", "meta"), "action", f"{self.algo} needs --action discrete or meta")
+        require(self.algo != "q" or self.obs in ("lidar", "kinematics"), "obs", "q needs a vector observation: --obs lidar or kinematics")
         require(self.total_steps >= 1, "total_steps", f"must be at least 1, got {self.total_steps}")
         require(1 <= self.n_envs <= 64, "n_envs", f"must be between 1 and 64, got {self.n_envs}")
         require(self.seed >= 0, "seed", f"must be non-negative, got {self.seed}")
@@ -104,7 +108,19 @@ def make_vec_env(cfg: TrainConfig) -> Any:
 
 
 def evaluate(model: Any, cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
-    """Run ``episodes`` deterministic episodes on seeds 0, 1, ...; one dict per episode."""
+    """Run ``episodes`` deterministic episodes on seeds 0, 1, ...; one dict per episode.
+
+    ``model`` is an SB3 model (``predict``) or an Agent (``act``).
+    """
+    if hasattr(model, "predict"):
+
+        def act(obs: Any) -> Any:
+            return model.predict(obs, deterministic=True)[0]
+    else:
+
+        def act(obs: Any) -> Any:
+            return model.act(obs, deterministic=True)
+
     rows = []
     env = gym.make(env_id(cfg.scenario), obs_type=cfg.obs, action_type=cfg.action)
     try:
@@ -112,8 +128,7 @@ def evaluate(model: Any, cfg: TrainConfig, episodes: int) -> list[dict[str, Any]
             obs, info = env.reset(seed=seed)
             ret, steps, done = 0.0, 0, False
             while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, info = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(act(obs))
                 ret += float(reward)
                 steps += 1
                 done = terminated or truncated
@@ -135,11 +150,50 @@ def evaluate(model: Any, cfg: TrainConfig, episodes: int) -> list[dict[str, Any]
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Train, evaluate and write the run folder; returns its path."""
-    from stable_baselines3 import DQN, PPO
-
     run = new_run_dir(cfg.out_dir, cfg.run_name)
     write_yaml(run / "config.yaml", {"train": to_dict(cfg), "env_id": env_id(cfg.scenario)})
     write_json(run / "versions.json", versions())
+    model: Any
+    if cfg.algo == "q":
+        model = _train_q(cfg, run, progress)
+    else:
+        model = _train_sb3(cfg, run, progress)
+    _write_eval(run, cfg, evaluate(model, cfg, cfg.eval_episodes))
+    return run
+
+
+def _train_q(cfg: TrainConfig, run: Path, progress: bool) -> Any:
+    """Tabular Q-learning; writes ``model.npz`` and ``episodes.csv`` (one row per training episode)."""
+    from agents.q_learning import QLearningConfig, Schedule, train_q_learning
+
+    eid = env_id(cfg.scenario)
+    qcfg = QLearningConfig(
+        learning_rate=Schedule(0.5, 0.1, cfg.total_steps), epsilon=Schedule(1.0, 0.05, max(1, int(0.6 * cfg.total_steps)))
+    )
+
+    def make_env() -> gym.Env:
+        return gym.make(eid, obs_type=cfg.obs, action_type=cfg.action)
+
+    result = train_q_learning(make_env, qcfg, cfg.total_steps, n_envs=cfg.n_envs, seed=TRAIN_SEED_BASE + 100 * cfg.seed, progress=progress)
+    atomic_write(run / "model.npz", lambda p: result.agent.save(p))
+    _write_csv(run / "episodes.csv", result.episodes)
+    return result.agent
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
+
+
+def _train_sb3(cfg: TrainConfig, run: Path, progress: bool) -> Any:
+    """PPO or DQN through stable-baselines3; writes ``model.zip`` and ``tb/``."""
+    from stable_baselines3 import DQN, PPO
+
     vec = make_vec_env(cfg)
     try:
         algo_cls = PPO if cfg.algo == "ppo" else DQN
@@ -153,13 +207,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         atomic_write(run / "model.zip", lambda p: model.save(p))
     finally:
         vec.close()
-    rows = evaluate(model, cfg, cfg.eval_episodes)
-    if rows:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(run / "eval.csv", lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
+    return model
+
+
+def _write_eval(run: Path, cfg: TrainConfig, rows: list[dict[str, Any]]) -> None:
+    _write_csv(run / "eval.csv", rows)
     summary = {
         "episodes": len(rows),
         "seeds": [r["seed"] for r in rows],
@@ -169,4 +221,3 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         "total_steps": cfg.total_steps,
     }
     write_json(run / "eval.json", summary)
-    return run

@@ -81,6 +81,8 @@ class DrivingEnv(gym.Env, EzPickle):
         self._obs = make_observation(self.world, self.scenario, self.config.observation)
         self._act = make_action(self.config.action, self.world, self.scenario, self.config.observation)
         self.observation_space = self._obs.space
+        #: Entry names of a flat vector observation (``lidar``, ``kinematics``); None for images and dicts.
+        self.observation_names: tuple[str, ...] | None = getattr(self._obs, "names", None)
         self.action_space = self._act.space
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.scenario.world.control_period_s)}
         self._lane_centre = StateFeatures(self.world, self.scenario, self.config.observation).lane_centre

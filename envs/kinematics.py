@@ -137,6 +137,7 @@ class KinematicsObservation:
         self.cfg = cfg
         self.layout = KinematicsLayout(cfg.vehicles, cfg.waypoints, cfg.waypoint_spacing_m)
         self.space = spaces.Box(-1.0, 1.0, (self.layout.size,), np.float32)
+        self.names = self.layout.names()
         road = world.road
         self._fwd = sorted(road.lane_offsets_m[i] for i in road.forward_lanes())
         self._ahead = self.layout.offsets_m()

@@ -126,6 +126,8 @@ class LidarObservation:
         self._inv_range = 1.0 / world.lidar.cfg.range_m
         size = self.beams + self.state.size
         self.space = spaces.Box(-1.0, 1.0, (size,), np.float32)
+        #: Name of every entry: ``range_<beam>`` then the state features.
+        self.names = tuple(f"range_{i}" for i in range(self.beams)) + state_feature_names(cfg, sensors)
         self._buf = np.zeros(size, np.float64)
 
     def observe(self) -> np.ndarray:

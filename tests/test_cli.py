@@ -37,9 +37,22 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     assert (run / "model.zip").is_file()
 
 
+def test_train_q_learning_writes_its_table_and_learning_curve(tmp_path):
+    args = ["train", "--algo", "q", "--action", "discrete", "--total-steps", "1500", "--eval-episodes", "1"]
+    assert main([*args, "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"]) == 0
+    run = tmp_path / "lanekeep-q-lidar-s0"
+    for name in ("config.yaml", "versions.json", "model.npz", "episodes.csv", "eval.csv", "eval.json"):
+        assert (run / name).is_file(), name
+    from agents.q_learning import QLearningAgent
+
+    assert QLearningAgent.load(run / "model.npz").q.shape[1] == 15  # 5 steer x 3 acceleration values
+    assert len((run / "episodes.csv").read_text().splitlines()) > 2
+
+
 def test_bad_input_one_line_nonzero_exit(tmp_path):
     for args, expect in [
-        (["train", "--algo", "sac"], "algo: 'sac' is not allowed; allowed: ppo, dqn"),
+        (["train", "--algo", "sac"], "algo: 'sac' is not allowed; allowed: ppo, dqn, q"),
+        (["train", "--algo", "q", "--action", "discrete", "--obs", "camera"], "q needs a vector observation"),
         (["train", "--obs", "radar"], "obs: 'radar' is not allowed"),
         (["train", "--algo", "dqn"], "dqn needs --action discrete"),
         (["train", "--scenario", "moon"], "scenario: 'moon' is not known"),

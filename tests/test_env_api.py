@@ -31,3 +31,14 @@ def test_registry_lists_both_foundation_ids():
     assert {"DriveSim/Highway-v0", "DriveSim/LaneKeep-v0"} <= set(envs.ENV_IDS)
     for env_id in envs.ENV_IDS:
         assert env_id in gym.registry
+
+
+def test_vector_observations_name_every_entry():
+    for obs_type in ("lidar", "kinematics"):
+        env = gym.make("DriveSim/Highway-v0", obs_type=obs_type)
+        names = env.unwrapped.observation_names
+        assert len(names) == env.observation_space.shape[0] == len(set(names))
+        env.close()
+    lidar = gym.make("DriveSim/Highway-v0").unwrapped.observation_names
+    assert lidar[0] == "range_0" and "lane_offset" in lidar and "heading_error" in lidar
+    assert gym.make("DriveSim/Highway-v0", obs_type="camera").unwrapped.observation_names is None

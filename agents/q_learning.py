@@ -1,0 +1,332 @@
+"""Tabular Q-learning on a discretised vector observation (our own, vectorised numpy).
+
+Why our own: stable-baselines3 has no tabular method, and a table over a handful of binned
+features (lane offset, heading error, the route ahead) is the classic baseline a driving suite
+should show next to DQN and PPO. Everything runs on arrays over the vector env's sub-envs: one
+call bins all observations, one ``np.add.at`` applies all updates of a step.
+
+- ``Discretiser``: named features of the observation (``env.observation_names``), each cut into
+  evenly spaced bins over [low, high] (values outside fall into the end bins); the bin indices
+  combine into one state index.
+- ``Schedule``: linear decay from ``start`` to ``end`` over ``steps`` (epsilon, learning rate).
+- ``QLearner``: epsilon-greedy Q-learning (Watkins 1989), optional Double Q-learning (van Hasselt
+  2010: two tables, each updated with the other's value of its own greedy action).
+- ``QLearningAgent``: the greedy policy behind the Agent protocol; saves as ``.npz`` with
+  ``allow_pickle=False`` (the table and a JSON header), so loading runs no code.
+- ``train_q_learning``: the loop over a Gymnasium vector env (same-step autoreset), with a
+  progress bar and per-episode results.
+
+Truncated episodes (time limit) bootstrap from the final observation; terminated ones do not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from drive_sim.config import ConfigError, require
+
+FORMAT = "drive-sim-q-table"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Linear decay from ``start`` to ``end`` over ``steps`` environment steps, then ``end``."""
+
+    start: float
+    end: float
+    steps: int
+
+    def __post_init__(self) -> None:
+        require(self.steps > 0, "schedule.steps", f"must be positive, got {self.steps}")
+
+    def __call__(self, t: int) -> float:
+        """The value after ``t`` steps."""
+        frac = min(max(t / self.steps, 0.0), 1.0)
+        return self.start + (self.end - self.start) * frac
+
+
+@dataclass(frozen=True)
+class Discretiser:
+    """Evenly spaced bins over [low, high] for each named feature of a flat observation.
+
+    Attributes:
+        features: entry names in ``env.observation_names``.
+        bins: bins per feature (each >= 2).
+        low, high: the binned range of each feature, in observation units.
+    """
+
+    features: tuple[str, ...]
+    bins: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        require(n > 0, "q_learning.features", "name at least one observation entry")
+        require(
+            len(self.bins) == n and len(self.low) == n and len(self.high) == n,
+            "q_learning.bins",
+            f"features, bins, low and high need one value per feature ({n}), got {len(self.bins)}, {len(self.low)}, {len(self.high)}",
+        )
+        require(all(b >= 2 for b in self.bins), "q_learning.bins", f"each must be at least 2, got {self.bins}")
+        require(all(h > lo for lo, h in zip(self.low, self.high, strict=True)), "q_learning.high", "each high must exceed its low")
+
+    @property
+    def n_states(self) -> int:
+        """Number of distinct states."""
+        return int(np.prod(self.bins))
+
+    def columns(self, names: Sequence[str] | None) -> np.ndarray:
+        """Indices of the features in an observation whose entries are ``names``."""
+        if names is None:
+            raise ConfigError("q_learning: the observation is not a named vector; use obs_type lidar or kinematics")
+        missing = [f for f in self.features if f not in names]
+        if missing:
+            raise ConfigError(f"q_learning.features: {missing} not in the observation; e.g. {', '.join(list(names)[-12:])}")
+        return np.array([list(names).index(f) for f in self.features], dtype=np.int64)
+
+    def index(self, obs: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """State index of each row of ``obs`` (N, D) (or of one (D,) observation, as shape (1,))."""
+        x = np.atleast_2d(np.asarray(obs, dtype=np.float64))[:, columns]
+        low, high, bins = np.asarray(self.low), np.asarray(self.high), np.asarray(self.bins)
+        b = np.floor((x - low) / (high - low) * bins).astype(np.int64)
+        b = np.minimum(np.maximum(b, 0), bins - 1)
+        strides = np.cumprod(np.concatenate([[1], bins[:0:-1]]))[::-1]
+        return b @ strides
+
+
+@dataclass(frozen=True)
+class QLearningConfig:
+    """Q-learning settings (defaults: lane keeping on the ``lidar`` observation).
+
+    Attributes:
+        discretiser: which features, how many bins, over what range.
+        gamma: discount factor.
+        learning_rate: step size schedule.
+        epsilon: exploration schedule (epsilon-greedy).
+        double: Double Q-learning (two tables).
+        initial_q: starting value of every entry (optimistic values explore more).
+    """
+
+    discretiser: Discretiser = field(
+        default_factory=lambda: Discretiser(
+            features=("lane_offset", "heading_error", "route_2_y", "speed"),
+            bins=(9, 9, 9, 3),
+            low=(-0.45, -0.06, -0.15, 0.0),
+            high=(0.45, 0.06, 0.15, 0.6),
+        )
+    )
+    gamma: float = 0.95
+    learning_rate: Schedule = field(default_factory=lambda: Schedule(0.5, 0.05, 200_000))
+    epsilon: Schedule = field(default_factory=lambda: Schedule(1.0, 0.05, 100_000))
+    double: bool = False
+    initial_q: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(0.0 <= self.gamma < 1.0, "q_learning.gamma", f"must be in [0, 1), got {self.gamma}")
+        for name in ("learning_rate", "epsilon"):
+            sch = getattr(self, name)
+            require(0.0 <= min(sch.start, sch.end) and max(sch.start, sch.end) <= 1.0, f"q_learning.{name}", "must stay in [0, 1]")
+
+
+class QLearner:
+    """Q table(s) and the vectorised update."""
+
+    def __init__(self, cfg: QLearningConfig, n_actions: int, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.n_actions = n_actions
+        self.rng = rng
+        shape = (cfg.discretiser.n_states, n_actions)
+        self.q = np.full(shape, cfg.initial_q)
+        self.q_b = np.full(shape, cfg.initial_q) if cfg.double else None
+        self.steps = 0
+
+    def values(self) -> np.ndarray:
+        """The table the policy acts on (the mean of both in Double Q-learning)."""
+        return self.q if self.q_b is None else 0.5 * (self.q + self.q_b)
+
+    def act(self, states: np.ndarray, epsilon: float) -> np.ndarray:
+        """Epsilon-greedy actions for an array of states (ties broken at random)."""
+        q = self.values()[states]
+        noise = self.rng.random(q.shape) * 1e-9  # random tie-break among equal values
+        greedy = np.argmax(q + noise, axis=1)
+        explore = self.rng.random(len(states)) < epsilon
+        return np.where(explore, self.rng.integers(self.n_actions, size=len(states)), greedy)
+
+    def update(self, s: np.ndarray, a: np.ndarray, r: np.ndarray, s2: np.ndarray, bootstrap: np.ndarray, lr: float) -> None:
+        """One step of updates for a batch of transitions (``bootstrap`` False at terminal states)."""
+        g = self.cfg.gamma * bootstrap.astype(np.float64)
+        if self.q_b is None:
+            target = r + g * self.q[s2].max(axis=1)
+            np.add.at(self.q, (s, a), lr * (target - self.q[s, a]))
+        else:
+            # Each transition updates one table at random, valued by the other (van Hasselt 2010).
+            first = self.rng.random(len(s)) < 0.5
+            for upd, other, rows in ((self.q, self.q_b, first), (self.q_b, self.q, ~first)):
+                if not np.any(rows):
+                    continue
+                ss, aa, rr, ss2, gg = s[rows], a[rows], r[rows], s2[rows], g[rows]
+                best = np.argmax(upd[ss2], axis=1)
+                target = rr + gg * other[ss2, best]
+                np.add.at(upd, (ss, aa), lr * (target - upd[ss, aa]))
+        self.steps += len(s)
+
+
+class QLearningAgent:
+    """The greedy policy of a Q table on named observation features (the Agent protocol)."""
+
+    def __init__(self, discretiser: Discretiser, q: np.ndarray, names: Sequence[str], epsilon: float = 0.05, seed: int = 0) -> None:
+        self.discretiser = discretiser
+        self.q = np.asarray(q, dtype=np.float64)
+        self.names = tuple(names)
+        self._cols = discretiser.columns(self.names)
+        self.epsilon = epsilon
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: Any, deterministic: bool = True) -> int:
+        """The greedy action (epsilon-greedy when not ``deterministic``)."""
+        s = int(self.discretiser.index(obs, self._cols)[0])
+        if not deterministic and self._rng.random() < self.epsilon:
+            return int(self._rng.integers(self.q.shape[1]))
+        return int(np.argmax(self.q[s]))
+
+    def reset(self) -> None:
+        """No memory between steps."""
+
+    def save(self, path: str | Path) -> None:
+        """Write ``.npz``: the table and a JSON header (no pickle)."""
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "discretiser": asdict(self.discretiser),
+            "names": list(self.names),
+            "epsilon": self.epsilon,
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, q=self.q, header=np.array(json.dumps(header)))
+        tmp.replace(path)  # atomic: a crash never leaves a half-written model
+
+    @classmethod
+    def load(cls, path: str | Path) -> QLearningAgent:
+        """Read a table written by ``save`` (``allow_pickle=False``: no code runs)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such Q-table file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                q, header = data["q"], json.loads(str(data["header"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{path}: not a drive-sim Q table ({exc.__class__.__name__}: {exc})") from None
+        if header.get("format") != FORMAT:
+            raise ConfigError(f"{path}: not a drive-sim Q table (format {header.get('format')!r})")
+        if header.get("version", 0) > FORMAT_VERSION:
+            raise ConfigError(f"{path}: format version {header['version']} is newer than this drive-sim reads ({FORMAT_VERSION})")
+        d = header["discretiser"]
+        disc = Discretiser(tuple(d["features"]), tuple(d["bins"]), tuple(d["low"]), tuple(d["high"]))
+        if q.shape[0] != disc.n_states:
+            raise ConfigError(f"{path}: table has {q.shape[0]} states, its discretiser {disc.n_states}")
+        return cls(disc, q, header["names"], float(header.get("epsilon", 0.05)))
+
+
+@dataclass
+class QTrainResult:
+    """A finished training run: the agent and one row per finished episode."""
+
+    agent: QLearningAgent
+    episodes: list[dict[str, float]]
+    steps: int
+
+
+def train_q_learning(
+    make_env: Callable[[], gym.Env],
+    cfg: QLearningConfig,
+    total_steps: int,
+    *,
+    n_envs: int = 1,
+    seed: int = 1000,
+    progress: bool = True,
+) -> QTrainResult:
+    """Train a Q table on ``n_envs`` copies of ``make_env()`` (a Gymnasium sync vector env).
+
+    Sub-env ``i`` is seeded ``seed + i`` at the first reset (training seeds start at 1000,
+    disjoint from the evaluation seeds 0-199); exploration draws from its own generator seeded
+    from ``seed``.
+    """
+    require(total_steps > 0, "total_steps", f"must be positive, got {total_steps}")
+    require(n_envs >= 1, "n_envs", f"must be at least 1, got {n_envs}")
+    venv = gym.vector.SyncVectorEnv([make_env for _ in range(n_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    try:
+        if not isinstance(venv.single_action_space, gym.spaces.Discrete):
+            raise ConfigError(f"q_learning: needs a discrete action space (action_type discrete or meta), got {venv.single_action_space}")
+        names = venv.get_attr("observation_names")[0]
+        disc = cfg.discretiser
+        cols = disc.columns(names)
+        learner = QLearner(cfg, int(venv.single_action_space.n), np.random.default_rng(seed))
+        obs, _ = venv.reset(seed=[seed + i for i in range(n_envs)])
+        s = disc.index(obs, cols)
+        ret = np.zeros(n_envs)
+        episodes: list[dict[str, float]] = []
+        bar = _progress(total_steps, progress)
+        t = 0
+        while t < total_steps:
+            a = learner.act(s, cfg.epsilon(t))
+            obs, r, term, trunc, info = venv.step(a)
+            done = term | trunc
+            s_next = disc.index(obs, cols)
+            s2 = s_next.copy()
+            if np.any(done):
+                final = np.stack([info["final_obs"][i] if done[i] else obs[i] for i in range(n_envs)])
+                s2 = disc.index(final, cols)
+            learner.update(s, a, np.asarray(r, np.float64), s2, ~term, cfg.learning_rate(t))
+            ret += r
+            for i in np.flatnonzero(done):
+                fin = info["final_info"]
+                episodes.append(
+                    {
+                        "step": float(t + n_envs),
+                        "return": float(ret[i]),
+                        "route_completion": float(fin["route_completion"][i]),
+                        "success": float(fin["is_success"][i]),
+                    }
+                )
+                ret[i] = 0.0
+            s = s_next
+            t += n_envs
+            bar.update(n_envs)
+            if episodes and bar is not None and len(episodes) % 10 == 0:
+                bar.set_postfix(route=f"{np.mean([e['route_completion'] for e in episodes[-20:]]):.2f}")
+        bar.close()
+    finally:
+        venv.close()
+    agent = QLearningAgent(disc, learner.values().copy(), names, epsilon=cfg.epsilon.end)
+    return QTrainResult(agent, episodes, t)
+
+
+class _NoBar:
+    """Stands in for the progress bar when it is off."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **kw: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="q-learning", unit="step")
