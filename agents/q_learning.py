@@ -29,6 +29,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from tqdm import tqdm
 
 from drive_sim.config import ConfigError, require
 
@@ -275,20 +276,22 @@ def train_q_learning(
         s = disc.index(obs, cols)
         ret = np.zeros(n_envs)
         episodes: list[dict[str, float]] = []
-        bar = _progress(total_steps, progress)
+        bar = tqdm(total=total_steps, desc="q-learning", unit="step", disable=not progress)
         t = 0
         while t < total_steps:
             a = learner.act(s, cfg.epsilon(t))
             obs, r, term, trunc, info = venv.step(a)
             done = term | trunc
             s_next = disc.index(obs, cols)
-            s2 = s_next.copy()
-            if np.any(done):
-                final = np.stack([info["final_obs"][i] if done[i] else obs[i] for i in range(n_envs)])
-                s2 = disc.index(final, cols)
+            s2 = s_next
+            ended = np.flatnonzero(done)
+            if len(ended):
+                # Same-step autoreset: obs holds the next episode's start; bootstrap from the final one.
+                s2 = s_next.copy()
+                s2[ended] = disc.index(np.stack([info["final_obs"][i] for i in ended]), cols)
             learner.update(s, a, np.asarray(r, np.float64), s2, ~term, cfg.learning_rate(t))
             ret += r
-            for i in np.flatnonzero(done):
+            for i in ended:
                 fin = info["final_info"]
                 episodes.append(
                     {
@@ -302,31 +305,10 @@ def train_q_learning(
             s = s_next
             t += n_envs
             bar.update(n_envs)
-            if episodes and bar is not None and len(episodes) % 10 == 0:
+            if len(ended) and len(episodes) % 10 == 0:
                 bar.set_postfix(route=f"{np.mean([e['route_completion'] for e in episodes[-20:]]):.2f}")
         bar.close()
     finally:
         venv.close()
     agent = QLearningAgent(disc, learner.values().copy(), names, epsilon=cfg.epsilon.end)
     return QTrainResult(agent, episodes, t)
-
-
-class _NoBar:
-    """Stands in for the progress bar when it is off."""
-
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kw: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, show: bool) -> Any:
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="q-learning", unit="step")
