@@ -26,16 +26,18 @@ def _build() -> argparse.ArgumentParser:
     root = _Parser(prog="drive-sim", description="Driving RL on a PyBullet world.")
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    tr = sub.add_parser("train", help="train an agent and write a run folder")
-    tr.add_argument("--scenario", default=t.scenario, help=f"scenario name or DriveSim id (default {t.scenario})")
-    tr.add_argument("--algo", default=t.algo, help=f"ppo, dqn or q (tabular Q-learning; dqn, q need --action discrete) (default {t.algo})")
-    tr.add_argument("--obs", default=t.obs, help=f"lidar, camera or multi (default {t.obs})")
-    tr.add_argument("--action", default=t.action, help=f"continuous or discrete (default {t.action})")
-    tr.add_argument("--total-steps", type=int, default=t.total_steps, help=f"environment steps (default {t.total_steps})")
-    tr.add_argument("--n-envs", type=int, default=t.n_envs, help=f"parallel environments (default {t.n_envs})")
-    tr.add_argument("--seed", type=int, default=t.seed, help=f"run seed (default {t.seed})")
-    tr.add_argument("--eval-episodes", type=int, default=t.eval_episodes, help=f"evaluation episodes (default {t.eval_episodes})")
-    tr.add_argument("--out-dir", default=t.out_dir, help=f"where run folders go (default {t.out_dir})")
+    tr = sub.add_parser("train", help="train an agent and write a run folder (or continue one with --resume)")
+    tr.add_argument("--config", default=None, help="YAML config (train, hyperparams, policy, env); default: the shipped one, if any")
+    tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    tr.add_argument("--scenario", default=None, help=f"scenario name or DriveSim id (default {t.scenario})")
+    tr.add_argument("--algo", default=None, help=f"ppo, dqn, sac or q (tabular Q-learning) (default {t.algo})")
+    tr.add_argument("--obs", default=None, help=f"lidar, camera, multi or kinematics (default {t.obs})")
+    tr.add_argument("--action", default=None, help=f"continuous, discrete or meta (default {t.action})")
+    tr.add_argument("--total-steps", type=int, default=None, help="environment steps (default: the config's)")
+    tr.add_argument("--n-envs", type=int, default=None, help="parallel environments, subprocesses when > 1 (default: the config's)")
+    tr.add_argument("--seed", type=int, default=None, help=f"run seed (default {t.seed})")
+    tr.add_argument("--eval-episodes", type=int, default=None, help="final test episodes on seeds 0.. (default: the config's)")
+    tr.add_argument("--out-dir", default=None, help=f"where run folders go (default {t.out_dir})")
     tr.add_argument("--name", default=None, help="run folder name (default <scenario>-<algo>-<obs>-s<seed>)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -53,6 +55,31 @@ def _build() -> argparse.ArgumentParser:
     return root
 
 
+_TRAIN_KEYS = ("scenario", "algo", "obs", "action", "total_steps", "n_envs", "seed", "eval_episodes", "out_dir", "name")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from agents.training import TrainingInterrupted, resolve_config, resume, train
+
+    try:
+        if args.resume is not None:
+            given = [f"--{k.replace('_', '-')}" for k in _TRAIN_KEYS if getattr(args, k) is not None]
+            if given or args.config is not None:
+                raise ValueError(
+                    f"resume: a resumed run keeps its own config; drop {', '.join(given + (['--config'] if args.config else []))}"
+                )
+            run = resume(args.resume, progress=not args.no_progress)
+        else:
+            overrides = {k: getattr(args, k) for k in _TRAIN_KEYS if getattr(args, k) is not None}
+            run_cfg, source = resolve_config(overrides, args.config)
+            run = train(run_cfg, source=source, progress=not args.no_progress)
+    except TrainingInterrupted as stop:
+        print(f"drive-sim: {stop}", file=sys.stderr)
+        return 130
+    print(f"run folder: {run}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drive-sim`` command."""
     from drive_sim.config import ConfigError
@@ -60,22 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build().parse_args(argv)
     try:
         if args.command == "train":
-            from agents.training import TrainConfig, train
-
-            cfg = TrainConfig(
-                scenario=args.scenario,
-                algo=args.algo,
-                obs=args.obs,
-                action=args.action,
-                total_steps=args.total_steps,
-                n_envs=args.n_envs,
-                seed=args.seed,
-                eval_episodes=args.eval_episodes,
-                out_dir=args.out_dir,
-                name=args.name,
-            )
-            run = train(cfg, progress=not args.no_progress)
-            print(f"run folder: {run}")
+            return _train(args)
         elif args.command == "perf":
             from agents.perf import PerfConfig, run_perf
 

@@ -137,3 +137,61 @@ def summarise(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
 def as_dicts(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
     """Plain dicts (for JSON)."""
     return [dataclasses.asdict(r) for r in results]
+
+
+def evaluate_agent(
+    agent: Any, env_id: str, obs_type: str, action_type: str, seeds: Sequence[int], **env_kwargs: Any
+) -> list[dict[str, Any]]:
+    """Deterministic episodes of an Agent (``act``/``reset``) on ``seeds``; one dict per episode.
+
+    Rows: seed, return, steps, success, collided, off_road, route_completion and speed_ratio (mean
+    over steps of speed / speed limit).
+    """
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+
+    rows = []
+    env = gym.make(env_id, obs_type=obs_type, action_type=action_type, **env_kwargs)
+    try:
+        for seed in seeds:
+            obs, info = env.reset(seed=int(seed))
+            agent.reset()
+            ret, steps, done, ratio = 0.0, 0, False, 0.0
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
+                ret += float(reward)
+                steps += 1
+                ratio += info["speed_mps"] / max(info["speed_limit_mps"], 1e-6)
+                done = terminated or truncated
+            rows.append(
+                {
+                    "seed": int(seed),
+                    "return": round(ret, 4),
+                    "steps": steps,
+                    "success": bool(info["is_success"]),
+                    "collided": bool(info["collided"]),
+                    "off_road": bool(info["off_road"]),
+                    "route_completion": round(float(info["route_completion"]), 4),
+                    "speed_ratio": round(ratio / max(steps, 1), 4),
+                }
+            )
+    finally:
+        env.close()
+    return rows
+
+
+def summarise_episodes(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Means over ``evaluate_agent``'s rows: success, collision, off-road, route completion, speed, return."""
+    if not rows:
+        return {"episodes": 0}
+    return {
+        "episodes": len(rows),
+        "seeds": [r["seed"] for r in rows],
+        "success_rate": float(np.mean([r["success"] for r in rows])),
+        "collision_rate": float(np.mean([r["collided"] for r in rows])),
+        "off_road_rate": float(np.mean([r["off_road"] for r in rows])),
+        "mean_route_completion": float(np.mean([r["route_completion"] for r in rows])),
+        "mean_speed_ratio": float(np.mean([r["speed_ratio"] for r in rows])),
+        "mean_return": float(np.mean([r["return"] for r in rows])),
+    }

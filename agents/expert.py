@@ -79,6 +79,7 @@ class ExpertAgent:
     def save(self, path: str | Path) -> None:
         """Write the settings as JSON (the expert has no learned parameters)."""
         data = {
+            "agent": "expert",
             "layout": dataclasses.asdict(self.layout),
             "driver": dataclasses.asdict(self.cfg),
             "control_period_s": self.control_period_s,
@@ -88,5 +89,7 @@ class ExpertAgent:
     @classmethod
     def load(cls, path: str | Path) -> ExpertAgent:
         """Read settings written by ``save``."""
-        data = json.loads(Path(path).read_text())
+        from agents.base import _read_json
+
+        data = _read_json(path, "expert")
         return cls(KinematicsLayout(**data["layout"]), build(DriverConfig, data["driver"]), data["control_period_s"])

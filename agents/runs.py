@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,50 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Atomically write ``rows`` (dicts with the same keys) as CSV; nothing when there are none."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def append_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``rows`` to a CSV log (header written when the file is new)."""
+    if not rows:
+        return
+    new = not path.is_file()
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts of strings (empty when the file is missing)."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_status(run: Path) -> dict[str, Any]:
+    """``status.json`` of a run folder (empty when missing)."""
+    path = run / "status.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ValueError(f"status: {path} is not valid JSON") from None
+
+
+def set_status(run: Path, state: str, steps: int, checkpoint: str | None, **extra: Any) -> None:
+    """Write ``status.json``: state (running, interrupted, finished), steps done, checkpoint to resume from."""
+    write_json(run / "status.json", {"state": state, "steps": int(steps), "checkpoint": checkpoint, **extra})

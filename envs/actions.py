@@ -6,7 +6,9 @@ The action adapter is the only code that makes a ``Control``.
   acceleration > 0 is throttle, < 0 is brake. Out-of-range values are clipped and counted;
   NaN or infinite values raise ``ValueError``.
 - ``discrete``: Discrete(steer_bins * accel_bins); index ``i`` means steer
-  ``steer_values[i // accel_bins]`` and acceleration ``accel_values[i % accel_bins]``.
+  ``steer_values[i // accel_bins]`` and acceleration ``accel_values[i % accel_bins]``. With
+  ``speed: cruise`` the grid is steering only (Discrete(len(steer_values))) and a speed controller
+  (``drive_sim.planning.controllers.SpeedController``) holds a fraction of the speed limit.
 - ``meta``: Discrete(5) ``META_ACTIONS`` = keep, left, right, faster, slower (highway-env's
   DiscreteMetaAction, reordered): the action sets a target lane and a target speed (steps of
   ``meta_speed_step_mps`` between 0 and the speed limit), and the lattice planner and the
@@ -70,28 +72,45 @@ class ContinuousAction:
 
 
 class DiscreteAction:
-    """A grid of steer x acceleration values."""
+    """A grid of steer x acceleration values, or steering values with cruise control."""
 
-    def __init__(self, cfg: ActionConfig) -> None:
-        self.steer_values = np.linspace(-1.0, 1.0, cfg.steer_bins)
-        self.accel_values = np.linspace(-1.0, 1.0, cfg.accel_bins)
-        self.n = cfg.steer_bins * cfg.accel_bins
+    def __init__(self, cfg: ActionConfig, world: World, scenario: Scenario) -> None:
+        self.steer_values = np.asarray(cfg.steer_values, np.float64) if cfg.steer_values else np.linspace(-1.0, 1.0, cfg.steer_bins)
+        self.cruise = cfg.speed == "cruise"
+        self.accel_values = np.zeros(0) if self.cruise else np.linspace(-1.0, 1.0, cfg.accel_bins)
+        self.n = len(self.steer_values) if self.cruise else len(self.steer_values) * cfg.accel_bins
         self.space = spaces.Discrete(self.n)
-        self._controls = [_control(self.steer_values[i // cfg.accel_bins], self.accel_values[i % cfg.accel_bins]) for i in range(self.n)]
+        grid = [] if self.cruise else range(self.n)
+        self._controls = [_control(self.steer_values[i // cfg.accel_bins], self.accel_values[i % cfg.accel_bins]) for i in grid]
+        if self.cruise:
+            from drive_sim.planning.controllers import ControllerConfig, SpeedController
+
+            self._world = world
+            self._scenario = scenario
+            self._fraction = cfg.cruise_speed_fraction
+            self._speed = SpeedController(ControllerConfig(), world.cfg.vehicle)
+        self.target_speed_mps = 0.0
 
     def reset(self) -> None:
-        """Nothing to reset."""
+        """Clear the cruise controller's integral."""
+        if self.cruise:
+            self._speed.reset()
 
     def info(self) -> dict[str, Any]:
-        """No extra info."""
-        return {}
+        """The cruise target (steering-only grids)."""
+        return {"cruise_target_mps": self.target_speed_mps} if self.cruise else {}
 
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for index ``action`` (never clipped)."""
         a = np.asarray(action)
         if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a) < self.n:
             raise ValueError(f"action: {action!r} is not allowed; discrete actions are integers in [0, {self.n - 1}]")
-        return self._controls[int(a)], 0
+        if not self.cruise:
+            return self._controls[int(a)], 0
+        w = self._world
+        self.target_speed_mps = self._fraction * self._scenario.speed_limit_at(w.frenet.s_m)
+        throttle, brake, _ = self._speed.command(self.target_speed_mps, 0.0, w.ego.speed_mps, w.friction, w.cfg.control_period_s)
+        return Control(steer=float(self.steer_values[int(a)]), throttle=throttle, brake=brake), 0
 
 
 class MetaAction:
@@ -171,4 +190,6 @@ def make_action(cfg: ActionConfig, world: World, scenario: Scenario, obs_cfg: Ob
         raise ConfigError(f"action_type: {cfg.type!r} is not allowed; allowed: {', '.join(sorted(ACTIONS))}")
     if cfg.type == "meta":
         return MetaAction(cfg, world, scenario, obs_cfg)
+    if cfg.type == "discrete":
+        return DiscreteAction(cfg, world, scenario)
     return ACTIONS[cfg.type](cfg)

@@ -70,13 +70,22 @@ class ActionConfig:
     Attributes:
         type: a name registered in ``envs.actions.ACTIONS`` ("continuous", "discrete", "meta").
         steer_bins: steering values of the discrete grid, evenly spaced over [-1, 1].
+        steer_values: explicit steering values of the discrete grid, each in [-1, 1] (replaces
+            ``steer_bins``; finer near 0 suits lane keeping, where curves need a few percent of lock).
         accel_bins: acceleration values of the discrete grid, evenly spaced over [-1, 1].
+        speed: ``action`` (the grid includes acceleration) or ``cruise`` (steering only; a speed
+            controller holds ``cruise_speed_fraction`` of the speed limit, like lane-keeping assist
+            with adaptive cruise; highway-env's DiscreteAction with ``longitudinal=False``).
+        cruise_speed_fraction: the cruise target as a fraction of the speed limit where the car is.
         meta_speed_step_mps: the ``meta`` action's faster/slower step [m/s].
     """
 
     type: str = "continuous"
     steer_bins: int = 5
+    steer_values: tuple[float, ...] = ()
     accel_bins: int = 3
+    speed: str = "action"
+    cruise_speed_fraction: float = 0.75
     meta_speed_step_mps: float = 5.0
 
     def __post_init__(self) -> None:
@@ -86,6 +95,17 @@ class ActionConfig:
             f"must be an odd number >= 3 (so 0 is a choice), got {self.steer_bins}",
         )
         require(self.accel_bins >= 2, "action.accel_bins", f"must be at least 2, got {self.accel_bins}")
+        require(
+            all(-1.0 <= v <= 1.0 for v in self.steer_values) and len(set(self.steer_values)) == len(self.steer_values),
+            "action.steer_values",
+            f"must be distinct values in [-1, 1], got {list(self.steer_values)}",
+        )
+        require(self.speed in ("action", "cruise"), "action.speed", f"{self.speed!r} is not allowed; allowed: action, cruise")
+        require(
+            0.0 < self.cruise_speed_fraction <= 1.0,
+            "action.cruise_speed_fraction",
+            f"must be in (0, 1], got {self.cruise_speed_fraction}",
+        )
         require(self.meta_speed_step_mps > 0, "action.meta_speed_step_mps", f"must be positive, got {self.meta_speed_step_mps}")
 
 

@@ -41,17 +41,31 @@ def test_train_q_learning_writes_its_table_and_learning_curve(tmp_path):
     args = ["train", "--algo", "q", "--action", "discrete", "--total-steps", "1500", "--eval-episodes", "1"]
     assert main([*args, "--out-dir", str(tmp_path), "--no-progress", "--scenario", "lanekeep"]) == 0
     run = tmp_path / "lanekeep-q-lidar-s0"
-    for name in ("config.yaml", "versions.json", "model.npz", "episodes.csv", "eval.csv", "eval.json"):
+    for name in (
+        "config.yaml",
+        "versions.json",
+        "status.json",
+        "model.npz",
+        "train_episodes.csv",
+        "eval.csv",
+        "eval.json",
+        "learning_curve.png",
+    ):
         assert (run / name).is_file(), name
     from agents.q_learning import QLearningAgent
 
-    assert QLearningAgent.load(run / "model.npz").q.shape[1] == 15  # 5 steer x 3 acceleration values
-    assert len((run / "episodes.csv").read_text().splitlines()) > 2
+    # the shipped lanekeep-q-lidar config: nine steering values with cruise control
+    assert QLearningAgent.load(run / "model.npz").q.shape[1] == 9
+    assert yaml.safe_load((run / "config.yaml").read_text())["source"] == "shipped:lanekeep-q-lidar"
+    assert len((run / "train_episodes.csv").read_text().splitlines()) > 2
 
 
 def test_bad_input_one_line_nonzero_exit(tmp_path):
     for args, expect in [
-        (["train", "--algo", "sac"], "algo: 'sac' is not allowed; allowed: ppo, dqn, q"),
+        (["train", "--algo", "td3"], "algo: 'td3' is not allowed; allowed: ppo, dqn, sac, q"),
+        (["train", "--algo", "sac", "--action", "discrete"], "sac needs --action continuous"),
+        (["train", "--config", "nowhere.yaml"], "config: nowhere.yaml does not exist"),
+        (["train", "--resume", "nowhere"], "resume: nowhere is not a run folder"),
         (["train", "--algo", "q", "--action", "discrete", "--obs", "camera"], "q needs a vector observation"),
         (["train", "--obs", "radar"], "obs: 'radar' is not allowed"),
         (["train", "--algo", "dqn"], "dqn needs --action discrete"),

@@ -1,0 +1,159 @@
+"""Feature extractors: the encoders stable-baselines3 policies put in front of their heads.
+
+Three extractors, chosen by the observation space (``extractor_for``):
+
+- ``VectorEncoder`` for float vectors (``lidar``, ``kinematics``): an MLP with LayerNorm on the
+  input (the vector mixes normalised ranges and signed route features of different spread).
+- ``CameraCNN`` for camera frames. **Layout: uint8, channel-first (C, H, W).** The env emits
+  channel-last (H, W, C) frames (Gymnasium's convention); the training code wraps its vector env in
+  SB3's ``VecTransposeImage`` itself (``agents.sb3.make_vec_env``), in plain sight, and SB3's
+  ``predict`` transposes single frames the same way. The encoder divides by 255 inside, so the policy
+  is built with ``normalize_images=False`` and nothing else rescales the pixels. Convolutions are
+  Nature-DQN's (8/4, 4/2, 3/1 with 32/64/64 channels, configurable) and a ``features_dim`` head;
+  the zoo's camera agent uses 16/32/32 channels and 128 features to stay under 5 MB with its optimiser.
+- ``MultiEncoder`` for ``multi`` Dict observations: ``CameraCNN`` on every image entry, one
+  ``VectorEncoder`` over the other entries concatenated, and the outputs concatenated.
+
+Each extractor takes the observation space, infers its flatten size with one dry forward pass and
+fails with a message that says what it expected. (SB3's own NatureCNN and CombinedExtractor rescale
+and transpose by convention; these say what they take.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+
+def _is_image(space: spaces.Space) -> bool:
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
+def _mlp(n_in: int, sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.LayerNorm(n_in)]
+    for n_out in sizes:
+        layers += [nn.Linear(n_in, n_out), nn.Tanh()]
+        n_in = n_out
+    return nn.Sequential(*layers)
+
+
+class VectorEncoder(BaseFeaturesExtractor):
+    """MLP over a flat float vector observation.
+
+    Args:
+        observation_space: a 1-D float Box.
+        hidden: layer sizes; the last is the feature size.
+    """
+
+    def __init__(self, observation_space: spaces.Box, hidden: Sequence[int] = (256,)) -> None:
+        if not (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1):
+            raise ValueError(
+                f"VectorEncoder: expected a 1-D Box (lidar or kinematics observation), got {observation_space}; "
+                "use CameraCNN for images and MultiEncoder for Dict observations"
+            )
+        if not hidden:
+            raise ValueError("VectorEncoder: hidden must name at least one layer size")
+        super().__init__(observation_space, features_dim=int(hidden[-1]))
+        self.net = _mlp(int(observation_space.shape[0]), hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of vectors (B, N)."""
+        return self.net(obs.float())
+
+
+class CameraCNN(BaseFeaturesExtractor):
+    """CNN over uint8 channel-first frames (B, C, H, W); pixels are divided by 255 here.
+
+    Args:
+        observation_space: a uint8 Box of shape (C, H, W) with C in 1..4 (after VecTransposeImage).
+        features_dim: size of the output features.
+        channels: output channels of the three convolutions.
+    """
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 256, channels: Sequence[int] = (32, 64, 64)) -> None:
+        if not _is_image(observation_space):
+            raise ValueError(f"CameraCNN: expected a uint8 image Box (C, H, W), got {observation_space}")
+        c, h, w = observation_space.shape
+        if c > 4 and w <= 4:
+            raise ValueError(
+                f"CameraCNN: observation space {observation_space.shape} looks channel-last (H, W, C); this encoder takes "
+                "channel-first (C, H, W): wrap the vec env in VecTransposeImage as agents.sb3.make_vec_env does"
+            )
+        if min(h, w) < 36:
+            raise ValueError(f"CameraCNN: frames must be at least 36x36 for its 8/4, 4/2, 3/1 convolutions, got {h}x{w}")
+        if len(channels) != 3:
+            raise ValueError(f"CameraCNN: channels names the three convolutions' widths, got {list(channels)}")
+        super().__init__(observation_space, features_dim)
+        c1, c2, c3 = (int(n) for n in channels)
+        self.cnn = nn.Sequential(
+            nn.Conv2d(c, c1, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(c2, c3, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():  # one dry pass for the flatten size
+            n_flat = self.cnn(torch.zeros(1, c, h, w)).shape[1]
+        self.head = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of frames (B, C, H, W), uint8 values as floats or bytes."""
+        return self.head(self.cnn(obs.float() / 255.0))
+
+
+class MultiEncoder(BaseFeaturesExtractor):
+    """Dict observation: CameraCNN per image entry, one VectorEncoder over the rest, concatenated.
+
+    Args:
+        observation_space: a Dict of image Boxes (C, H, W) and flat float Boxes.
+        cnn_features_dim: features per image entry.
+        channels: CameraCNN convolution widths.
+        hidden: VectorEncoder layer sizes for the non-image entries.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        cnn_features_dim: int = 256,
+        channels: Sequence[int] = (32, 64, 64),
+        hidden: Sequence[int] = (128,),
+    ) -> None:
+        if not isinstance(observation_space, spaces.Dict):
+            raise ValueError(f"MultiEncoder: expected a Dict observation space, got {observation_space}")
+        images = [k for k, s in observation_space.spaces.items() if _is_image(s)]
+        vectors = [k for k in observation_space.spaces if k not in images]
+        for k in vectors:
+            s = observation_space[k]
+            if not isinstance(s, spaces.Box):
+                raise ValueError(f"MultiEncoder: entry {k!r} must be a Box, got {s}")
+        n_vec = sum(int(np.prod(observation_space[k].shape)) for k in vectors)
+        dim = cnn_features_dim * len(images) + (int(hidden[-1]) if vectors else 0)
+        super().__init__(observation_space, features_dim=dim)
+        self.images = images
+        self.vectors = vectors
+        self.cnns = nn.ModuleDict({k: CameraCNN(observation_space[k], cnn_features_dim, channels) for k in images})
+        self.mlp = VectorEncoder(spaces.Box(-np.inf, np.inf, (n_vec,), np.float32), hidden) if vectors else None
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenated features of every entry."""
+        parts = [self.cnns[k](obs[k]) for k in self.images]
+        if self.mlp is not None:
+            flat = torch.cat([obs[k].float().flatten(1) for k in self.vectors], dim=1)
+            parts.append(self.mlp(flat))
+        return torch.cat(parts, dim=1)
+
+
+def extractor_for(observation_space: spaces.Space) -> type[BaseFeaturesExtractor]:
+    """The extractor class for an observation space (after VecTransposeImage for images)."""
+    if isinstance(observation_space, spaces.Dict):
+        return MultiEncoder
+    if _is_image(observation_space):
+        return CameraCNN
+    return VectorEncoder
