@@ -292,20 +292,24 @@ def vecnormalize_state(vec: Any) -> dict[str, Any] | None:
         vec = getattr(vec, "venv", None)
     if vec is None:
         return None
-    return {
+    state: dict[str, Any] = {
         "norm_obs": bool(vec.norm_obs),
         "norm_reward": bool(vec.norm_reward),
         "clip_obs": float(vec.clip_obs),
         "clip_reward": float(vec.clip_reward),
         "gamma": float(vec.gamma),
         "epsilon": float(vec.epsilon),
-        "obs_mean": np.asarray(vec.obs_rms.mean, np.float64).tolist(),
-        "obs_var": np.asarray(vec.obs_rms.var, np.float64).tolist(),
-        "obs_count": float(vec.obs_rms.count),
         "ret_mean": float(np.asarray(vec.ret_rms.mean)),
         "ret_var": float(np.asarray(vec.ret_rms.var)),
         "ret_count": float(vec.ret_rms.count),
     }
+    if vec.norm_obs:  # SB3 keeps observation statistics only when it normalises observations
+        state.update(
+            obs_mean=np.asarray(vec.obs_rms.mean, np.float64).tolist(),
+            obs_var=np.asarray(vec.obs_rms.var, np.float64).tolist(),
+            obs_count=float(vec.obs_rms.count),
+        )
+    return state
 
 
 def restore_vecnormalize(vec: Any, state: Mapping[str, Any]) -> None:
@@ -316,9 +320,12 @@ def restore_vecnormalize(vec: Any, state: Mapping[str, Any]) -> None:
         vec = getattr(vec, "venv", None)
     if vec is None:
         raise ValueError("resume: the saved run normalised its observations or rewards but the new env has no VecNormalize")
-    vec.obs_rms.mean = np.asarray(state["obs_mean"], np.float64)
-    vec.obs_rms.var = np.asarray(state["obs_var"], np.float64)
-    vec.obs_rms.count = float(state["obs_count"])
+    if state["norm_obs"] != vec.norm_obs or state["norm_reward"] != vec.norm_reward:
+        raise ValueError("resume: the saved normalisation settings differ from the run's config")
+    if vec.norm_obs:
+        vec.obs_rms.mean = np.asarray(state["obs_mean"], np.float64)
+        vec.obs_rms.var = np.asarray(state["obs_var"], np.float64)
+        vec.obs_rms.count = float(state["obs_count"])
     vec.ret_rms.mean = np.asarray(state["ret_mean"], np.float64)
     vec.ret_rms.var = np.asarray(state["ret_var"], np.float64)
     vec.ret_rms.count = float(state["ret_count"])

@@ -251,3 +251,21 @@ def test_training_envs_start_from_their_seed():
     for i in range(2):
         np.testing.assert_array_equal(first[i], env.reset(seed=1000 + i)[0])
     env.close()
+
+
+@pytest.mark.parametrize(("obs_on", "reward_on"), [(True, False), (False, True)])
+def test_normalisation_state_round_trips(obs_on, reward_on):
+    from agents.sb3 import Normalisation, restore_vecnormalize, vecnormalize_state
+
+    norm = Normalisation(obs=obs_on, reward=reward_on)
+    vec = make_vec_env("DriveSim/LaneKeep-v0", {"obs_type": "lidar", "action_type": "continuous"}, 1, 1000, normalisation=norm)
+    vec.reset()
+    for _ in range(5):
+        vec.step(np.zeros((1, 2), np.float32))
+    state = vecnormalize_state(vec)
+    assert ("obs_mean" in state) == obs_on and state["norm_reward"] == reward_on
+    other = make_vec_env("DriveSim/LaneKeep-v0", {"obs_type": "lidar", "action_type": "continuous"}, 1, 1000, normalisation=norm)
+    restore_vecnormalize(other, state)
+    assert vecnormalize_state(other) == state
+    vec.close()
+    other.close()

@@ -1,0 +1,169 @@
+"""docs/results.md: the learning table, its curves and the training throughput, from finished run folders.
+
+Each row of the table is a shipped config trained by one command (``drive-sim train --scenario S
+--algo A --obs O``) and scored on its final test (seeds 0, 1, ...; the model is the best validated
+one, picked on seeds 100-199). The targets are the agents issue's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.runs import atomic_write, read_csv, read_status, write_text
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark row: which shipped config, what it must reach."""
+
+    config: str
+    title: str
+    target: str
+    met: Callable[[Mapping[str, Any]], bool]
+    metric: Callable[[Mapping[str, Any]], str]
+
+
+ROWS = (
+    Row(
+        "lanekeep-q-lidar",
+        "Q-learning, LaneKeep-v0, discrete steering",
+        "route completion >= 90 % on 20 seeds, <= 15 min on one core",
+        lambda s: s["mean_route_completion"] >= 0.90 and s.get("train_wall_s", 1e9) <= 900,
+        lambda s: f"route completion {s['mean_route_completion']:.0%}, success {s['success_rate']:.0%}",
+    ),
+    Row(
+        "highway-dqn-kinematics",
+        "DQN, Highway-v0, meta actions, kinematics",
+        "success >= 90 % and speed >= 75 % of the limit on 50 seeds, <= 100k steps",
+        lambda s: s["success_rate"] >= 0.90 and s["mean_speed_ratio"] >= 0.75 and s["steps"] <= 100_000,
+        lambda s: f"success {s['success_rate']:.0%}, speed {s['mean_speed_ratio']:.0%} of limit",
+    ),
+    Row(
+        "highway-ppo-lidar",
+        "PPO, Highway-v0, lidar, continuous",
+        "success >= 85 % on 50 seeds, <= 1M steps",
+        lambda s: s["success_rate"] >= 0.85 and s["steps"] <= 1_000_000,
+        lambda s: f"success {s['success_rate']:.0%}, collisions {s['collision_rate']:.0%}, off road {s['off_road_rate']:.0%}",
+    ),
+    Row(
+        "lanekeep-ppo-camera",
+        "PPO, LaneKeep-v0, camera 84x84, continuous",
+        "route completion >= 80 % on 20 seeds",
+        lambda s: s["mean_route_completion"] >= 0.80,
+        lambda s: f"route completion {s['mean_route_completion']:.0%}, success {s['success_rate']:.0%}",
+    ),
+)
+
+
+def run_summary(run: Path) -> dict[str, Any]:
+    """The final test summary of a run with its steps and training wall-clock."""
+    summary = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    status = read_status(run)
+    return {**summary, "steps": int(status.get("steps", 0)), "train_wall_s": float(status.get("train_wall_s", float("nan")))}
+
+
+def _command(run: Path) -> str:
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    t = cfg["train"]
+    return f"drive-sim train --scenario {t['scenario']} --algo {t['algo']} --obs {t['obs']}"
+
+
+def _plot(runs: Mapping[str, Path], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
+    for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
+        episodes = read_csv(run / "train_episodes.csv")
+        if episodes:
+            import numpy as np
+
+            step = np.array([float(r["step"]) for r in episodes])
+            rc = np.array([float(r["route_completion"]) for r in episodes])
+            ok = np.array([float(r["success"]) for r in episodes])
+            k = max(1, min(100, len(rc) // 10))
+            kern = np.ones(k) / k
+            if len(rc) >= k:
+                ax.plot(step[k - 1 :], np.convolve(rc, kern, "valid"), color="tab:gray", lw=1, label="train route completion")
+                ax.plot(step[k - 1 :], np.convolve(ok, kern, "valid"), color="tab:blue", lw=1, label="train success")
+        evals = read_csv(run / "evaluations.csv")
+        if evals:
+            es = [float(r["step"]) for r in evals]
+            ax.plot(es, [float(r["success_rate"]) for r in evals], "o-", ms=3, color="tab:green", label="validation success")
+            ax.plot(es, [float(r["mean_route_completion"]) for r in evals], "s-", ms=3, color="tab:orange", label="validation route")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
+    plt.close(fig)
+
+
+def write_results(runs: Mapping[str, Path], throughput: Mapping[str, Any] | None, out: Path, machine: Mapping[str, Any]) -> str:
+    """Write ``out`` (markdown) and ``images/results_curves.png`` beside it; returns the markdown."""
+    lines = [
+        "# Learning results",
+        "",
+        f"Measured {dt.date.today().isoformat()} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), "
+        f"Python {machine.get('python', '?')}, torch {machine.get('torch', '?')}, stable-baselines3 {machine.get('sb3', '?')}. "
+        "The machine is a shared 2-core VM; wall-clock times were taken while other jobs ran and are upper bounds.",
+        "",
+        "Each row is one command; it writes a run folder whose `eval.json` is the row. The score is the final test on seeds "
+        "0, 1, ... of the model with the best validation score (validation on seeds 100-199 during training; training seeds "
+        "from 1000), so the reported seeds never took part in picking the model.",
+        "",
+        "| row | command | steps | train wall-clock | test | target | met |",
+        "|---|---|---:|---:|---|---|---|",
+    ]
+    shown: dict[str, Path] = {}
+    for row in ROWS:
+        run = runs.get(row.config)
+        if run is None or not (run / "eval.json").is_file():
+            lines.append(f"| {row.title} | `drive-sim train` with `{row.config}` | - | - | not run | {row.target} | - |")
+            continue
+        s = run_summary(run)
+        shown[row.config] = run
+        wall = s["train_wall_s"]
+        lines.append(
+            f"| {row.title} | `{_command(run)}` | {s['steps']:,} | {wall / 60:.1f} min | {row.metric(s)} ({s['episodes']} seeds) "
+            f"| {row.target} | {'yes' if row.met(s) else '**no**'} |"
+        )
+    if shown:
+        img = out.parent / "images" / "results_curves.png"
+        _plot(shown, img)
+        lines += ["", f"![learning curves](images/{img.name})", ""]
+        lines += [
+            "Curves: training episodes (rolling means) and validation rounds, from each run's `train_episodes.csv` and `evaluations.csv`."
+        ]
+    if throughput and throughput.get("rates"):
+        lines += [
+            "",
+            "## Training throughput",
+            "",
+            "PPO, 2 subprocess envs, one torch thread, same hyperparameters; median of repeats.",
+            "",
+        ]
+        lines += ["| env | timesteps/s | repeats |", "|---|---:|---|"]
+        for name, rate in throughput["rates"].items():
+            lines.append(f"| {name} | {rate:,.0f} | {', '.join(f'{x:,.0f}' for x in throughput['samples'][name])} |")
+        ref = next((v for k, v in throughput["rates"].items() if k.startswith("highway-env")), None)
+        ours = throughput["rates"].get("drive-sim Highway-v0 lidar")
+        if ref and ours:
+            lines += ["", f"drive-sim trains {ours / ref:.1f}x as many timesteps per second as highway-env's highway-fast-v0."]
+        lines += [
+            "",
+            f"Measured {throughput.get('date', '?')} with `python scripts/results.py --throughput` (quiet machine, nothing else running).",
+        ]
+    text = "\n".join(lines) + "\n"
+    write_text(out, text)
+    return text
