@@ -36,6 +36,7 @@ class ZooEntry:
         description: one line.
         command: the command that trained it.
         results: the final test summary of its run (seeds 0, 1, ...).
+        check_episode: its run's test episode on seed 0 (a regression test replays it).
     """
 
     name: str
@@ -48,6 +49,7 @@ class ZooEntry:
     description: str = ""
     command: str = ""
     results: dict[str, Any] = field(default_factory=dict)
+    check_episode: dict[str, Any] = field(default_factory=dict)
 
     def make_env(self, **kwargs: Any) -> Any:
         """A Gymnasium env this policy drives."""
@@ -118,6 +120,7 @@ def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, f
         description=description,
         command=command,
         results={k: v for k, v in summary.items() if k != "seeds"},
+        check_episode=_first_episode(run),
     )
     shutil.copyfile(src, folder / entry.file)
     index = folder / "index.yaml"
@@ -126,3 +129,18 @@ def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, f
     data[name] = {k: v for k, v in asdict(entry).items() if k != "name"}
     index.write_text(yaml.safe_dump(dict(sorted(data.items())), sort_keys=False), encoding="utf-8")
     return entry
+
+
+def _first_episode(run: Path) -> dict[str, Any]:
+    from agents.runs import read_csv
+
+    rows = read_csv(run / "eval.csv")
+    if not rows:
+        return {}
+    r = rows[0]
+    return {
+        "seed": int(r["seed"]),
+        "return": float(r["return"]),
+        "steps": int(r["steps"]),
+        "route_completion": float(r["route_completion"]),
+    }
