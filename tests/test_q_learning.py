@@ -72,8 +72,12 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         QLearningAgent.load(other)
 
 
+STEERING = {"speed": "cruise", "steer_values": [-0.3, -0.15, -0.06, -0.02, 0.0, 0.02, 0.06, 0.15, 0.3]}
+
+
 def _lanekeep(time_limit_s: float = 20.0) -> gym.Env:
-    return gym.make("DriveSim/LaneKeep-v0", obs_type="lidar", action_type="discrete", cfg={"scenario": {"time_limit_s": time_limit_s}})
+    cfg = {"scenario": {"time_limit_s": time_limit_s}, "action": STEERING}
+    return gym.make("DriveSim/LaneKeep-v0", obs_type="lidar", action_type="discrete", cfg=cfg)
 
 
 def _route(env: gym.Env, policy, seeds) -> list[float]:
@@ -98,7 +102,9 @@ def test_q_learning_learns_to_keep_the_lane_within_a_minute():
     random_route = _route(env, lambda obs: int(rng.integers(env.action_space.n)), range(3))
     learned_route = _route(env, result.agent.act, range(3))
     env.close()
-    assert np.mean(learned_route) > 2.5 * np.mean(random_route), (learned_route, random_route)
+    print(f"route completion: random {np.mean(random_route):.3f}, learned {np.mean(learned_route):.3f}")
+    # 20 s at the 15 m/s cruise speed is 0.375 of the route: the greedy table drives most of it.
+    assert np.mean(learned_route) > 0.28 and np.mean(learned_route) > 5 * np.mean(random_route), (learned_route, random_route)
     # and the last episodes of training went further than the first (epsilon-greedy, not greedy)
     first = np.mean([e["route_completion"] for e in result.episodes[:50]])
     assert max(learned_route) > 3 * first
