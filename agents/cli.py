@@ -1,4 +1,4 @@
-"""The ``drive-sim`` command: ``train``, ``perf`` and ``scenarios``.
+"""The ``drive-sim`` command: ``train``, ``evaluate``, ``perf`` and ``scenarios``.
 
 Argument parsing only; the work is done by functions in the packages. Bad input ends with one
 line naming what to fix and exit status 2. (argparse rather than tyro, which STYLE.md suggests:
@@ -41,6 +41,14 @@ def _build() -> argparse.ArgumentParser:
     tr.add_argument("--name", default=None, help="run folder name (default <scenario>-<algo>-<obs>-s<seed>)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    ev = sub.add_parser("evaluate", help="run an agent on test seeds and print its scores")
+    ev.add_argument("--agent", required=True, help="zoo:NAME, a model file (.zip, .npz, .json), expert or random")
+    ev.add_argument("--scenario", default=None, help="scenario name or DriveSim id (default: the env the agent was trained on)")
+    ev.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    ev.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
+    ev.add_argument("--out", default=None, help="write the episodes and summary as JSON here (never over an existing file)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     pf = sub.add_parser("perf", help="measure throughput and memory, write docs/performance.md")
     pf.add_argument("--repeats", type=int, default=p.repeats, help=f"repeats per figure (default {p.repeats})")
     pf.add_argument(
@@ -80,6 +88,29 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agents.evaluation import evaluate_named_agent, summarise_episodes
+    from agents.runs import write_json
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        raise ValueError(f"out: {out} exists; drive-sim never overwrites results, choose another path")
+    rows, what = evaluate_named_agent(
+        args.agent, scenario=args.scenario, episodes=args.episodes, seed_start=args.seed_start, progress=not args.no_progress
+    )
+    summary = summarise_episodes(rows)
+    last = args.seed_start + args.episodes - 1
+    print(f"{what['agent']} on {what['env_id']} ({what['obs_type']}, {what['action_type']}), seeds {args.seed_start}-{last}")
+    for key in ("success_rate", "collision_rate", "off_road_rate", "mean_route_completion", "mean_speed_ratio", "mean_return"):
+        print(f"{key:24s} {summary[key]:10.3f}")
+    if out is not None:
+        write_json(out, {**what, "summary": summary, "episodes": rows})
+        print(f"written: {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drive-sim`` command."""
     from drive_sim.config import ConfigError
@@ -88,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        elif args.command == "evaluate":
+            return _evaluate(args)
         elif args.command == "perf":
             from agents.perf import PerfConfig, run_perf
 

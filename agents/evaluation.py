@@ -140,7 +140,7 @@ def as_dicts(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
 
 
 def evaluate_agent(
-    agent: Any, env_id: str, obs_type: str, action_type: str, seeds: Sequence[int], **env_kwargs: Any
+    agent: Any, env_id: str, obs_type: str, action_type: str, seeds: Sequence[int], *, progress: bool = False, **env_kwargs: Any
 ) -> list[dict[str, Any]]:
     """Deterministic episodes of an Agent (``act``/``reset``) on ``seeds``; one dict per episode.
 
@@ -148,13 +148,14 @@ def evaluate_agent(
     over steps of speed / speed limit).
     """
     import gymnasium as gym
+    from tqdm import tqdm
 
     import envs  # noqa: F401  (registers the ids)
 
     rows = []
     env = gym.make(env_id, obs_type=obs_type, action_type=action_type, **env_kwargs)
     try:
-        for seed in seeds:
+        for seed in tqdm(seeds, desc="evaluation", unit="ep", disable=not progress):
             obs, info = env.reset(seed=int(seed))
             agent.reset()
             ret, steps, done, ratio = 0.0, 0, False, 0.0
@@ -195,3 +196,59 @@ def summarise_episodes(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_speed_ratio": float(np.mean([r["speed_ratio"] for r in rows])),
         "mean_return": float(np.mean([r["return"] for r in rows])),
     }
+
+
+def evaluate_named_agent(
+    spec: str,
+    *,
+    scenario: str | None = None,
+    episodes: int = 20,
+    seed_start: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Episodes of the agent named by ``spec`` (``zoo:NAME``, a model file, ``expert``, ``random``).
+
+    The env is the one the agent was trained on (its file says), or ``scenario`` (a library name or
+    id) with the agent's observation and action types; ``expert`` and ``random`` need ``scenario``
+    and use the ``kinematics`` observation with continuous actions.
+
+    Returns:
+        The episode rows and a description of what ran (agent, env id, types, seeds).
+    """
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+    from agents.base import load_agent
+    from drive_sim.config import require
+
+    require(episodes >= 1, "episodes", f"must be at least 1, got {episodes}")
+    require(seed_start >= 0, "seed_start", f"must be non-negative, got {seed_start}")
+    env_id = None
+    if scenario is not None:
+        from agents.training import env_id as resolve
+
+        env_id = resolve(scenario)
+    if spec in ("expert", "random"):
+        if env_id is None:
+            raise ValueError(f"agent: {spec} needs --scenario (it drives whatever env it is given)")
+        kinds = {"obs_type": "kinematics", "action_type": "continuous"}
+        probe = gym.make(env_id, **kinds)
+        agent = load_agent(spec, probe, seed=seed_start)
+        probe.close()
+        meta: dict[str, Any] = {"env_id": env_id, **kinds, "env_cfg": {}}
+    else:
+        agent = load_agent(spec)
+        meta = dict(getattr(agent, "meta", {}) or {})
+        if spec.startswith("zoo:"):
+            from agents.zoo import zoo_entry
+
+            e = zoo_entry(spec[4:])
+            meta = {"env_id": e.env_id, "obs_type": e.obs_type, "action_type": e.action_type, "env_cfg": e.env_cfg}
+        if not meta.get("env_id") and env_id is None:
+            raise ValueError(f"agent: {spec} does not say which env it drives; pass --scenario")
+        if env_id is not None and env_id != meta.get("env_id"):
+            meta = {**meta, "env_id": env_id}
+    extra = {"cfg": meta["env_cfg"]} if meta.get("env_cfg") else {}
+    seeds = range(seed_start, seed_start + episodes)
+    rows = evaluate_agent(agent, meta["env_id"], meta["obs_type"], meta["action_type"], seeds, progress=progress, **extra)
+    return rows, {"agent": spec, "env_id": meta["env_id"], "obs_type": meta["obs_type"], "action_type": meta["action_type"]}

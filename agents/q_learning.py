@@ -188,7 +188,17 @@ class QLearner:
 class QLearningAgent:
     """The greedy policy of a Q table on named observation features (the Agent protocol)."""
 
-    def __init__(self, discretiser: Discretiser, q: np.ndarray, names: Sequence[str], epsilon: float = 0.05, seed: int = 0) -> None:
+    def __init__(
+        self,
+        discretiser: Discretiser,
+        q: np.ndarray,
+        names: Sequence[str],
+        epsilon: float = 0.05,
+        seed: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        #: The env it drives (``env_id``, ``obs_type``, ``action_type``, ``env_cfg``), when known.
+        self.meta = dict(meta or {})
         self.discretiser = discretiser
         self.q = np.asarray(q, dtype=np.float64)
         self.names = tuple(names)
@@ -214,6 +224,7 @@ class QLearningAgent:
             "discretiser": asdict(self.discretiser),
             "names": list(self.names),
             "epsilon": self.epsilon,
+            "env": self.meta,
         }
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -239,7 +250,7 @@ class QLearningAgent:
         disc = Discretiser(tuple(d["features"]), tuple(d["bins"]), tuple(d["low"]), tuple(d["high"]))
         if q.shape[0] != disc.n_states:
             raise ConfigError(f"{path}: table has {q.shape[0]} states, its discretiser {disc.n_states}")
-        return cls(disc, q, header["names"], float(header.get("epsilon", 0.05)))
+        return cls(disc, q, header["names"], float(header.get("epsilon", 0.05)), meta=header.get("env") or {})
 
 
 @dataclass

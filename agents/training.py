@@ -337,6 +337,7 @@ def _train_q(run_cfg: RunConfig, run: Path, progress: bool) -> tuple[Any, str]:
         make_env, run_cfg.q_config(), cfg.total_steps, n_envs=cfg.n_envs, seed=TRAIN_SEED_BASE + 100 * cfg.seed, progress=progress
     )
     wall = time.perf_counter() - t0
+    result.agent.meta = {"algo": "q", "env_id": eid, "obs_type": cfg.obs, "action_type": cfg.action, "env_cfg": run_cfg.env}
     atomic_write(run / "model.npz", lambda p: result.agent.save(p))
     write_csv(run / "train_episodes.csv", result.episodes)
     set_status(run, "running", result.steps, None, train_wall_s=round(wall, 1))

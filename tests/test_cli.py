@@ -98,3 +98,62 @@ def test_perf_quick_writes_report(tmp_path):
         assert data["rates"][key] > 0
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "camera_vs_raw_camera" in out.read_text()
+
+
+def test_evaluate_any_named_agent_and_bad_model_files_fail_in_one_line(tmp_path):
+    from agents.base import RandomAgent
+    from agents.sb3 import PolicyConfig, SB3Agent, build_model, make_vec_env, model_meta
+
+    vec = make_vec_env("DriveSim/LaneKeep-v0", {"obs_type": "lidar", "action_type": "continuous"}, 1, 1000)
+    policy = PolicyConfig(net_arch=(16,), encoder_hidden=(16,))
+    model = build_model("ppo", vec, {"n_steps": 16, "batch_size": 16}, policy, 0, None)
+    vec.close()
+    good = tmp_path / "ppo.zip"
+    SB3Agent(model, model_meta("ppo", "DriveSim/LaneKeep-v0", "lidar", "continuous", policy, {})).save(good)
+    out = tmp_path / "result.json"
+    proc = _run("evaluate", "--agent", str(good), "--episodes", "1", "--no-progress", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "DriveSim/LaneKeep-v0 (lidar, continuous)" in proc.stdout
+    written = json.loads(out.read_text())
+    assert written["summary"]["episodes"] == 1 and written["episodes"][0]["seed"] == 0
+    before = out.read_bytes()
+
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(good.read_bytes()[:-200])
+    wrong = tmp_path / "ppo_as_table.npz"
+    wrong.write_bytes(good.read_bytes())
+    rnd = tmp_path / "random.json"
+    RandomAgent(gym_space(), 0).save(rnd)
+    for args, expect in [
+        (["--agent", str(tmp_path / "missing.zip")], "does not exist"),
+        (["--agent", str(cut)], "not a complete model file"),
+        (["--agent", str(wrong)], "not a drive-sim Q table"),
+        (["--agent", "zoo:nope"], "zoo:nope is not in the zoo"),
+        (["--agent", "expert"], "expert needs --scenario"),
+        (["--agent", str(rnd), "--scenario", "lanekeep", "--episodes", "0"], "episodes: must be at least 1"),
+        (["--agent", str(good), "--out", str(out)], "exists; drive-sim never overwrites"),
+    ]:
+        proc = _run("evaluate", *args, "--no-progress")
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and expect in lines[0], (args, proc.stderr)
+    assert out.read_bytes() == before
+
+
+def gym_space():
+    from gymnasium import spaces
+
+    return spaces.Box(-1.0, 1.0, (2,))
+
+
+def test_train_config_errors_leave_existing_runs_alone(tmp_path):
+    existing = tmp_path / "lanekeep-ppo-lidar-s0"
+    existing.mkdir()
+    (existing / "model.zip").write_bytes(b"precious")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {scenario: lanekeep}\nhyperparams: {n_stepz: 8}\n")
+    proc = _run("train", "--config", str(bad), "--out-dir", str(tmp_path))
+    assert proc.returncode == 2 and "hyperparams.n_stepz: not a PPO argument" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "lanekeep-ppo-lidar-s0"]
+    assert (existing / "model.zip").read_bytes() == b"precious"
