@@ -153,6 +153,7 @@ class RunCallback(BaseCallback):
         }
         for key in ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return"):
             self.logger.record(f"eval/{key}", row[key])
+        self.logger.dump(steps)  # now: the run may stop before SB3's next dump
         score = _score(row)
         if self._best is None or score > self._best:
             self._best = score

@@ -36,28 +36,28 @@ ROWS = (
         "Q-learning, LaneKeep-v0, discrete steering",
         "route completion >= 90 % on 20 seeds, <= 15 min on one core",
         lambda s: s["mean_route_completion"] >= 0.90 and s.get("train_wall_s", 1e9) <= 900,
-        lambda s: f"route completion {s['mean_route_completion']:.0%}, success {s['success_rate']:.0%}",
+        lambda s: f"route completion {s['mean_route_completion']:.1%}, success {s['success_rate']:.1%}",
     ),
     Row(
         "highway-dqn-kinematics",
         "DQN, Highway-v0, meta actions, kinematics",
         "success >= 90 % and speed >= 75 % of the limit on 50 seeds, <= 100k steps",
         lambda s: s["success_rate"] >= 0.90 and s["mean_speed_ratio"] >= 0.75 and s["steps"] <= 100_000,
-        lambda s: f"success {s['success_rate']:.0%}, speed {s['mean_speed_ratio']:.0%} of limit",
+        lambda s: f"success {s['success_rate']:.1%}, speed {s['mean_speed_ratio']:.1%} of limit",
     ),
     Row(
         "highway-ppo-lidar",
         "PPO, Highway-v0, lidar, continuous",
         "success >= 85 % on 50 seeds, <= 1M steps",
         lambda s: s["success_rate"] >= 0.85 and s["steps"] <= 1_000_000,
-        lambda s: f"success {s['success_rate']:.0%}, collisions {s['collision_rate']:.0%}, off road {s['off_road_rate']:.0%}",
+        lambda s: f"success {s['success_rate']:.1%}, collisions {s['collision_rate']:.1%}, off road {s['off_road_rate']:.1%}",
     ),
     Row(
         "lanekeep-ppo-camera",
         "PPO, LaneKeep-v0, camera 84x84, continuous",
         "route completion >= 80 % on 20 seeds",
         lambda s: s["mean_route_completion"] >= 0.80,
-        lambda s: f"route completion {s['mean_route_completion']:.0%}, success {s['success_rate']:.0%}",
+        lambda s: f"route completion {s['mean_route_completion']:.1%}, success {s['success_rate']:.1%}",
     ),
 )
 

@@ -193,6 +193,8 @@ def test_interrupt_then_resume_continues_to_the_same_step_count(tmp_path):
             "n_envs": 2,
             "eval_episodes": 1,
             "checkpoint_every_steps": n,
+            "eval_every_steps": n,
+            "val_episodes": 1,
             "normalize_obs": True,
             "normalize_reward": True,
         },
@@ -231,6 +233,19 @@ def test_interrupt_then_resume_continues_to_the_same_step_count(tmp_path):
     assert adam_steps == {updates * 2 * (2 * n_steps // 64)}
     assert meta["normalisation"]["obs_count"] > 2 * n  # the statistics carried on too
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    # TensorBoard has the env's metrics and the validation scores; validation rounds at N and 2N.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for events in (run / "tb").rglob("events.out.tfevents*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    assert {"env/success", "env/collided", "env/route_completion", "env/speed_ratio", "eval/success_rate"} <= tags, tags
+    evals = (run / "evaluations.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in evals[1:]] == [str(n), str(2 * n)]
+    assert (run / "best_model.zip").is_file() and (run / "learning_curve.png").is_file()
+    assert json.loads((run / "eval.json").read_text())["model"] == "best_model.zip"
     # Bad resumes change nothing in the folder.
     before = _tree_digest(run)
     for args, expect in [
