@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from agents.runs import atomic_write, read_csv, read_status, write_text
+from agents.runs import atomic_write, read_status, write_text
 
 
 @dataclass(frozen=True)
@@ -81,29 +81,12 @@ def _plot(runs: Mapping[str, Path], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agents.training import draw_rates
+
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
     for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
-        episodes = read_csv(run / "train_episodes.csv")
-        if episodes:
-            import numpy as np
-
-            step = np.array([float(r["step"]) for r in episodes])
-            rc = np.array([float(r["route_completion"]) for r in episodes])
-            ok = np.array([float(r["success"]) for r in episodes])
-            k = max(1, min(100, len(rc) // 10))
-            kern = np.ones(k) / k
-            if len(rc) >= k:
-                ax.plot(step[k - 1 :], np.convolve(rc, kern, "valid"), color="tab:gray", lw=1, label="train route completion")
-                ax.plot(step[k - 1 :], np.convolve(ok, kern, "valid"), color="tab:blue", lw=1, label="train success")
-        evals = read_csv(run / "evaluations.csv")
-        if evals:
-            es = [float(r["step"]) for r in evals]
-            ax.plot(es, [float(r["success_rate"]) for r in evals], "o-", ms=3, color="tab:green", label="validation success")
-            ax.plot(es, [float(r["mean_route_completion"]) for r in evals], "s-", ms=3, color="tab:orange", label="validation route")
+        draw_rates(ax, run)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("environment steps")
-        ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
     plt.close(fig)

@@ -282,7 +282,7 @@ def train(run_cfg: RunConfig, *, source: str = "", progress: bool = True) -> Pat
         agent, model_file = _train_q(run_cfg, run, progress)
     else:
         agent, model_file = _train_sb3(run_cfg, run, progress, resume_from=None)
-    _finish(run, run_cfg, agent, model_file)
+    _finish(run, run_cfg, agent, model_file, progress)
     return run
 
 
@@ -302,14 +302,15 @@ def resume(run_dir: str | Path, *, progress: bool = True) -> Path:
     if run_cfg.train.algo == "q":
         raise ConfigError("resume: tabular Q-learning runs train in minutes and restart instead; start a new run")
     agent, model_file = _train_sb3(run_cfg, run, progress, resume_from=run / ckpt)
-    _finish(run, run_cfg, agent, model_file)
+    _finish(run, run_cfg, agent, model_file, progress)
     return run
 
 
-def _finish(run: Path, run_cfg: RunConfig, agent: Any, model_file: str) -> None:
+def _finish(run: Path, run_cfg: RunConfig, agent: Any, model_file: str, progress: bool) -> None:
     """The final test on seeds 0, 1, ... of the model in ``model_file``, the learning curve, the status."""
     cfg = run_cfg.train
-    rows = evaluate_agent(agent, env_id(cfg.scenario), cfg.obs, cfg.action, range(cfg.eval_episodes), **env_kwargs(run_cfg))
+    seeds = range(cfg.eval_episodes)
+    rows = evaluate_agent(agent, env_id(cfg.scenario), cfg.obs, cfg.action, seeds, progress=progress, **env_kwargs(run_cfg))
     write_csv(run / "eval.csv", rows)
     summary = {**summarise_episodes(rows), "model": model_file, "total_steps": cfg.total_steps}
     write_json(run / "eval.json", summary)
@@ -456,11 +457,36 @@ def _truncate_episode_log(path: Path, steps: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- picture
-def plot_learning_curve(run: Path) -> Path | None:
-    """``learning_curve.png``: training return (rolling mean) and validation scores against steps."""
+def draw_rates(ax: Any, run: Path) -> None:
+    """Training success and route completion (rolling means) and validation rounds of ``run`` on ``ax`` (0-1 scale)."""
     episodes = read_csv(run / "train_episodes.csv")
+    if episodes:
+        step = np.array([float(r["step"]) for r in episodes])
+        k = max(1, min(100, len(episodes) // 10))
+        for key, color, label in (("route_completion", "tab:gray", "train route completion"), ("success", "tab:blue", "train success")):
+            smooth = np.convolve([float(r[key]) for r in episodes], np.ones(k) / k, "valid")
+            ax.plot(step[k - 1 :], smooth, color=color, lw=1, label=f"{label} ({k}-ep. mean)")
     evals = read_csv(run / "evaluations.csv")
-    if not episodes and not evals:
+    if evals:
+        es = [float(r["step"]) for r in evals]
+        ax.plot(es, [float(r["success_rate"]) for r in evals], "o-", ms=3, color="tab:green", label="validation success")
+        ax.plot(es, [float(r["mean_route_completion"]) for r in evals], "s-", ms=3, color="tab:orange", label="validation route completion")
+    ax.set_ylim(-0.02, 1.02)
+    _steps_axis(ax)
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def _steps_axis(ax: Any) -> None:
+    from matplotlib.ticker import EngFormatter
+
+    ax.set_xlabel("environment steps")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 1M
+
+
+def plot_learning_curve(run: Path) -> Path | None:
+    """``learning_curve.png``: training return, and success/route completion (training and validation), against steps."""
+    episodes = read_csv(run / "train_episodes.csv")
+    if not episodes and not (run / "evaluations.csv").is_file():
         return None
     import matplotlib
 
@@ -471,23 +497,13 @@ def plot_learning_curve(run: Path) -> Path | None:
     if episodes:
         step = np.array([float(r["step"]) for r in episodes])
         ret = np.array([float(r["return"]) for r in episodes])
-        rc = np.array([float(r["route_completion"]) for r in episodes])
-        k = max(1, min(50, len(ret) // 10))
-        kernel = np.ones(k) / k
+        k = max(1, min(100, len(ret) // 10))
         axes[0].plot(step, ret, ".", ms=2, alpha=0.3, color="tab:blue")
-        if len(ret) >= k:
-            axes[0].plot(step[k - 1 :], np.convolve(ret, kernel, "valid"), color="tab:blue", label=f"return ({k}-episode mean)")
-            axes[1].plot(step[k - 1 :], np.convolve(rc, kernel, "valid"), color="tab:gray", label="train route completion")
-    axes[0].set_xlabel("environment steps")
+        axes[0].plot(step[k - 1 :], np.convolve(ret, np.ones(k) / k, "valid"), color="tab:blue", label=f"return ({k}-episode mean)")
+        axes[0].legend(loc="lower right", fontsize=8)
+    _steps_axis(axes[0])
     axes[0].set_ylabel("episode return")
-    axes[0].legend(loc="lower right", fontsize=8)
-    if evals:
-        es = [float(r["step"]) for r in evals]
-        axes[1].plot(es, [float(r["success_rate"]) for r in evals], "o-", color="tab:green", label="validation success")
-        axes[1].plot(es, [float(r["mean_route_completion"]) for r in evals], "s-", color="tab:orange", label="validation route completion")
-    axes[1].set_ylim(-0.02, 1.02)
-    axes[1].set_xlabel("environment steps")
-    axes[1].legend(loc="lower right", fontsize=8)
+    draw_rates(axes[1], run)
     fig.suptitle(run.name)
     fig.tight_layout()
     out = run / "learning_curve.png"
