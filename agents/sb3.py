@@ -64,6 +64,8 @@ class PolicyConfig:
         cnn_channels: CameraCNN channels of its three convolutions.
         cnn_features_dim: CameraCNN output size.
         activation: activation of the heads.
+        log_std_init: initial log standard deviation of PPO's/SAC's Gaussian actions (None: SB3's
+            default 0, i.e. std 1 on actions in [-1, 1]; lower explores less wildly from pixels).
     """
 
     net_arch: tuple[int, ...] = (256, 256)
@@ -71,6 +73,7 @@ class PolicyConfig:
     cnn_channels: tuple[int, int, int] = (32, 64, 64)
     cnn_features_dim: int = 256
     activation: Literal["tanh", "relu"] = "tanh"
+    log_std_init: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("net_arch", "encoder_hidden", "cnn_channels"):
@@ -93,7 +96,9 @@ def policy_kwargs(policy: PolicyConfig, observation_space: spaces.Space) -> dict
         fk = {"cnn_features_dim": policy.cnn_features_dim, "channels": list(policy.cnn_channels), "hidden": list(policy.encoder_hidden)}
     else:
         fk = {"hidden": list(policy.encoder_hidden)}
+    extra = {} if policy.log_std_init is None else {"log_std_init": policy.log_std_init}
     return {
+        **extra,
         "features_extractor_class": cls,
         "features_extractor_kwargs": fk,
         "net_arch": list(policy.net_arch),
