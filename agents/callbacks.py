@@ -59,7 +59,7 @@ class RunCallback(BaseCallback):
         self._next_eval = (n // every_e + 1) * every_e if every_e else 0
         rows = read_csv(self.run / "evaluations.csv")
         if rows:
-            self._best = max(_score(r) for r in rows)
+            self._best = max(score_row(r) for r in rows)
 
     def _on_rollout_start(self) -> None:
         n = self.model.num_timesteps
@@ -142,19 +142,11 @@ class RunCallback(BaseCallback):
         seeds = range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + cfg.val_episodes)
         env_cfg = self.meta.get("env_cfg") or {}
         rows = evaluate_agent(agent, self.meta["env_id"], cfg.obs, cfg.action, seeds, **({"cfg": env_cfg} if env_cfg else {}))
-        s = summarise_episodes(rows)
-        row = {
-            "step": steps,
-            "success_rate": round(s["success_rate"], 4),
-            "collision_rate": round(s["collision_rate"], 4),
-            "mean_route_completion": round(s["mean_route_completion"], 4),
-            "mean_speed_ratio": round(s["mean_speed_ratio"], 4),
-            "mean_return": round(s["mean_return"], 4),
-        }
+        row = validation_row(steps, rows)
         for key in ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return"):
             self.logger.record(f"eval/{key}", row[key])
         self.logger.dump(steps)  # now: the run may stop before SB3's next dump
-        score = _score(row)
+        score = score_row(row)
         if self._best is None or score > self._best:
             self._best = score
             atomic_write(self.run / "best_model.zip", lambda p: save_model(self.model, p, self.meta, norm))
@@ -162,6 +154,13 @@ class RunCallback(BaseCallback):
         write_csv(self.run / "evaluations.csv", rows)
 
 
-def _score(row: Mapping[str, Any]) -> tuple[float, float, float]:
+def validation_row(steps: int, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``evaluations.csv`` row from a validation round's episodes."""
+    s = summarise_episodes(episodes)
+    keys = ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return")
+    return {"step": steps, **{k: round(s[k], 4) for k in keys}}
+
+
+def score_row(row: Mapping[str, Any]) -> tuple[float, float, float]:
     """Validation ranking: success rate, then route completion, then return."""
     return (float(row["success_rate"]), float(row["mean_route_completion"]), float(row["mean_return"]))

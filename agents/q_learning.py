@@ -255,11 +255,12 @@ class QLearningAgent:
 
 @dataclass
 class QTrainResult:
-    """A finished training run: the agent and one row per finished episode."""
+    """A finished training run: the final agent, the best validated one (if validating) and one row per finished episode."""
 
     agent: QLearningAgent
     episodes: list[dict[str, float]]
     steps: int
+    best: QLearningAgent | None = None
 
 
 def train_q_learning(
@@ -270,13 +271,19 @@ def train_q_learning(
     n_envs: int = 1,
     seed: int = 1000,
     progress: bool = True,
+    validate: Callable[[int, QLearningAgent], tuple[float, ...]] | None = None,
+    validate_every: int = 0,
 ) -> QTrainResult:
     """Train a Q table on ``n_envs`` copies of ``make_env()`` (a Gymnasium sync vector env).
 
     Sub-env ``i`` is seeded ``seed + i`` at the first reset (training seeds start at 1000,
     disjoint from the evaluation seeds 0-199); exploration draws from its own generator seeded
-    from ``seed``.
+    from ``seed``. With ``validate``, the greedy policy is scored every ``validate_every`` steps
+    and at the end (``validate(step, agent)`` returns a score tuple, higher is better) and the
+    result's ``best`` is the best-scoring table: the greedy policy of a table still being updated
+    swings from one snapshot to the next, as SB3 policies do, and the same held-out selection applies.
     """
+    require(validate is None or validate_every > 0, "validate_every", "must be positive when validating")
     require(total_steps > 0, "total_steps", f"must be positive, got {total_steps}")
     require(n_envs >= 1, "n_envs", f"must be at least 1, got {n_envs}")
     venv = gym.vector.SyncVectorEnv([make_env for _ in range(n_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -293,6 +300,8 @@ def train_q_learning(
         episodes: list[dict[str, float]] = []
         bar = tqdm(total=total_steps, desc="q-learning", unit="step", disable=not progress)
         t = 0
+        best: tuple[tuple[float, ...], QLearningAgent] | None = None
+        next_val = validate_every
         while t < total_steps:
             a = learner.act(s, cfg.epsilon(t))
             obs, r, term, trunc, info = venv.step(a)
@@ -322,8 +331,14 @@ def train_q_learning(
             bar.update(n_envs)
             if len(ended) and len(episodes) % 10 == 0:
                 bar.set_postfix(route=f"{np.mean([e['route_completion'] for e in episodes[-20:]]):.2f}")
+            if validate is not None and (t >= next_val or t >= total_steps):
+                snapshot = QLearningAgent(disc, learner.values().copy(), names, epsilon=cfg.epsilon.end)
+                score = validate(t, snapshot)
+                if best is None or score > best[0]:
+                    best = (score, snapshot)
+                next_val = (t // validate_every + 1) * validate_every
         bar.close()
     finally:
         venv.close()
     agent = QLearningAgent(disc, learner.values().copy(), names, epsilon=cfg.epsilon.end)
-    return QTrainResult(agent, episodes, t)
+    return QTrainResult(agent, episodes, t, best[1] if best is not None else None)

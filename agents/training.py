@@ -324,7 +324,8 @@ def _status_extra(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _train_q(run_cfg: RunConfig, run: Path, progress: bool) -> tuple[Any, str]:
-    """Tabular Q-learning; writes ``model.npz`` and ``train_episodes.csv``."""
+    """Tabular Q-learning; writes ``model.npz`` (final), ``best_model.npz`` (validated), episode and validation rows."""
+    from agents.callbacks import VALIDATION_SEED_BASE, score_row, validation_row
     from agents.q_learning import train_q_learning
 
     cfg = run_cfg.train
@@ -333,15 +334,34 @@ def _train_q(run_cfg: RunConfig, run: Path, progress: bool) -> tuple[Any, str]:
     def make_env() -> gym.Env:
         return gym.make(eid, obs_type=cfg.obs, action_type=cfg.action, **env_kwargs(run_cfg))
 
+    val_seeds = range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + cfg.val_episodes)
+
+    def validate(step: int, agent: Any) -> tuple[float, ...]:
+        row = validation_row(step, evaluate_agent(agent, eid, cfg.obs, cfg.action, val_seeds, **env_kwargs(run_cfg)))
+        write_csv(run / "evaluations.csv", [*read_csv(run / "evaluations.csv"), row])
+        return score_row(row)
+
     t0 = time.perf_counter()
     result = train_q_learning(
-        make_env, run_cfg.q_config(), cfg.total_steps, n_envs=cfg.n_envs, seed=TRAIN_SEED_BASE + 100 * cfg.seed, progress=progress
+        make_env,
+        run_cfg.q_config(),
+        cfg.total_steps,
+        n_envs=cfg.n_envs,
+        seed=TRAIN_SEED_BASE + 100 * cfg.seed,
+        progress=progress,
+        validate=validate if cfg.eval_every_steps else None,
+        validate_every=cfg.eval_every_steps,
     )
     wall = time.perf_counter() - t0
-    result.agent.meta = {"algo": "q", "env_id": eid, "obs_type": cfg.obs, "action_type": cfg.action, "env_cfg": run_cfg.env}
+    meta = {"algo": "q", "env_id": eid, "obs_type": cfg.obs, "action_type": cfg.action, "env_cfg": run_cfg.env}
+    result.agent.meta = meta
     atomic_write(run / "model.npz", lambda p: result.agent.save(p))
     write_csv(run / "train_episodes.csv", result.episodes)
     set_status(run, "running", result.steps, None, train_wall_s=round(wall, 1))
+    if result.best is not None:
+        result.best.meta = meta
+        atomic_write(run / "best_model.npz", lambda p: result.best.save(p))
+        return result.best, "best_model.npz"
     return result.agent, "model.npz"
 
 

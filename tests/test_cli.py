@@ -58,6 +58,9 @@ def test_train_q_learning_writes_its_table_and_learning_curve(tmp_path):
     assert QLearningAgent.load(run / "model.npz").q.shape[1] == 9
     assert yaml.safe_load((run / "config.yaml").read_text())["source"] == "shipped:lanekeep-q-lidar"
     assert len((run / "train_episodes.csv").read_text().splitlines()) > 2
+    # validated at the end (the budget is shorter than the validation interval): the best table is tested
+    assert (run / "best_model.npz").is_file() and json.loads((run / "eval.json").read_text())["model"] == "best_model.npz"
+    assert (run / "evaluations.csv").read_text().splitlines()[1].startswith("1500,")
 
 
 def test_bad_input_one_line_nonzero_exit(tmp_path):
