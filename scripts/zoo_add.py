@@ -1,6 +1,6 @@
 """Copy a finished run's evaluated model into the pretrained zoo (agents/zoo) under NAME.
 
-    python scripts/zoo_add.py RUN_DIR NAME "one-line description"
+python scripts/zoo_add.py RUN_DIR NAME "one-line description"
 """
 
 from __future__ import annotations
