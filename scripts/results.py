@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,12 +21,15 @@ from agents.perf import machine_info
 from agents.results import write_results
 from agents.runs import write_json
 
+KEPT = ("config.yaml", "status.json", "eval.json", "eval.csv", "evaluations.csv", "train_episodes.csv", "learning_curve.png")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="*", default=[], help="finished run folders of shipped configs")
     ap.add_argument("--throughput", action="store_true", help="measure PPO training throughput (a few minutes)")
     ap.add_argument("--out", default="docs/results.md")
+    ap.add_argument("--note", action="append", default=[], help="a line for 'Earlier attempts and changes' (kept)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     runs = {}
@@ -36,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         source = str(yaml.safe_load(cfg_path.read_text()).get("source", ""))
         if source.startswith("shipped:"):
-            runs[source.split(":", 1)[1]] = folder
+            # Keep the run's light records beside the page (the models go to the zoo, the rest stays out of git).
+            name = source.split(":", 1)[1]
+            keep = out.parent / "runs" / name
+            keep.mkdir(parents=True, exist_ok=True)
+            for item in KEPT:
+                if (folder / item).is_file():
+                    shutil.copyfile(folder / item, keep / item)
+            runs[name] = keep
     saved = out.with_suffix(".json")
     data = json.loads(saved.read_text()) if saved.is_file() else {}
     if args.throughput:
@@ -45,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         res = measure_training_throughput(ThroughputConfig())
         data["throughput"] = {**dataclasses.asdict(res), "date": dt.date.today().isoformat()}
     data["runs"] = {**data.get("runs", {}), **{k: str(v) for k, v in runs.items()}}
+    data["notes"] = [*data.get("notes", []), *args.note]
     write_json(saved, data)
     info = machine_info()
     import stable_baselines3
@@ -53,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = {"cpu": info.get("cpu", platform.processor()), "cores": info.get("logical_cores", "?"), "python": platform.python_version()}
     machine.update(torch=torch.__version__, sb3=stable_baselines3.__version__)
     all_runs = {k: Path(v) for k, v in data["runs"].items() if Path(v).is_dir()}
-    print(write_results(all_runs, data.get("throughput"), out, machine))
+    print(write_results(all_runs, data.get("throughput"), out, machine, data["notes"]))
     return 0
 
 
