@@ -132,13 +132,13 @@ def write_results(
         "Reading the rows:",
         "",
         "- Q-learning drives with nine steering values and cruise control (`action.speed: cruise`, see docs/design.md); its table "
-        "is indexed by lane offset, heading error and the route 20 m ahead. The wall-clock is the run's own `train_wall_s` "
-        "(one process, one core), taken while other trainings shared the machine.",
+        "is indexed by where the lane centre lies 10 m and 20 m ahead in the car's frame (13 x 13 states). The wall-clock is the "
+        "run's own `train_wall_s` (one process, one core, validation rounds included), taken while other trainings shared the machine.",
         "- DQN picks meta actions that the lattice planner and controllers carry out, so collisions are rare from the start; "
         "what it has to learn is to ask for speed. For scale, a constant `faster` policy scored 100 % success at 83 % of the "
         "limit on seeds 0-7, a constant `keep` 100 % at 75 %.",
         "- PPO on lidar drives the car directly (steering and pedals) among 20 IDM/MOBIL vehicles; a collision ends the episode.",
-        "- Validation scores swing between rounds for PPO and DQN alike; the best validated model is the one tested.",
+        "- Validation scores swing between rounds for the Q table, DQN and PPO alike; the best validated model is the one tested.",
     ]
     if notes:
         lines += ["", "Earlier attempts and changes:", ""] + [f"- {n}" for n in notes]
