@@ -20,7 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from agents.evaluation import evaluate_agent, summarise_episodes
-from agents.runs import append_csv, atomic_write, read_csv, read_status, set_status, write_csv
+from agents.runs import append_csv, atomic_write, read_csv, read_status, set_status, status_extras, write_csv
 
 VALIDATION_SEED_BASE = 100
 
@@ -67,8 +67,7 @@ class RunCallback(BaseCallback):
         cfg = self.cfg
         if self._next_ckpt and n >= self._next_ckpt:
             ckpt = self.write_checkpoint(self.model, f"step_{n:09d}")
-            status = read_status(self.run)
-            set_status(self.run, "running", n, ckpt, **{k: v for k, v in status.items() if k in ("resumes", "train_wall_s")})
+            set_status(self.run, "running", n, ckpt, **status_extras(read_status(self.run)))
             self._next_ckpt = (n // cfg.checkpoint_every_steps + 1) * cfg.checkpoint_every_steps
         if self._next_eval and n >= self._next_eval:
             self._validate(n)

@@ -118,3 +118,8 @@ def read_status(run: Path) -> dict[str, Any]:
 def set_status(run: Path, state: str, steps: int, checkpoint: str | None, **extra: Any) -> None:
     """Write ``status.json``: state (running, interrupted, finished), steps done, checkpoint to resume from."""
     write_json(run / "status.json", {"state": state, "steps": int(steps), "checkpoint": checkpoint, **extra})
+
+
+def status_extras(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a status that carry over when it is rewritten (resume count, training wall-clock)."""
+    return {k: v for k, v in status.items() if k in ("resumes", "train_wall_s")}

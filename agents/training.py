@@ -50,7 +50,18 @@ import yaml
 
 import envs
 from agents.evaluation import evaluate_agent, summarise_episodes
-from agents.runs import atomic_write, new_run_dir, read_csv, read_status, set_status, versions, write_csv, write_json, write_yaml
+from agents.runs import (
+    atomic_write,
+    new_run_dir,
+    read_csv,
+    read_status,
+    set_status,
+    status_extras,
+    versions,
+    write_csv,
+    write_json,
+    write_yaml,
+)
 from drive_sim.config import ConfigError, build, merge, require, to_dict
 
 ALGOS = ("ppo", "dqn", "sac", "q")
@@ -316,11 +327,7 @@ def _finish(run: Path, run_cfg: RunConfig, agent: Any, model_file: str, progress
     write_json(run / "eval.json", summary)
     plot_learning_curve(run)
     status = read_status(run)
-    set_status(run, "finished", status.get("steps", cfg.total_steps), status.get("checkpoint"), **_status_extra(status))
-
-
-def _status_extra(status: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in status.items() if k in ("resumes", "train_wall_s")}
+    set_status(run, "finished", status.get("steps", cfg.total_steps), status.get("checkpoint"), **status_extras(status))
 
 
 def _train_q(run_cfg: RunConfig, run: Path, progress: bool) -> tuple[Any, str]:
