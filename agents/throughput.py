@@ -71,12 +71,11 @@ def _ppo_rate(make_vec: Any, policy: str, policy_kwargs: dict[str, Any] | None, 
 
 def measure_training_throughput(cfg: ThroughputConfig, *, progress: bool = True) -> ThroughputResult:
     """PPO timesteps/s on drive-sim Highway-v0 (lidar) and, if installed, highway-env's ``highway_env_ids``."""
-    import torch
     from tqdm import tqdm
 
-    from agents.sb3 import PolicyConfig, make_vec_env, policy_kwargs
+    from agents.sb3 import PolicyConfig, configure_torch, make_vec_env, policy_kwargs
 
-    torch.set_num_threads(1)
+    configure_torch(1)
     res = ThroughputResult()
     tasks: list[tuple[str, Any]] = []
 
@@ -85,7 +84,7 @@ def measure_training_throughput(cfg: ThroughputConfig, *, progress: bool = True)
             return make_vec_env("DriveSim/Highway-v0", {"obs_type": "lidar", "action_type": "continuous"}, cfg.n_envs, 1000)
 
         probe = make()
-        kwargs = policy_kwargs(PolicyConfig(), probe.observation_space)
+        kwargs = policy_kwargs(PolicyConfig(), probe.observation_space, "ppo")
         probe.close()
         return _ppo_rate(make, "MlpPolicy", kwargs, cfg.steps, cfg.repeats, cfg.n_steps)
 

@@ -398,13 +398,12 @@ def _train_sb3(run_cfg: RunConfig, run: Path, progress: bool, resume_from: Path 
 
     Returns the agent the final test runs (the best validated model when there is one) and its file.
     """
-    import torch
-
     from agents.callbacks import RunCallback
     from agents.sb3 import (
         Normalisation,
         SB3Agent,
         build_model,
+        configure_torch,
         load_model,
         load_replay_buffer,
         make_vec_env,
@@ -417,9 +416,7 @@ def _train_sb3(run_cfg: RunConfig, run: Path, progress: bool, resume_from: Path 
     cfg = run_cfg.train
     eid = env_id(cfg.scenario)
     policy = run_cfg.policy_config()
-    # One intra-op thread: the networks are small, and extra threads spin against the env workers
-    # for the same cores (measured: 50 % system time and a third of the throughput with the default).
-    torch.set_num_threads(cfg.torch_threads)
+    configure_torch(cfg.torch_threads)
     meta = model_meta(cfg.algo, eid, cfg.obs, cfg.action, policy, run_cfg.hyperparams, run_cfg.env)
     gamma = float(run_cfg.hyperparams.get("gamma", 0.99))
     norm = Normalisation(obs=cfg.normalize_obs, reward=cfg.normalize_reward, gamma=gamma)
