@@ -216,6 +216,27 @@ def _ignore_sigint_in_workers() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _pin_worker(rank: int) -> set[int] | None:
+    """Pin subprocess worker ``rank`` to one of the allowed cores (round robin); Linux only.
+
+    The workers step in lock step and idle between steps; left free, the scheduler moves them
+    between cores and each step starts on a cold cache. Pinned, two Highway-v0 lidar workers on
+    this 2-core machine went from 764-831 to 983-993 env steps/s with fixed actions (no learner).
+    The trainer itself stays free to run on either core. Returns the cores the process now runs
+    on, or None where nothing was pinned (the main process, one core, no affinity call).
+    """
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    os.sched_setaffinity(0, {cores[rank % len(cores)]})
+    return os.sched_getaffinity(0)
+
+
 def make_env_fn(env_id: str, env_kwargs: Mapping[str, Any], seed: int, rank: int, monitor_path: str | None) -> Callable[[], gym.Env]:
     """Thunk for one (Monitor-wrapped) training env; seeded at its first reset with ``seed + rank``."""
     kwargs = dict(env_kwargs)
@@ -226,6 +247,7 @@ def make_env_fn(env_id: str, env_kwargs: Mapping[str, Any], seed: int, rank: int
         import envs  # noqa: F401  (registers the ids inside spawned workers)
 
         _ignore_sigint_in_workers()
+        _pin_worker(rank)
         env = gym.make(env_id, **kwargs)
         env.reset(seed=seed + rank)
         path = None if monitor_path is None else f"{monitor_path}/{rank}"

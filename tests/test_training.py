@@ -268,6 +268,23 @@ def test_training_envs_start_from_their_seed():
     env.close()
 
 
+def test_subprocess_workers_are_pinned_one_core_each_and_the_trainer_is_not():
+    import concurrent.futures
+    import multiprocessing
+
+    from agents.sb3 import _pin_worker
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        pytest.skip("pinning applies to Linux machines with at least 2 allowed cores")
+    before = os.sched_getaffinity(0)
+    assert _pin_worker(0) is None and os.sched_getaffinity(0) == before  # the trainer stays free
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx, max_tasks_per_child=1) as pool:  # a fresh worker each
+        pinned = [pool.submit(_pin_worker, rank).result() for rank in range(3)]
+    assert pinned == [{cores[0]}, {cores[1 % len(cores)]}, {cores[2 % len(cores)]}]
+
+
 @pytest.mark.parametrize(("obs_on", "reward_on"), [(True, False), (False, True)])
 def test_normalisation_state_round_trips(obs_on, reward_on):
     from agents.sb3 import Normalisation, restore_vecnormalize, vecnormalize_state
