@@ -11,7 +11,7 @@ import numpy as np
 
 import envs
 from agents.runs import write_text
-from drive_sim.render import BirdsEyeConfig, birds_eye_view
+from drive_sim.render import BirdsEyeConfig, ChaseViewConfig, birds_eye_view, chase_view
 from drive_sim.road import NETWORK_LAYOUTS
 from drive_sim.scenarios import Scenario, load_scenario
 from drive_sim.weather import CLEAR_VISIBILITY_M
@@ -69,11 +69,11 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
         if env_id == "DriveSim/Custom-v0":
             continue
         sc = load_scenario(name)
-        env = gym.make(env_id, obs_type="camera", render_mode="rgb_array")
+        env = gym.make(env_id, obs_type="camera")
         obs, _ = env.reset(seed=3)
         for _ in range(steps):
             obs, *_ = env.step(np.array([0.0, 0.2], np.float32))
-        chase = env.render()
+        chase = chase_view(env.unwrapped.world, ChaseViewConfig())
         cam = cv2.resize(obs, (chase.shape[0], chase.shape[0]), interpolation=cv2.INTER_NEAREST)
         panels = [chase, cam]
         if sc.world.road.layout in NETWORK_LAYOUTS:  # a junction is best seen from above

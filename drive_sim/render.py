@@ -1,4 +1,4 @@
-"""Views for people: the chase camera used by ``render()`` (and, later, videos).
+"""Views for people: the chase camera used by ``render()``, the bird's-eye view and composed video frames.
 
 Kept apart from the ego camera sensor: what a policy sees is configured by the observation,
 what a person sees is configured here.
@@ -13,6 +13,7 @@ import numpy as np
 
 from drive_sim.config import require
 from drive_sim.sensors.camera import look_at, perspective, render_rgb, rgb_image
+from drive_sim.types import VehicleState
 from drive_sim.weather import camera_effects
 from drive_sim.world import World
 
@@ -94,3 +95,303 @@ def birds_eye_view(world: World, cfg: BirdsEyeConfig) -> np.ndarray:
     proj = perspective(c, cfg.width, cfg.height, cfg.fov_deg, 1.0, cfg.altitude_m + 10.0)
     _, _, rgba, _, _ = render_rgb(c, cfg.width, cfg.height, view, proj)
     return rgb_image(rgba, cfg.height, cfg.width)
+
+
+# ---------------------------------------------------------------------------------------------- video frames
+#: Panels a video frame can hold.
+PANELS = ("chase", "map", "camera", "lidar", "hud")
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Layout of a composed video frame.
+
+    The chase view fills the left two thirds above the HUD strip; the right third holds the
+    bird's-eye map above the agent's camera image and the lidar panel. Without the right-hand
+    panels the chase view and HUD take the full width, without the HUD the full height; another
+    panel left out leaves its place to the background.
+
+    Attributes:
+        width, height: frame size [px] (even numbers: H.264 with yuv420p needs them).
+        panels: which panels to draw, from ``PANELS``.
+        chase_scale: the chase view is rendered at this fraction of its panel and scaled up
+            (TinyRenderer's cost grows with the pixel count: at 0.75 the 640x360 frame renders
+            at over 30 frames/s on one core, docs/performance.md).
+        map_m: width of the ground the map shows [m].
+        fps: frames per second of the video (10: one frame per control step, real time).
+    """
+
+    width: int = 640
+    height: int = 360
+    panels: tuple[str, ...] = PANELS
+    chase_scale: float = 0.75
+    map_m: float = 90.0
+    fps: float = 10.0
+
+    def __post_init__(self) -> None:
+        require(
+            160 <= self.width <= 3840 and self.width % 2 == 0, "video.width", f"must be an even number in [160, 3840], got {self.width}"
+        )
+        require(
+            90 <= self.height <= 2160 and self.height % 2 == 0, "video.height", f"must be an even number in [90, 2160], got {self.height}"
+        )
+        unknown = [p for p in self.panels if p not in PANELS]
+        require(not unknown and len(self.panels) > 0, "video.panels", f"{unknown or 'none'} not allowed; choose from {', '.join(PANELS)}")
+        require(0.1 <= self.chase_scale <= 1.0, "video.chase_scale", f"must be in [0.1, 1], got {self.chase_scale}")
+        require(5.0 <= self.map_m <= 2000.0, "video.map_m", f"must be in [5, 2000] m, got {self.map_m}")
+        require(0.5 <= self.fps <= 120.0, "video.fps", f"must be in [0.5, 120], got {self.fps}")
+
+
+@dataclass(frozen=True)
+class FrameData:
+    """What a video frame shows beside the 3-D view, taken from a live env or from an episode log.
+
+    Attributes:
+        step, time_s: control step and simulated time.
+        ego: the ego car's state.
+        traffic_xy, traffic_yaw, traffic_active: every traffic vehicle (N, 2), (N,), (N,).
+        speed_limit_mps: the limit where the car is.
+        action: the action as text (e.g. "steer +0.12 accel -0.40" or "faster").
+        reward, total_return: this step's reward and the sum so far.
+        friction, visibility_m, night, rain: the conditions.
+        events: short flags to show (collision, off road, sensor faults, signal).
+        lidar_ranges_m, lidar_angles_rad: a lidar sweep (None: no lidar panel content).
+        lidar_range_m: the lidar's maximum range.
+        camera: the agent's camera image (H, W, 3) uint8, or None.
+        plan_xy: a planned path (K, 2) in the world frame, or None.
+        title: a line at the top of the HUD (scenario and agent, say).
+    """
+
+    step: int
+    time_s: float
+    ego: VehicleState
+    traffic_xy: np.ndarray
+    traffic_yaw: np.ndarray
+    traffic_active: np.ndarray
+    speed_limit_mps: float
+    action: str = ""
+    reward: float = 0.0
+    total_return: float = 0.0
+    friction: float = 1.0
+    visibility_m: float = 1e4
+    night: float = 0.0
+    rain: float = 0.0
+    events: tuple[str, ...] = ()
+    lidar_ranges_m: np.ndarray | None = None
+    lidar_angles_rad: np.ndarray | None = None
+    lidar_range_m: float = 50.0
+    camera: np.ndarray | None = None
+    plan_xy: np.ndarray | None = None
+    title: str = ""
+
+
+_BG = (24, 26, 30)
+_ROAD = (70, 72, 76)
+_EDGE = (200, 200, 200)
+_GRASS = (38, 74, 40)
+_EGO = (230, 60, 50)
+_ROUTE = (60, 140, 230)
+_PLAN = (250, 210, 40)
+_TEXT = (235, 235, 235)
+_WARN = (255, 90, 70)
+_TRAFFIC_RGB = ((40, 90, 205), (230, 230, 225), (26, 26, 31), (140, 148, 153), (51, 140, 77), (242, 191, 26))
+
+
+class RoadSketch:
+    """The road of a world as 2-D polylines for the map, computed once per world.
+
+    Open roads: the paved band between the outer edges plus the lane boundary lines, sampled
+    every 2 m and cut to the map's window per frame. Junction layouts: every lane drawn as a
+    band of lane width, and the ego car's route on top.
+    """
+
+    def __init__(self, world: World) -> None:
+        road = world.road
+        self.network = world.network is not None
+        if world.network is not None:
+            self.bands = [lane.line.xy for lane in world.network.lanes]
+            self.band_width_m = road.lane_width_m
+            self.route = [world.network.lanes[i].line.xy for i in getattr(world, "_ego_lanes", ())]
+            self.s = None
+        else:
+            n = max(2, int(road.centreline.length_m / 2.0) + 1)
+            s = np.linspace(0.0, road.centreline.length_m, n)
+            self.s = s
+            lo, hi = road.edge_right_m - road.shoulder_m, road.edge_left_m + road.shoulder_m
+            self.left = road.centreline.to_world(s, np.full(n, hi))[0]
+            self.right = road.centreline.to_world(s, np.full(n, lo))[0]
+            w = road.lane_width_m
+            bounds = sorted({round(o + k * w / 2, 6) for o in road.lane_offsets_m for k in (-1, 1)})
+            self.lines = [road.centreline.to_world(s, np.full(n, b))[0] for b in bounds]
+            self.route = []
+            self.bands = []
+            self.band_width_m = 0.0
+
+
+def _to_px(xy: np.ndarray, ego: VehicleState, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """World points to map pixels, heading up, the car at the centre, lower third."""
+    w, h = size
+    dx, dy = xy[..., 0] - ego.x_m, xy[..., 1] - ego.y_m
+    c, s = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
+    fwd, left = c * dx + s * dy, -s * dx + c * dy
+    u = w / 2 - left * scale
+    v = h * 0.62 - fwd * scale
+    return np.stack([u, v], axis=-1)
+
+
+def _box(x: float, y: float, yaw: float, length: float, width: float) -> np.ndarray:
+    c, s = math.cos(yaw), math.sin(yaw)
+    corners = np.array([[length / 2, width / 2], [length / 2, -width / 2], [-length / 2, -width / 2], [-length / 2, width / 2]])
+    return np.stack([x + c * corners[:, 0] - s * corners[:, 1], y + s * corners[:, 0] + c * corners[:, 1]], axis=-1)
+
+
+def draw_map(sketch: RoadSketch, data: FrameData, size: tuple[int, int], map_m: float) -> np.ndarray:
+    """The bird's-eye map panel: road, route, planned path, traffic and the ego car, heading up."""
+    import cv2
+
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = _GRASS
+    scale = w / map_m
+    ego = data.ego
+    shift = 4  # sub-pixel precision of OpenCV's polygon drawing
+    k = float(1 << shift)
+
+    def poly(xy: np.ndarray) -> np.ndarray:
+        return np.round(_to_px(xy, ego, scale, size) * k).astype(np.int32)
+
+    if sketch.s is None:
+        band = max(1, round(sketch.band_width_m * scale))
+        cv2.polylines(img, [poly(b) for b in sketch.bands], False, _ROAD, band, cv2.LINE_AA, shift)
+        if sketch.route:
+            cv2.polylines(img, [poly(r) for r in sketch.route], False, _ROUTE, max(1, band // 4), cv2.LINE_AA, shift)
+    else:
+        # Only the stretch of road around the car: the polygon stays small on long roads.
+        reach = map_m * 1.2
+        near = np.flatnonzero(np.hypot(sketch.left[:, 0] - ego.x_m, sketch.left[:, 1] - ego.y_m) < reach)
+        if len(near):
+            a, b = int(near[0]), int(near[-1]) + 1
+            outline = np.concatenate([sketch.left[a:b], sketch.right[a:b][::-1]])
+            cv2.fillPoly(img, [poly(outline)], _ROAD, cv2.LINE_AA, shift)
+            for i, line in enumerate(sketch.lines):
+                outer = i in (0, len(sketch.lines) - 1)
+                cv2.polylines(img, [poly(line[a:b])], False, _EDGE if outer else (150, 150, 150), 1, cv2.LINE_AA, shift)
+    if data.plan_xy is not None and len(data.plan_xy) > 1:
+        cv2.polylines(img, [poly(np.asarray(data.plan_xy, np.float64))], False, _PLAN, 2, cv2.LINE_AA, shift)
+    from drive_sim.traffic import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
+
+    for i, ((x, y), yaw, on) in enumerate(
+        zip(data.traffic_xy.tolist(), data.traffic_yaw.tolist(), data.traffic_active.tolist(), strict=True)
+    ):
+        if on and abs(x - ego.x_m) < map_m and abs(y - ego.y_m) < map_m:
+            cv2.fillPoly(
+                img, [poly(_box(x, y, yaw, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M))], _TRAFFIC_RGB[i % len(_TRAFFIC_RGB)], cv2.LINE_AA, shift
+            )
+    cv2.fillPoly(img, [poly(_box(ego.x_m, ego.y_m, ego.yaw_rad, 4.5, 1.8))], _EGO, cv2.LINE_AA, shift)
+    cv2.putText(img, f"{map_m:.0f} m", (4, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, _TEXT, 1, cv2.LINE_AA)
+    return img
+
+
+def draw_lidar(data: FrameData, size: tuple[int, int]) -> np.ndarray:
+    """The lidar panel: one dot per beam at its range, heading up, rings every 10 m."""
+    import cv2
+
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = (12, 14, 18)
+    cx, cy = w / 2, h / 2
+    r_px = 0.47 * min(w, h)
+    scale = r_px / data.lidar_range_m
+    for ring in np.arange(10.0, data.lidar_range_m + 1e-6, 10.0):
+        cv2.circle(img, (round(cx), round(cy)), round(ring * scale), (45, 50, 58), 1, cv2.LINE_AA)
+    if data.lidar_ranges_m is not None and data.lidar_angles_rad is not None:
+        r = np.asarray(data.lidar_ranges_m, np.float64)
+        a = np.asarray(data.lidar_angles_rad, np.float64)
+        u = cx - np.sin(a) * r * scale
+        v = cy - np.cos(a) * r * scale
+        hit = r < data.lidar_range_m - 1e-3
+        pts = np.round(np.stack([u, v], axis=-1)).astype(np.int32)
+        for (x, y), is_hit in zip(pts.tolist(), hit.tolist(), strict=True):
+            cv2.line(img, (round(cx), round(cy)), (x, y), (30, 60, 40), 1)
+            cv2.circle(img, (x, y), 2, (90, 240, 120) if is_hit else (60, 90, 70), -1)
+    cv2.rectangle(img, (round(cx - 2), round(cy - 5)), (round(cx + 2), round(cy + 5)), _EGO, -1)
+    return img
+
+
+def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
+    """The HUD strip: time, speed against the limit (a bar), action, reward, conditions, events."""
+    import cv2
+
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = _BG
+    font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, h / 300.0)
+    line = max(10, round(h / 6.2))
+    x0 = 8
+
+    def text(row: int, s: str, colour: tuple[int, int, int] = _TEXT, x: int = x0) -> None:
+        cv2.putText(img, s, (x, row * line), font, fs, colour, 1, cv2.LINE_AA)
+
+    speed_kmh, limit_kmh = data.ego.speed_mps * 3.6, data.speed_limit_mps * 3.6
+    text(1, data.title or f"step {data.step}")
+    text(2, f"t {data.time_s:5.1f} s   speed {speed_kmh:5.1f} km/h  limit {limit_kmh:3.0f}")
+    # Speed bar: full width = 1.25 x the limit; the tick is the limit.
+    bar_y, bar_h = round(2 * line + line * 0.3), max(3, round(line * 0.35))
+    bar_w = w - 2 * x0
+    frac = min(1.0, speed_kmh / max(1e-6, 1.25 * limit_kmh))
+    colour = _WARN if speed_kmh > limit_kmh * 1.02 else (90, 200, 110)
+    cv2.rectangle(img, (x0, bar_y), (x0 + bar_w, bar_y + bar_h), (55, 58, 64), -1)
+    cv2.rectangle(img, (x0, bar_y), (x0 + round(bar_w * frac), bar_y + bar_h), colour, -1)
+    tick = x0 + round(bar_w / 1.25)
+    cv2.line(img, (tick, bar_y - 2), (tick, bar_y + bar_h + 2), _TEXT, 1)
+    text(4, f"action {data.action}")
+    text(5, f"reward {data.reward:+.2f}  return {data.total_return:8.2f}")
+    weather = [f"friction {data.friction:.2f}"]
+    if data.visibility_m < 1e3:
+        weather.append(f"fog {data.visibility_m:.0f} m")
+    if data.night > 0:
+        weather.append("night")
+    if data.rain > 0:
+        weather.append(f"rain {data.rain:.1f}")
+    text(6, "  ".join(weather))
+    if data.events:
+        ev = "  ".join(data.events)
+        (tw, _), _ = cv2.getTextSize(ev, font, fs, 1)
+        text(1, ev, _WARN, x=max(x0, w - tw - x0))
+    return img
+
+
+def compose_frame(world: World | None, sketch: RoadSketch, data: FrameData, cfg: VideoConfig) -> np.ndarray:
+    """One video frame (H, W, 3) uint8: chase view, map, agent camera, lidar and HUD as configured.
+
+    ``world`` renders the chase view (its bodies must be where ``data`` says: a live env, or an env
+    posed by ``World.show_state``); None leaves the chase panel empty.
+    """
+    import cv2
+
+    W, H = cfg.width, cfg.height
+    frame = np.empty((H, W, 3), np.uint8)
+    frame[:] = _BG
+    right_column = any(p in cfg.panels for p in ("map", "camera", "lidar"))
+    left_w = (W * 2 // 3) & ~1 if right_column else W
+    hud_h = H // 3 if "hud" in cfg.panels else 0
+    chase_h = H - hud_h
+    right_w = W - left_w
+    map_h = min(right_w, H * 3 // 5)
+    small = min(right_w // 2, H - map_h)
+    if "chase" in cfg.panels and world is not None:
+        rw, rh = max(16, round(left_w * cfg.chase_scale)), max(16, round(chase_h * cfg.chase_scale))
+        view = chase_view(world, ChaseViewConfig(width=rw, height=rh))
+        frame[:chase_h, :left_w] = (
+            view if (rw, rh) == (left_w, chase_h) else cv2.resize(view, (left_w, chase_h), interpolation=cv2.INTER_LINEAR)
+        )
+    if "hud" in cfg.panels:
+        frame[chase_h:, :left_w] = draw_hud(data, (left_w, hud_h))
+    if "map" in cfg.panels:
+        frame[:map_h, left_w:] = draw_map(sketch, data, (right_w, map_h), cfg.map_m)
+    y0 = map_h + max(0, (H - map_h - small) // 2)
+    if "camera" in cfg.panels and data.camera is not None and small >= 8:
+        frame[y0 : y0 + small, left_w : left_w + small] = cv2.resize(data.camera, (small, small), interpolation=cv2.INTER_NEAREST)
+    if "lidar" in cfg.panels and small >= 8:
+        frame[y0 : y0 + small, W - small :] = draw_lidar(data, (small, small))
+    return frame

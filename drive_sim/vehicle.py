@@ -145,6 +145,15 @@ class Vehicle:
             self.body_id, self._steer, pb.POSITION_CONTROL, targetPositions=[0.0, 0.0], forces=[20000.0, 20000.0], positionGains=[1.0, 1.0]
         )
 
+    def show(self, state: VehicleState) -> None:
+        """Pose the car as ``state`` has it (chassis and steered wheels), for a view only: no physics."""
+        c = self._c
+        orn = c.getQuaternionFromEuler([state.roll_rad, state.pitch_rad, state.yaw_rad])
+        c.resetBasePositionAndOrientation(self.body_id, [state.x_m, state.y_m, state.z_m], orn)
+        left, right = self._ackermann(state.steer_rad)
+        for j, angle in zip(self._steer, (left, right), strict=True):
+            c.resetJointState(self.body_id, j, angle, 0.0)
+
     # ------------------------------------------------------------------ actuation
     def _ackermann(self, delta: float) -> tuple[float, float]:
         """Left and right wheel angles for bicycle angle ``delta`` (inner wheel turns more)."""

@@ -373,6 +373,22 @@ class World:
         self._place_traffic()
         self.client.performCollisionDetection()
 
+    def show_state(self, ego: VehicleState, traffic_xy: np.ndarray, traffic_yaw: np.ndarray, traffic_active: np.ndarray | None) -> None:
+        """Put the ego car and the traffic bodies where a recorded state has them (episode playback).
+
+        For views only: nothing is simulated, and ``ego``, ``frenet`` and ``traffic_state`` report
+        the recorded state (traffic speeds are not restored).
+        """
+        self.vehicle.show(ego)
+        active = np.ones(len(traffic_xy), bool) if traffic_active is None else np.asarray(traffic_active, bool)
+        half = 0.5 * np.asarray(traffic_yaw, np.float64)
+        z = np.where(active, 0.75, self._parked_z[: len(active)]).tolist()
+        for body, (x, y), zz, qz, qw in zip(
+            self.traffic_ids, np.asarray(traffic_xy).tolist(), z, np.sin(half).tolist(), np.cos(half).tolist(), strict=True
+        ):
+            self._reset_pose(body, (x, y, zz), (0.0, 0.0, qz, qw))
+        self._refresh(ego)
+
     def signal_ahead(self) -> str:
         """The signal at the end of the ego car's lane: "green", "amber", "red", or "" where none."""
         t = self.traffic
@@ -429,8 +445,8 @@ class World:
         lane, s, _ = self.network.locate(ego.x_m, ego.y_m, ego.yaw_rad, self._ego_lanes)
         return EgoOnGraph(lane, s, self._ego_route, ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps)
 
-    def _refresh(self) -> None:
-        ego = self.vehicle.read_state()
+    def _refresh(self, ego: VehicleState | None = None) -> None:
+        ego = self.vehicle.read_state() if ego is None else ego
         s, d, ref, self._seg_hint = self.road.centreline.locate(ego.x_m, ego.y_m, self._seg_hint)
         he = (ego.yaw_rad - ref + math.pi) % (2 * math.pi) - math.pi
         if self.network is not None:

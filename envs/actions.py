@@ -16,7 +16,8 @@ The action adapter is the only code that makes a ``Control``.
   An impossible action (left from the leftmost lane, faster at the limit) changes nothing and is
   counted in ``info["meta_noop"]`` and ``info["meta_noops_total"]``.
 
-Every adapter has ``reset()`` (start of an episode) and ``info()`` (entries for the step's info).
+Every adapter has ``reset()`` (start of an episode), ``info()`` (entries for the step's info) and
+``describe(action)`` (the action as a short text, for the video HUD).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class ContinuousAction:
     def info(self) -> dict[str, Any]:
         """No extra info."""
         return {}
+
+    def describe(self, action: Any) -> str:
+        """``steer +0.12 accel -0.40``."""
+        steer, accel = np.asarray(action, np.float64).reshape(2).tolist()
+        return f"steer {steer:+.2f} accel {accel:+.2f}"
 
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for ``action`` and the number of components that had to be clipped."""
@@ -100,6 +106,14 @@ class DiscreteAction:
         """The cruise target (steering-only grids)."""
         return {"cruise_target_mps": self.target_speed_mps} if self.cruise else {}
 
+    def describe(self, action: Any) -> str:
+        """``#7 steer +0.06`` (cruise) or ``#7 steer +0.50 accel -1.00``."""
+        i = int(np.asarray(action).reshape(()))
+        if self.cruise:
+            return f"#{i} steer {self.steer_values[i]:+.2f} cruise {self.target_speed_mps * 3.6:.0f} km/h"
+        c = self._controls[i]
+        return f"#{i} steer {c.steer:+.2f} accel {c.throttle - c.brake:+.2f}"
+
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for index ``action`` (never clipped)."""
         a = np.asarray(action)
@@ -137,6 +151,7 @@ class MetaAction:
         self.target_speed_mps = min(max(round(float(k["speed"]) / step) * step, 0.0), float(k["speed_limit"]))
         self.noop = False
         self.noops_total = 0
+        self.last_plan = None
         self.driver.reset()
 
     def to_control(self, action: Any) -> tuple[Control, int]:
@@ -166,6 +181,16 @@ class MetaAction:
         cmd = self.driver.drive(k, desired_speed_mps=self.target_speed_mps, lanes=(rel,), preferred_lane=rel)
         self.last_plan = cmd.plan
         return Control(cmd.steer, cmd.throttle, cmd.brake), 0
+
+    def describe(self, action: Any) -> str:
+        """``left -> lane 2, 25 m/s`` (``(no-op)`` when the action was impossible)."""
+        name = META_ACTIONS[int(np.asarray(action).reshape(()))]
+        return f"{name}{' (no-op)' if self.noop else ''} -> lane {self.target_lane}, {self.target_speed_mps * 3.6:.0f} km/h"
+
+    def planned_path(self) -> np.ndarray | None:
+        """The last plan's (K, 2) points in the ego frame it was planned in (None before the first)."""
+        p = self.last_plan
+        return None if p is None else np.stack([p.x_m, p.y_m], axis=-1)
 
     def info(self) -> dict[str, Any]:
         """The targets and the no-op counts."""

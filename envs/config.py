@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from drive_sim.config import ConfigError, merge, require
-from drive_sim.render import ChaseViewConfig
+from drive_sim.render import VideoConfig
 from drive_sim.scenarios import Scenario, load_scenario
 
 
@@ -151,7 +151,7 @@ class EnvConfig:
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     action: ActionConfig = field(default_factory=ActionConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
-    render: ChaseViewConfig = field(default_factory=ChaseViewConfig)
+    render: VideoConfig = field(default_factory=VideoConfig)
 
 
 def make_config(

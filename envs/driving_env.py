@@ -9,8 +9,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import EzPickle
 
-from drive_sim.render import chase_view
+from drive_sim.render import FrameData, RoadSketch, compose_frame
 from drive_sim.scenarios import Scenario
+from drive_sim.types import VehicleState
 from drive_sim.world import World
 from envs.actions import make_action
 from envs.config import EnvConfig, make_config
@@ -90,6 +91,15 @@ class DrivingEnv(gym.Env, EzPickle):
         self._prev_s = 0.0
         self._prev_v = 0.0
         self._prev_a = 0.0
+        # What the last step did, for frame_data() and render(); references, no copies on the step path.
+        self._last_obs: Any = None
+        self._last_action: Any = None
+        self._last_reward = 0.0
+        self._return = 0.0
+        self._last_info: dict[str, Any] = {}
+        self._plan: tuple[np.ndarray, VehicleState] | None = None
+        self._sketch: RoadSketch | None = None
+        self._display_rng = np.random.default_rng(0)
 
     # ------------------------------------------------------------------ template
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -98,10 +108,13 @@ class DrivingEnv(gym.Env, EzPickle):
         self._reset_scene()
         self._act.reset()
         obs = self._obs.observe()
-        return obs, self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
+        info = self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
+        self._last_obs, self._last_action, self._last_reward, self._return, self._last_info, self._plan = obs, None, 0.0, 0.0, info, None
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for one control period: simulate, observe, reward, check the end."""
+        pose = self.world.ego
         control, clipped = self._act.to_control(action)
         self._clipped_total += clipped
         self.world.step(control)
@@ -111,7 +124,12 @@ class DrivingEnv(gym.Env, EzPickle):
         reward = total_reward(terms, self.config.reward)
         terminated = self._is_terminated()
         truncated = self._is_truncated() and not terminated
-        return obs, reward, terminated, truncated, self._info(terms, clipped, jerk, lane_offset, terminated or truncated)
+        info = self._info(terms, clipped, jerk, lane_offset, terminated or truncated)
+        plan = getattr(self._act, "last_plan", None)
+        self._plan = None if plan is None else (self._act.planned_path(), pose)
+        self._last_obs, self._last_action, self._last_reward, self._last_info = obs, action, reward, info
+        self._return += reward
+        return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ hooks
     def _reset_scene(self) -> None:
@@ -192,12 +210,91 @@ class DrivingEnv(gym.Env, EzPickle):
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> np.ndarray | None:
-        """Chase-camera frame (``render_mode="rgb_array"``), else None."""
+        """The composed video frame of ``config.render`` (``render_mode="rgb_array"``), else None.
+
+        The same frame ``drive-sim replay`` writes: chase view, map, agent camera, lidar and HUD
+        (``cfg={"render": {"panels": ["chase"]}}`` for the chase view alone).
+        """
         if self.render_mode != "rgb_array":
             return None
-        return chase_view(self.world, self.config.render)
+        if self._sketch is None:
+            self._sketch = RoadSketch(self.world)
+        return compose_frame(self.world, self._sketch, self.frame_data(), self.config.render)
+
+    def frame_data(self, *, title: str | None = None, plan_xy: np.ndarray | None = None) -> FrameData:
+        """What a video frame shows now beside the 3-D view (nothing here touches the episode's generator).
+
+        The lidar and camera panels show what the agent observed when its observation holds them;
+        otherwise an ideal sweep (a generator of its own) and the camera without weather effects.
+        ``plan_xy``: a planned path in the world frame (the expert's); a ``meta`` action's own plan is
+        shown when none is given.
+        """
+        w, info = self.world, self._last_info
+        e = w.ego
+        xy, yaw = w.traffic.poses() if w.traffic.count else (np.zeros((0, 2)), np.zeros(0))
+        active = np.asarray(w.traffic.active, bool) if w.traffic.count else np.zeros(0, bool)
+        obs, kind = self._last_obs, self.config.observation.type
+        beams, range_m = w.lidar.cfg.beams, w.lidar.cfg.range_m
+        if kind == "lidar" and obs is not None:
+            ranges = np.asarray(obs[:beams], np.float64) * range_m
+        elif kind == "multi" and obs is not None:
+            ranges = np.asarray(obs["lidar"], np.float64) * range_m
+        else:
+            ranges = w.lidar.read(e.x_m, e.y_m, e.yaw_rad, self._display_rng).ranges_m
+        if kind == "camera" and obs is not None and obs.shape[-1] >= 3:
+            camera = obs[..., :3]
+        elif kind == "multi" and obs is not None and obs["camera"].shape[-1] >= 3:
+            camera = obs["camera"][..., :3]
+        else:
+            camera = w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb
+        if plan_xy is None and self._plan is not None and self._plan[0] is not None:
+            plan_xy = ego_to_world(self._plan[0], self._plan[1])
+        cond = w.conditions
+        return FrameData(
+            step=w.steps,
+            time_s=w.time_s,
+            ego=e,
+            traffic_xy=np.asarray(xy, np.float64),
+            traffic_yaw=np.asarray(yaw, np.float64),
+            traffic_active=active,
+            speed_limit_mps=self.scenario.speed_limit_at(w.frenet.s_m),
+            action="" if self._last_action is None else self._act.describe(self._last_action),
+            reward=self._last_reward,
+            total_return=self._return,
+            friction=w.friction,
+            visibility_m=cond.visibility_m,
+            night=cond.night,
+            rain=cond.rain,
+            events=frame_events(info),
+            lidar_ranges_m=ranges,
+            lidar_angles_rad=w.lidar.angles_rad,
+            lidar_range_m=range_m,
+            camera=camera,
+            plan_xy=plan_xy,
+            title=self.scenario.name if title is None else title,
+        )
 
     def close(self) -> None:
         """Release the physics client."""
         if getattr(self, "world", None) is not None:
             self.world.close()
+
+
+def ego_to_world(xy: np.ndarray, pose: VehicleState) -> np.ndarray:
+    """Points (K, 2) in the frame of ``pose`` (x forward, y left) to the world frame."""
+    c, s = np.cos(pose.yaw_rad), np.sin(pose.yaw_rad)
+    x, y = xy[:, 0], xy[:, 1]
+    return np.stack([pose.x_m + c * x - s * y, pose.y_m + s * x + c * y], axis=-1)
+
+
+def frame_events(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The HUD's event flags from a step's ``info``: collision, off road, sensor faults, red light."""
+    events = []
+    if info.get("collision_kind"):
+        events.append(f"COLLISION ({info['collision_kind']})")
+    if info.get("off_road"):
+        events.append("OFF ROAD")
+    events.extend(f"{name} fault" for name, ok in dict(info.get("sensor_valid", {})).items() if not ok)
+    if info.get("signal") in ("red", "amber"):
+        events.append(f"signal {info['signal']}")
+    return tuple(events)

@@ -150,15 +150,23 @@ def test_unknown_scenario_lists_known_ones():
         DrivingEnv(scenario="moon")
 
 
-def test_render_rgb_array_is_a_chase_view():
+def test_render_rgb_array_is_the_composed_video_frame():
     env = gym.make("DriveSim/Highway-v0", render_mode="rgb_array")
     env.reset(seed=0)
     frame = env.render()
-    assert frame.shape == (270, 480, 3) and frame.dtype == np.uint8
-    # The red ego car is in the lower middle of the frame.
-    middle = frame[150:250, 190:290].reshape(-1, 3).astype(int)
+    assert frame.shape == (360, 640, 3) and frame.dtype == np.uint8
+    # The chase view (top left two thirds): the red ego car in its lower middle.
+    middle = frame[140:230, 170:250].reshape(-1, 3).astype(int)
     assert np.any((middle[:, 0] > 150) & (middle[:, 1] < 80) & (middle[:, 2] < 80))
     env.close()
+    chase_cfg = {"render": {"panels": ["chase"], "width": 480, "height": 270}}
+    chase_only = gym.make("DriveSim/Highway-v0", render_mode="rgb_array", cfg=chase_cfg)
+    chase_only.reset(seed=0)
+    frame = chase_only.render()
+    assert frame.shape == (270, 480, 3)
+    middle = frame[150:250, 190:290].reshape(-1, 3).astype(int)
+    assert np.any((middle[:, 0] > 150) & (middle[:, 1] < 80) & (middle[:, 2] < 80))
+    chase_only.close()
     plain = gym.make("DriveSim/Highway-v0")
     plain.reset(seed=0)
     assert plain.render() is None
