@@ -1,4 +1,4 @@
-"""The ``drive-sim`` command: ``train``, ``evaluate``, ``perf`` and ``scenarios``.
+"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``perf`` and ``scenarios``.
 
 Argument parsing only; the work is done by functions in the packages. Bad input ends with one
 line naming what to fix and exit status 2. (argparse rather than tyro, which STYLE.md suggests:
@@ -21,8 +21,9 @@ class _Parser(argparse.ArgumentParser):
 def _build() -> argparse.ArgumentParser:
     from agents.perf import PerfConfig
     from agents.training import TrainConfig
+    from drive_sim.render import VideoConfig
 
-    t, p = TrainConfig(), PerfConfig()
+    t, p, v = TrainConfig(), PerfConfig(), VideoConfig()
     root = _Parser(prog="drive-sim", description="Driving RL on a PyBullet world.")
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -48,6 +49,26 @@ def _build() -> argparse.ArgumentParser:
     ev.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
     ev.add_argument("--out", default=None, help="write the episodes and summary as JSON here (never over an existing file)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser(
+        "replay",
+        help="film an agent's episode (--agent) or a recorded episode (LOG) as mp4 or GIF",
+        description="drive-sim replay --agent zoo:NAME --scenario S --seed N --out x.mp4 | drive-sim replay LOG_DIR --out x.mp4",
+    )
+    rp.add_argument("log", nargs="?", default=None, help="an episode log folder (runs/.../episodes/ep_0007)")
+    rp.add_argument("--agent", default=None, help="zoo:NAME, a model file (.zip, .npz, .json), expert or random")
+    rp.add_argument("--scenario", default=None, help="scenario name or DriveSim id (default: the env the agent was trained on)")
+    rp.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    rp.add_argument("--out", required=True, help="the video: .mp4 (H.264, plays in browsers) or .gif; its folder is created")
+    rp.add_argument("--force", action="store_true", help="replace an existing video")
+    rp.add_argument("--record", default=None, metavar="DIR", help="with --agent: also write the episode log into DIR")
+    rp.add_argument("--max-steps", type=int, default=None, help="with --agent: stop filming after this many steps")
+    rp.add_argument("--mode", default="auto", help="for a log: auto, resimulate or playback (default auto)")
+    rp.add_argument("--width", type=int, default=v.width, help=f"frame width (default {v.width})")
+    rp.add_argument("--height", type=int, default=v.height, help=f"frame height (default {v.height})")
+    rp.add_argument("--panels", default=",".join(v.panels), help=f"comma-separated panels (default {','.join(v.panels)})")
+    rp.add_argument("--fps", type=float, default=v.fps, help="frames per second (default: real time)")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     pf = sub.add_parser("perf", help="measure throughput and memory, write docs/performance.md")
     pf.add_argument("--repeats", type=int, default=p.repeats, help=f"repeats per figure (default {p.repeats})")
@@ -111,6 +132,44 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from agents.replay import film_agent, film_log
+    from drive_sim.render import VideoConfig
+
+    if (args.log is None) == (args.agent is None):
+        raise ValueError("replay: give either an episode log folder or --agent (not both)")
+    panels = tuple(p.strip() for p in args.panels.split(",") if p.strip())
+    video = VideoConfig(width=args.width, height=args.height, panels=panels, fps=args.fps)
+    progress = not args.no_progress
+    try:
+        if args.agent is not None:
+            res = film_agent(
+                args.agent,
+                args.out,
+                scenario=args.scenario,
+                seed=args.seed,
+                video=video,
+                record_dir=args.record,
+                max_steps=args.max_steps,
+                force=args.force,
+                progress=progress,
+            )
+        else:
+            if args.record is not None:
+                raise ValueError("record: only with --agent (a log is already recorded)")
+            res = film_log(args.log, args.out, video=video, mode=args.mode, force=args.force, progress=progress)
+    except FileExistsError as err:
+        raise ValueError(str(err)) from None
+    outcome = "success" if res.success else "no success"
+    print(f"written: {res.video} ({res.frames} frames, {res.fps:g} frames/s, {res.size[0]}x{res.size[1]})")
+    print(f"episode: {res.steps} steps, return {res.total_return:.2f}, {outcome}")
+    if res.mode is not None:
+        print(f"filmed by {res.mode}" + (f"; re-simulation: {res.mismatch}" if res.mismatch else ""))
+    if res.log is not None and args.agent is not None:
+        print(f"episode log: {res.log}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drive-sim`` command."""
     from drive_sim.config import ConfigError
@@ -121,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         elif args.command == "evaluate":
             return _evaluate(args)
+        elif args.command == "replay":
+            return _replay(args)
         elif args.command == "perf":
             from agents.perf import PerfConfig, run_perf
 

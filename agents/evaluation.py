@@ -198,31 +198,21 @@ def summarise_episodes(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate_named_agent(
-    spec: str,
-    *,
-    scenario: str | None = None,
-    episodes: int = 20,
-    seed_start: int = 0,
-    progress: bool = True,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Episodes of the agent named by ``spec`` (``zoo:NAME``, a model file, ``expert``, ``random``).
+def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The agent named by ``spec`` (``zoo:NAME``, a model file, ``expert``, ``random``) and its env.
 
     The env is the one the agent was trained on (its file says), or ``scenario`` (a library name or
     id) with the agent's observation and action types; ``expert`` and ``random`` need ``scenario``
     and use the ``kinematics`` observation with continuous actions.
 
     Returns:
-        The episode rows and a description of what ran (agent, env id, types, seeds).
+        The agent and ``{"env_id", "obs_type", "action_type", "env_cfg"}``.
     """
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the ids)
     from agents.base import load_agent
-    from drive_sim.config import require
 
-    require(episodes >= 1, "episodes", f"must be at least 1, got {episodes}")
-    require(seed_start >= 0, "seed_start", f"must be non-negative, got {seed_start}")
     env_id = None
     if scenario is not None:
         from agents.training import env_id as resolve
@@ -233,21 +223,41 @@ def evaluate_named_agent(
             raise ValueError(f"agent: {spec} needs --scenario (it drives whatever env it is given)")
         kinds = {"obs_type": "kinematics", "action_type": "continuous"}
         probe = gym.make(env_id, **kinds)
-        agent = load_agent(spec, probe, seed=seed_start)
+        agent = load_agent(spec, probe, seed=seed)
         probe.close()
-        meta: dict[str, Any] = {"env_id": env_id, **kinds, "env_cfg": {}}
-    else:
-        agent = load_agent(spec)
-        meta = dict(getattr(agent, "meta", {}) or {})
-        if spec.startswith("zoo:"):
-            from agents.zoo import zoo_entry
+        return agent, {"env_id": env_id, **kinds, "env_cfg": {}}
+    agent = load_agent(spec)
+    meta = dict(getattr(agent, "meta", {}) or {})
+    if spec.startswith("zoo:"):
+        from agents.zoo import zoo_entry
 
-            e = zoo_entry(spec[4:])
-            meta = {"env_id": e.env_id, "obs_type": e.obs_type, "action_type": e.action_type, "env_cfg": e.env_cfg}
-        if not meta.get("env_id") and env_id is None:
-            raise ValueError(f"agent: {spec} does not say which env it drives; pass --scenario")
-        if env_id is not None and env_id != meta.get("env_id"):
-            meta = {**meta, "env_id": env_id}
+        e = zoo_entry(spec[4:])
+        meta = {"env_id": e.env_id, "obs_type": e.obs_type, "action_type": e.action_type, "env_cfg": e.env_cfg}
+    if not meta.get("env_id") and env_id is None:
+        raise ValueError(f"agent: {spec} does not say which env it drives; pass --scenario")
+    if env_id is not None and env_id != meta.get("env_id"):
+        meta = {**meta, "env_id": env_id}
+    return agent, {k: meta.get(k) for k in ("env_id", "obs_type", "action_type")} | {"env_cfg": meta.get("env_cfg") or {}}
+
+
+def evaluate_named_agent(
+    spec: str,
+    *,
+    scenario: str | None = None,
+    episodes: int = 20,
+    seed_start: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Episodes of the agent named by ``spec`` on seeds ``seed_start, ...`` (see ``resolve_agent``).
+
+    Returns:
+        The episode rows and a description of what ran (agent, env id, types, seeds).
+    """
+    from drive_sim.config import require
+
+    require(episodes >= 1, "episodes", f"must be at least 1, got {episodes}")
+    require(seed_start >= 0, "seed_start", f"must be non-negative, got {seed_start}")
+    agent, meta = resolve_agent(spec, scenario, seed=seed_start)
     extra = {"cfg": meta["env_cfg"]} if meta.get("env_cfg") else {}
     seeds = range(seed_start, seed_start + episodes)
     rows = evaluate_agent(agent, meta["env_id"], meta["obs_type"], meta["action_type"], seeds, progress=progress, **extra)

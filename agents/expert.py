@@ -76,6 +76,11 @@ class ExpertAgent:
         accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
         return np.array([cmd.steer, accel], dtype=np.float32)
 
+    def planned_path(self) -> np.ndarray | None:
+        """The last plan's (K, 2) points in the ego frame it was planned in (None before the first act)."""
+        p = None if self.last is None else self.last.plan
+        return None if p is None else np.stack([p.x_m, p.y_m], axis=-1)
+
     def save(self, path: str | Path) -> None:
         """Write the settings as JSON (the expert has no learned parameters)."""
         data = {

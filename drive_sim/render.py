@@ -118,7 +118,8 @@ class VideoConfig:
             (TinyRenderer's cost grows with the pixel count: at 0.75 the 640x360 frame renders
             at over 30 frames/s on one core, docs/performance.md).
         map_m: width of the ground the map shows [m].
-        fps: frames per second of the video (10: one frame per control step, real time).
+        fps: frames per second of the video; 0 (the default) plays in real time, one frame per
+            control period (10 frames/s with the default 0.1 s period).
     """
 
     width: int = 640
@@ -126,7 +127,7 @@ class VideoConfig:
     panels: tuple[str, ...] = PANELS
     chase_scale: float = 0.75
     map_m: float = 90.0
-    fps: float = 10.0
+    fps: float = 0.0
 
     def __post_init__(self) -> None:
         require(
@@ -139,7 +140,7 @@ class VideoConfig:
         require(not unknown and len(self.panels) > 0, "video.panels", f"{unknown or 'none'} not allowed; choose from {', '.join(PANELS)}")
         require(0.1 <= self.chase_scale <= 1.0, "video.chase_scale", f"must be in [0.1, 1], got {self.chase_scale}")
         require(5.0 <= self.map_m <= 2000.0, "video.map_m", f"must be in [5, 2000] m, got {self.map_m}")
-        require(0.5 <= self.fps <= 120.0, "video.fps", f"must be in [0.5, 120], got {self.fps}")
+        require(self.fps == 0.0 or 0.5 <= self.fps <= 120.0, "video.fps", f"must be 0 (real time) or in [0.5, 120], got {self.fps}")
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,25 @@ def draw_lidar(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     return img
 
 
+#: The HUD's speed bar is full at this multiple of the speed limit (a tick marks the limit).
+SPEED_BAR_FULL = 1.25
+
+
+def _hud_line(height: int) -> int:
+    return max(10, round(height / 6.2))
+
+
+def speed_bar_box(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the speed bar inside a HUD strip of ``size``.
+
+    Its filled share is speed / (``SPEED_BAR_FULL`` x limit), so a frame's speed can be read back
+    from its pixels.
+    """
+    w, h = size
+    line = _hud_line(h)
+    return 8, round(2 * line + line * 0.3), w - 16, max(3, round(line * 0.35))
+
+
 def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     """The HUD strip: time, speed against the limit (a bar), action, reward, conditions, events."""
     import cv2
@@ -326,7 +346,7 @@ def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     img = np.empty((h, w, 3), np.uint8)
     img[:] = _BG
     font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, h / 300.0)
-    line = max(10, round(h / 6.2))
+    line = _hud_line(h)
     x0 = 8
 
     def text(row: int, s: str, colour: tuple[int, int, int] = _TEXT, x: int = x0) -> None:
@@ -335,14 +355,12 @@ def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     speed_kmh, limit_kmh = data.ego.speed_mps * 3.6, data.speed_limit_mps * 3.6
     text(1, data.title or f"step {data.step}")
     text(2, f"t {data.time_s:5.1f} s   speed {speed_kmh:5.1f} km/h  limit {limit_kmh:3.0f}")
-    # Speed bar: full width = 1.25 x the limit; the tick is the limit.
-    bar_y, bar_h = round(2 * line + line * 0.3), max(3, round(line * 0.35))
-    bar_w = w - 2 * x0
-    frac = min(1.0, speed_kmh / max(1e-6, 1.25 * limit_kmh))
+    x0, bar_y, bar_w, bar_h = speed_bar_box(size)
+    frac = min(1.0, speed_kmh / max(1e-6, SPEED_BAR_FULL * limit_kmh))
     colour = _WARN if speed_kmh > limit_kmh * 1.02 else (90, 200, 110)
     cv2.rectangle(img, (x0, bar_y), (x0 + bar_w, bar_y + bar_h), (55, 58, 64), -1)
     cv2.rectangle(img, (x0, bar_y), (x0 + round(bar_w * frac), bar_y + bar_h), colour, -1)
-    tick = x0 + round(bar_w / 1.25)
+    tick = x0 + round(bar_w / SPEED_BAR_FULL)
     cv2.line(img, (tick, bar_y - 2), (tick, bar_y + bar_h + 2), _TEXT, 1)
     text(4, f"action {data.action}")
     text(5, f"reward {data.reward:+.2f}  return {data.total_return:8.2f}")
@@ -361,6 +379,27 @@ def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     return img
 
 
+def frame_layout(cfg: VideoConfig) -> dict[str, tuple[int, int, int, int]]:
+    """Panel name -> (x, y, width, height) in the frame, for the panels ``cfg`` draws."""
+    W, H = cfg.width, cfg.height
+    right_column = any(p in cfg.panels for p in ("map", "camera", "lidar"))
+    left_w = (W * 2 // 3) & ~1 if right_column else W
+    hud_h = H // 3 if "hud" in cfg.panels else 0
+    chase_h = H - hud_h
+    right_w = W - left_w
+    map_h = min(right_w, H * 3 // 5)
+    small = min(right_w // 2, H - map_h)
+    y0 = map_h + max(0, (H - map_h - small) // 2)
+    boxes = {
+        "chase": (0, 0, left_w, chase_h),
+        "hud": (0, chase_h, left_w, hud_h),
+        "map": (left_w, 0, right_w, map_h),
+        "camera": (left_w, y0, small, small),
+        "lidar": (W - small, y0, small, small),
+    }
+    return {k: b for k, b in boxes.items() if k in cfg.panels and b[2] >= 8 and b[3] >= 8}
+
+
 def compose_frame(world: World | None, sketch: RoadSketch, data: FrameData, cfg: VideoConfig) -> np.ndarray:
     """One video frame (H, W, 3) uint8: chase view, map, agent camera, lidar and HUD as configured.
 
@@ -369,29 +408,19 @@ def compose_frame(world: World | None, sketch: RoadSketch, data: FrameData, cfg:
     """
     import cv2
 
-    W, H = cfg.width, cfg.height
-    frame = np.empty((H, W, 3), np.uint8)
+    frame = np.empty((cfg.height, cfg.width, 3), np.uint8)
     frame[:] = _BG
-    right_column = any(p in cfg.panels for p in ("map", "camera", "lidar"))
-    left_w = (W * 2 // 3) & ~1 if right_column else W
-    hud_h = H // 3 if "hud" in cfg.panels else 0
-    chase_h = H - hud_h
-    right_w = W - left_w
-    map_h = min(right_w, H * 3 // 5)
-    small = min(right_w // 2, H - map_h)
-    if "chase" in cfg.panels and world is not None:
-        rw, rh = max(16, round(left_w * cfg.chase_scale)), max(16, round(chase_h * cfg.chase_scale))
-        view = chase_view(world, ChaseViewConfig(width=rw, height=rh))
-        frame[:chase_h, :left_w] = (
-            view if (rw, rh) == (left_w, chase_h) else cv2.resize(view, (left_w, chase_h), interpolation=cv2.INTER_LINEAR)
-        )
-    if "hud" in cfg.panels:
-        frame[chase_h:, :left_w] = draw_hud(data, (left_w, hud_h))
-    if "map" in cfg.panels:
-        frame[:map_h, left_w:] = draw_map(sketch, data, (right_w, map_h), cfg.map_m)
-    y0 = map_h + max(0, (H - map_h - small) // 2)
-    if "camera" in cfg.panels and data.camera is not None and small >= 8:
-        frame[y0 : y0 + small, left_w : left_w + small] = cv2.resize(data.camera, (small, small), interpolation=cv2.INTER_NEAREST)
-    if "lidar" in cfg.panels and small >= 8:
-        frame[y0 : y0 + small, W - small :] = draw_lidar(data, (small, small))
+    for name, (x, y, w, h) in frame_layout(cfg).items():
+        if name == "chase" and world is not None:
+            rw, rh = max(16, round(w * cfg.chase_scale)), max(16, round(h * cfg.chase_scale))
+            view = chase_view(world, ChaseViewConfig(width=rw, height=rh))
+            frame[y : y + h, x : x + w] = view if (rw, rh) == (w, h) else cv2.resize(view, (w, h), interpolation=cv2.INTER_LINEAR)
+        elif name == "hud":
+            frame[y : y + h, x : x + w] = draw_hud(data, (w, h))
+        elif name == "map":
+            frame[y : y + h, x : x + w] = draw_map(sketch, data, (w, h), cfg.map_m)
+        elif name == "camera" and data.camera is not None:
+            frame[y : y + h, x : x + w] = cv2.resize(data.camera, (w, h), interpolation=cv2.INTER_NEAREST)
+        elif name == "lidar":
+            frame[y : y + h, x : x + w] = draw_lidar(data, (w, h))
     return frame

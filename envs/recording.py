@@ -501,3 +501,78 @@ def playback(log: EpisodeLog, env: gym.Env | None = None) -> Iterator[tuple[int,
     finally:
         if own:
             env.close()
+
+
+def recorded_action_text(log: EpisodeLog, t: int) -> str:
+    """The action taken at step ``t`` (1-based: the one that led to state ``t``) as HUD text."""
+    if t == 0 or t > log.steps:
+        return ""
+    a = log.arrays["actions"][t - 1]
+    kind = log.meta["config"]["action"]["type"]
+    if kind == "continuous":
+        steer, accel = np.asarray(a, np.float64).reshape(2).tolist()
+        return f"steer {steer:+.2f} accel {accel:+.2f}"
+    i = int(np.asarray(a).reshape(()))
+    if kind == "meta":
+        from envs.actions import META_ACTIONS
+
+        return META_ACTIONS[i]
+    return f"#{i}"
+
+
+def recorded_events(log: EpisodeLog, t: int) -> tuple[str, ...]:
+    """The HUD's event flags at step ``t``, from the log's events."""
+    state: dict[str, str] = {}
+    for ev in log.meta.get("events", []):
+        if ev["step"] > t:
+            break
+        state[ev["kind"]] = ev["value"]
+    from envs.driving_env import frame_events
+
+    sensors = {k.split(" ", 1)[1]: not v for k, v in state.items() if k.startswith("sensor ")}
+    return frame_events(
+        {
+            "collision_kind": state.get("collision", ""),
+            "off_road": bool(state.get("off_road")),
+            "sensor_valid": sensors,
+            "signal": state.get("signal", ""),
+        }
+    )
+
+
+def log_frame_data(log: EpisodeLog, t: int, env: gym.Env, *, title: str | None = None) -> Any:
+    """A video frame's data for state ``t`` of ``log``, with ``env`` posed there by ``playback``.
+
+    HUD values come from the log; the lidar panel shows an ideal sweep and the camera panel the
+    camera without weather effects, both taken in the posed world (observations are not logged).
+    """
+    from drive_sim.render import FrameData
+
+    w = env.unwrapped.world
+    info = log.info(t)
+    e = log.ego(t)
+    rewards = log.arrays["rewards"]
+    active = log.arrays.get("traffic_active")
+    reading = w.lidar.read(e.x_m, e.y_m, e.yaw_rad, np.random.default_rng(t))
+    return FrameData(
+        step=t,
+        time_s=info["time_s"],
+        ego=e,
+        traffic_xy=log.arrays["traffic_xy"][t],
+        traffic_yaw=log.arrays["traffic_yaw"][t],
+        traffic_active=np.ones(len(log.arrays["traffic_yaw"][t]), bool) if active is None else active[t],
+        speed_limit_mps=info["speed_limit_mps"],
+        action=recorded_action_text(log, t),
+        reward=float(rewards[t - 1]) if t > 0 else 0.0,
+        total_return=float(rewards[:t].sum()),
+        friction=info["friction"],
+        visibility_m=info["visibility_m"],
+        night=info["night"],
+        rain=info["rain"],
+        events=recorded_events(log, t),
+        lidar_ranges_m=reading.ranges_m,
+        lidar_angles_rad=reading.angles_rad,
+        lidar_range_m=w.lidar.cfg.range_m,
+        camera=w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb,
+        title=log.meta.get("scenario", "") if title is None else title,
+    )

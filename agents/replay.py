@@ -1,0 +1,299 @@
+"""Videos of episodes: drive an agent and film it, or film a recorded episode again.
+
+    film_agent("zoo:ppo-lidar-highway", "ice.mp4", scenario="highway-ice", seed=7)
+    film_log("runs/x/episodes/ep_0007", "ep7.mp4")
+
+Frames are ``drive_sim.render.compose_frame``'s (chase view, bird's-eye map with the route and any
+planned path, the agent's camera, lidar, HUD), the same ``render()`` returns. Videos are H.264 mp4
+in yuv420p (plays in browsers) through imageio-ffmpeg's bundled ffmpeg, or GIF; they play in real
+time by default (one frame per control period). The file appears only when complete, and an
+existing one is replaced only with ``force``. The benchmark films its worst episodes through these
+functions.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drive_sim.render import RoadSketch, VideoConfig, compose_frame
+
+VIDEO_FORMATS = (".mp4", ".gif")
+_GIF_PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer"
+
+
+def check_video_path(path: str | Path, *, force: bool = False) -> Path:
+    """The output path, its folder created; refuses an unknown format and an existing file without ``force``."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_FORMATS:
+        raise ValueError(f"out: {path} is not a video name; allowed endings: {', '.join(VIDEO_FORMATS)}")
+    if path.exists() and not force:
+        raise FileExistsError(f"out: {path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise ValueError(f"out: {path} is a folder; give a file name ending in .mp4 or .gif")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"out: cannot create the folder {path.parent} ({err.strerror})") from None
+    return path
+
+
+class VideoWriter:
+    """Frames (H, W, 3) uint8 RGB to an mp4 (H.264, yuv420p) or GIF, through a temporary file.
+
+    Use as a context manager: on a clean exit the temporary file is renamed to ``path``; on an
+    error it is deleted and an existing ``path`` is left as it was.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *, force: bool = False) -> None:
+        import imageio_ffmpeg
+
+        self.path = check_video_path(path, force=force)
+        self.fps = float(fps)
+        self.size = size
+        self.frames = 0
+        suffix = self.path.suffix.lower()
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        if suffix == ".mp4":
+            params: dict[str, Any] = {
+                "codec": "libx264",
+                "pix_fmt_out": "yuv420p",
+                "quality": None,
+                "output_params": ["-crf", "23", "-preset", "veryfast", "-movflags", "+faststart"],
+            }
+        else:
+            # One palette for the whole clip (ffmpeg's palettegen/paletteuse): GIFs without banding.
+            params = {
+                "codec": "gif",
+                "pix_fmt_out": None,
+                "quality": None,
+                "output_params": ["-filter_complex", _GIF_PALETTE, "-loop", "0"],
+            }
+        self._gen = imageio_ffmpeg.write_frames(str(self._tmp), size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="error", **params)
+        self._gen.send(None)
+
+    def append(self, frame: np.ndarray) -> None:
+        """Add one frame of the writer's size."""
+        h, w = frame.shape[:2]
+        if (w, h) != self.size or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"video: frame {frame.shape} {frame.dtype} does not match {self.size[0]}x{self.size[1]} RGB uint8")
+        self._gen.send(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        try:
+            self._gen.close()
+        finally:
+            if exc_type is None and self.frames > 0:
+                os.replace(self._tmp, self.path)
+            elif self._tmp.exists():
+                self._tmp.unlink()
+
+
+@dataclass
+class FilmResult:
+    """What a film_* call wrote.
+
+    Attributes:
+        video: the video file.
+        frames, fps, size: its frame count, rate and (width, height).
+        steps, total_return, success: the episode.
+        log: the episode log written (film_agent with ``record_dir``) or read (film_log).
+        mode: how a log was filmed: "resimulate" or "playback" (None for film_agent).
+        mismatch: film_log: where re-simulation left the log (then it was filmed by playback).
+    """
+
+    video: Path
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    steps: int
+    total_return: float
+    success: bool | None = None
+    log: Path | None = None
+    mode: str | None = None
+    mismatch: str | None = None
+    events: list[str] = field(default_factory=list)
+
+
+def _fps(video: VideoConfig, control_period_s: float) -> float:
+    return video.fps if video.fps > 0 else 1.0 / control_period_s
+
+
+def _plan_in_world(agent: Any, pose: Any) -> np.ndarray | None:
+    """An agent's planned path (``planned_path()``, ego frame at ``pose``) in the world frame."""
+    from envs.driving_env import ego_to_world
+
+    get = getattr(agent, "planned_path", None)
+    local = get() if callable(get) else None
+    return None if local is None or len(local) < 2 else ego_to_world(np.asarray(local, np.float64), pose)
+
+
+def film_agent(
+    spec: str,
+    out: str | Path,
+    *,
+    scenario: str | None = None,
+    seed: int = 0,
+    video: VideoConfig | None = None,
+    record_dir: str | Path | None = None,
+    max_steps: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> FilmResult:
+    """Drive one deterministic episode of the agent named by ``spec`` and film it.
+
+    Args:
+        spec: ``zoo:NAME``, a model file, ``expert`` or ``random`` (``agents.evaluation.resolve_agent``).
+        out: the video (.mp4 or .gif).
+        scenario: the scenario (library name or id); default: the agent's own.
+        seed: the episode's seed.
+        video: frame size, panels and rate.
+        record_dir: also write the episode log there (``ep_<seed>``), so it can be filmed again.
+        max_steps: stop after this many steps (the episode and its log stay unfinished).
+        force: replace an existing video.
+        progress: show a progress bar.
+    """
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    from agents.evaluation import resolve_agent
+    from envs.recording import RecordEpisodes
+
+    video = video or VideoConfig()
+    check_video_path(out, force=force)
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps: must be at least 1, got {max_steps}")
+    agent, meta = resolve_agent(spec, scenario, seed=seed)
+    kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
+    if meta.get("env_cfg"):
+        kwargs["cfg"] = meta["env_cfg"]
+    env = gym.make(meta["env_id"], **kwargs)
+    if record_dir is not None:
+        env = RecordEpisodes(env, record_dir, name=lambda _i, s: f"ep_{s:04d}", extra_meta={"agent": spec})
+    inner = env.unwrapped
+    title = f"{meta['env_id'].split('/')[-1]}  seed {seed}  {spec}"
+    try:
+        obs, info = env.reset(seed=seed)
+        agent.reset()
+        sketch = RoadSketch(inner.world)
+        dt = inner.world.cfg.control_period_s
+        fps = _fps(video, dt)
+        limit = round(inner.scenario.time_limit_s / dt)
+        if max_steps is not None:
+            limit = min(limit, max_steps)
+        ret, steps, done, plan = 0.0, 0, False, None
+        with (
+            VideoWriter(out, fps, (video.width, video.height), force=force) as writer,
+            tqdm(total=limit + 1, desc=f"filming {Path(out).name}", unit="frame", disable=not progress) as bar,
+        ):
+            writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title), video))
+            bar.update()
+            while not done:
+                pose = inner.world.ego
+                action = agent.act(obs, deterministic=True)
+                plan = _plan_in_world(agent, pose)
+                obs, reward, terminated, truncated, info = env.step(action)
+                ret += float(reward)
+                steps += 1
+                done = terminated or truncated or steps >= limit
+                writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title, plan_xy=plan), video))
+                bar.update()
+        written = getattr(env, "written", [])
+    finally:
+        env.close()
+    return FilmResult(
+        video=Path(out),
+        frames=writer.frames,
+        fps=fps,
+        size=(video.width, video.height),
+        steps=steps,
+        total_return=ret,
+        success=bool(info.get("is_success")),
+        log=written[-1] if written else None,
+    )
+
+
+def film_log(
+    path: str | Path,
+    out: str | Path,
+    *,
+    video: VideoConfig | None = None,
+    mode: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+) -> FilmResult:
+    """Film a recorded episode again.
+
+    Args:
+        path: the episode log folder.
+        out: the video (.mp4 or .gif).
+        video: frame size, panels and rate.
+        mode: ``resimulate`` (run the recorded actions again: the frames show the live simulation,
+            agent's-eye sensor panels included), ``playback`` (pose the recorded states, simulate
+            nothing: works when the dynamics have changed since the recording), or ``auto``
+            (re-simulate when that reproduces the log exactly, else play back).
+        force: replace an existing video.
+        progress: show a progress bar.
+    """
+    from tqdm import tqdm
+
+    from envs.recording import EpisodeLog, log_frame_data, playback, resimulate
+
+    if mode not in ("auto", "resimulate", "playback"):
+        raise ValueError(f"mode: {mode!r} is not allowed; allowed: auto, resimulate, playback")
+    video = video or VideoConfig()
+    check_video_path(out, force=force)
+    log = EpisodeLog.load(path)
+    mismatch = None
+    if mode == "auto":
+        report = resimulate(log, stop_at_mismatch=True)
+        mismatch = None if report.exact else str(report.mismatch)
+        mode = "resimulate" if report.exact else "playback"
+    fps = _fps(video, float(log.meta["control_period_s"]))
+    title = f"{log.env_id.split('/')[-1]}  {log.meta.get('agent', '')}  {Path(path).name}".strip()
+    env = log.make_env()
+    sketch = RoadSketch(env.unwrapped.world)
+    with (
+        VideoWriter(out, fps, (video.width, video.height), force=force) as writer,
+        tqdm(total=log.steps + 1, desc=f"filming {Path(out).name}", unit="frame", disable=not progress) as bar,
+    ):
+        try:
+            if mode == "resimulate":
+
+                def frame(_t: int, e: Any, _info: dict[str, Any]) -> None:
+                    writer.append(compose_frame(e.unwrapped.world, sketch, e.unwrapped.frame_data(title=title), video))
+                    bar.update()
+
+                report = resimulate(log, env=env, on_step=frame)
+                if not report.exact:
+                    mismatch = str(report.mismatch)
+            else:
+                for t, e in playback(log, env):
+                    writer.append(compose_frame(e.unwrapped.world, sketch, log_frame_data(log, t, e, title=title), video))
+                    bar.update()
+        finally:
+            env.close()
+    success = bool(log.info(log.steps)["is_success"]) if log.steps else None
+    return FilmResult(
+        video=Path(out),
+        frames=writer.frames,
+        fps=fps,
+        size=(video.width, video.height),
+        steps=log.steps,
+        total_return=float(log.arrays["rewards"].sum()),
+        success=success,
+        log=log.path,
+        mode=mode,
+        mismatch=mismatch,
+    )
