@@ -191,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "highway_env_steps": 2,
                 "scenario_steps": 20,
                 "planner_steps": 20,
+                "video_frames": 5,
                 "repeats": 1,
                 "memory_steps": 0,
             }
