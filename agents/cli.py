@@ -160,7 +160,7 @@ def _replay(args: argparse.Namespace) -> int:
             res = film_log(args.log, args.out, video=video, mode=args.mode, force=args.force, progress=progress)
     except FileExistsError as err:
         raise ValueError(str(err)) from None
-    outcome = "success" if res.success else "no success"
+    outcome = ("success" if res.success else "no success") if res.finished else "unfinished (stopped before the episode ended)"
     print(f"written: {res.video} ({res.frames} frames, {res.fps:g} frames/s, {res.size[0]}x{res.size[1]})")
     print(f"episode: {res.steps} steps, return {res.total_return:.2f}, {outcome}")
     if res.mode is not None:

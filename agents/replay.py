@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from drive_sim.files import umask_mode
 from drive_sim.render import RoadSketch, VideoConfig, compose_frame
 
 VIDEO_FORMATS = (".mp4", ".gif")
@@ -95,6 +96,7 @@ class VideoWriter:
             self._gen.close()
         finally:
             if exc_type is None and self.frames > 0:
+                os.chmod(self._tmp, umask_mode())  # mkstemp makes 0600
                 os.replace(self._tmp, self.path)
             elif self._tmp.exists():
                 self._tmp.unlink()
@@ -108,6 +110,7 @@ class FilmResult:
         video: the video file.
         frames, fps, size: its frame count, rate and (width, height).
         steps, total_return, success: the episode.
+        finished: False when ``max_steps`` stopped the episode before its end.
         log: the episode log written (film_agent with ``record_dir``) or read (film_log).
         mode: how a log was filmed: "resimulate" or "playback" (None for film_agent).
         mismatch: film_log: where re-simulation left the log (then it was filmed by playback).
@@ -120,6 +123,7 @@ class FilmResult:
     steps: int
     total_return: float
     success: bool | None = None
+    finished: bool = True
     log: Path | None = None
     mode: str | None = None
     mismatch: str | None = None
@@ -192,7 +196,7 @@ def film_agent(
         limit = round(inner.scenario.time_limit_s / dt)
         if max_steps is not None:
             limit = min(limit, max_steps)
-        ret, steps, done, plan = 0.0, 0, False, None
+        ret, steps, done, ended, plan = 0.0, 0, False, False, None
         with (
             VideoWriter(out, fps, (video.width, video.height), force=force) as writer,
             tqdm(total=limit + 1, desc=f"filming {Path(out).name}", unit="frame", disable=not progress) as bar,
@@ -206,7 +210,8 @@ def film_agent(
                 obs, reward, terminated, truncated, info = env.step(action)
                 ret += float(reward)
                 steps += 1
-                done = terminated or truncated or steps >= limit
+                ended = terminated or truncated
+                done = ended or steps >= limit
                 writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title, plan_xy=plan), video))
                 bar.update()
         written = getattr(env, "written", [])
@@ -220,6 +225,7 @@ def film_agent(
         steps=steps,
         total_return=ret,
         success=bool(info.get("is_success")),
+        finished=ended,
         log=written[-1] if written else None,
     )
 
@@ -285,6 +291,7 @@ def film_log(
         finally:
             env.close()
     success = bool(log.info(log.steps)["is_success"]) if log.steps else None
+    finished = not log.meta.get("outcome", {}).get("unfinished", False)
     return FilmResult(
         video=Path(out),
         frames=writer.frames,
@@ -293,6 +300,7 @@ def film_log(
         steps=log.steps,
         total_return=float(log.arrays["rewards"].sum()),
         success=success,
+        finished=finished,
         log=log.path,
         mode=mode,
         mismatch=mismatch,

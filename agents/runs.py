@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from drive_sim.files import umask_mode
+
 
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
     """Create and return ``out_dir/name`` (or ``name-1``, ``name-2``, ... if taken)."""
@@ -39,6 +41,7 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, umask_mode())  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
+from drive_sim.files import umask_mode
 from envs.recording import FORMAT_VERSION, EpisodeLog, EpisodeLogError, RecordEpisodes, playback, resimulate
 
 SHORT = {"scenario": {"time_limit_s": 5.0}}  # 50 steps: the episodes end by themselves
@@ -44,6 +45,7 @@ def test_record_then_resimulate_gives_the_recorded_states(tmp_path, env_id, obs,
     assert log.arrays["ego"].shape == (log.steps + 1, len(log.meta["ego_fields"]))
     assert log.arrays["traffic_xy"].shape[0] == log.steps + 1
     assert np.isclose(log.arrays["rewards"].sum(), log.meta["return"])
+    assert folder.stat().st_mode & 0o777 == umask_mode(0o777) and (folder / "arrays.npz").stat().st_mode & 0o777 == umask_mode()
     report = resimulate(log)
     assert report.exact and report.steps == log.steps, report
     assert all(err == 0.0 for err in report.max_error.values())

@@ -12,6 +12,7 @@ import pytest
 
 import envs  # noqa: F401
 from agents.replay import film_agent, film_log
+from drive_sim.files import umask_mode
 from drive_sim.render import SPEED_BAR_FULL, VideoConfig, frame_layout, speed_bar_box
 from envs.recording import EpisodeLog, RecordEpisodes
 
@@ -111,6 +112,7 @@ def test_existing_videos_are_kept_and_missing_folders_made(tmp_path, short_log):
     out = tmp_path / "new" / "folder" / "ep.mp4"
     film_log(short_log.path, out, mode="playback", video=VideoConfig(width=320, height=180), progress=False)
     before = out.read_bytes()
+    assert out.stat().st_mode & 0o777 == umask_mode()  # not the temporary file's 0600
     with pytest.raises(FileExistsError, match="exists; pass --force"):
         film_log(short_log.path, out, progress=False)
     assert out.read_bytes() == before
