@@ -97,7 +97,7 @@ class DrivingEnv(gym.Env, EzPickle):
         self._last_reward = 0.0
         self._return = 0.0
         self._last_info: dict[str, Any] = {}
-        self._plan: tuple[np.ndarray, VehicleState] | None = None
+        self._plan_pose: VehicleState | None = None
         self._sketch: RoadSketch | None = None
         self._display_rng = np.random.default_rng(0)
 
@@ -109,7 +109,8 @@ class DrivingEnv(gym.Env, EzPickle):
         self._act.reset()
         obs = self._obs.observe()
         info = self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
-        self._last_obs, self._last_action, self._last_reward, self._return, self._last_info, self._plan = obs, None, 0.0, 0.0, info, None
+        self._last_obs, self._last_action, self._last_reward, self._return, self._last_info = obs, None, 0.0, 0.0, info
+        self._plan_pose = None
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -125,8 +126,7 @@ class DrivingEnv(gym.Env, EzPickle):
         terminated = self._is_terminated()
         truncated = self._is_truncated() and not terminated
         info = self._info(terms, clipped, jerk, lane_offset, terminated or truncated)
-        plan = getattr(self._act, "last_plan", None)
-        self._plan = None if plan is None else (self._act.planned_path(), pose)
+        self._plan_pose = pose  # the frame the action's plan (if it has one) was made in
         self._last_obs, self._last_action, self._last_reward, self._last_info = obs, action, reward, info
         self._return += reward
         return obs, reward, terminated, truncated, info
@@ -247,8 +247,10 @@ class DrivingEnv(gym.Env, EzPickle):
             camera = obs["camera"][..., :3]
         else:
             camera = w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb
-        if plan_xy is None and self._plan is not None and self._plan[0] is not None:
-            plan_xy = ego_to_world(self._plan[0], self._plan[1])
+        planned = getattr(self._act, "planned_path", None)
+        if plan_xy is None and planned is not None and self._plan_pose is not None:
+            local = planned()
+            plan_xy = None if local is None else ego_to_world(local, self._plan_pose)
         cond = w.conditions
         return FrameData(
             step=w.steps,
