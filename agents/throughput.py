@@ -33,7 +33,7 @@ class ThroughputConfig:
 
     steps: int = 8192
     highway_env_steps: int = 1024
-    repeats: int = 3
+    repeats: int = 5
     n_envs: int = 2
     n_steps: int = 512
     highway_env_ids: tuple[str, ...] = ("highway-fast-v0",)
