@@ -43,7 +43,7 @@ class PerfConfig:
         highway_env_steps: highway-v0 steps per repeat (it runs at a few steps/s).
         scenario_steps: lidar env steps per repeat for each other registered scenario.
         planner_steps: expert-driven Highway-v0 steps per repeat (planner timing).
-        video_frames: composed video frames per repeat (Highway-v0 and Roundabout-v0).
+        video_frames: composed video frames per repeat (each of ``VIDEO_SCENES``).
         memory_steps: steps of the memory check (0 skips it).
         reset_every: the memory check resets the env every this many steps.
         cpu: core to pin the process to (-1: do not pin).
@@ -150,6 +150,14 @@ def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
         raw_rates.append(steps / raw_s)
     env.close()
     return env_rates, raw_rates
+
+
+#: Scenes of the video-frame timing: the open road and the two junctions with the most overdraw.
+VIDEO_SCENES = {
+    "video_frame_highway": ENV_ID,
+    "video_frame_roundabout": "DriveSim/Roundabout-v0",
+    "video_frame_intersection": "DriveSim/Intersection-v0",
+}
 
 
 def measure_video(frames: int, repeats: int, env_id: str = ENV_ID) -> list[float]:
@@ -328,7 +336,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             for key, samples in zip(("planner_call", "expert_decision", "env_kinematics"), rates, strict=True):
                 res.samples[key], res.rates[key] = samples, statistics.median(samples)
         elif task == "video":
-            for key, vid in (("video_frame_highway", ENV_ID), ("video_frame_roundabout", "DriveSim/Roundabout-v0")):
+            for key, vid in VIDEO_SCENES.items():
                 res.samples[key] = measure_video(cfg.video_frames, cfg.repeats, vid)
                 res.rates[key] = statistics.median(res.samples[key])
         elif task == "scenarios":
@@ -358,7 +366,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
         per_step = 1.0 / r["expert_decision"] + 1.0 / r["env_kinematics"]
         res.ratios["planner_ms_per_call"] = 1000.0 / r["planner_call"]
         res.ratios["planner_share_of_expert_step"] = (1.0 / r["planner_call"]) / per_step
-    video = [r[k] for k in ("video_frame_highway", "video_frame_roundabout") if k in r]
+    video = [r[k] for k in VIDEO_SCENES if k in r]
     if video:
         res.ratios["video_frames_per_s_worst"] = min(video)
     if cfg.out:
@@ -406,6 +414,7 @@ _LABELS = {
     "env_kinematics": "DriveSim/Highway-v0, kinematics obs, expert's actions (env steps/s)",
     "video_frame_highway": "video frames 640x360, all panels, Highway-v0 (/s)",
     "video_frame_roundabout": "video frames 640x360, all panels, Roundabout-v0 (/s)",
+    "video_frame_intersection": "video frames 640x360, all panels, Intersection-v0 (/s)",
     "highway-v0": "highway-env highway-v0 (env steps/s)",
     "highway-fast-v0": "highway-env highway-fast-v0 (env steps/s)",
 }

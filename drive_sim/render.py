@@ -114,9 +114,11 @@ class VideoConfig:
     Attributes:
         width, height: frame size [px] (even numbers: H.264 with yuv420p needs them).
         panels: which panels to draw, from ``PANELS``.
-        chase_scale: the chase view is rendered at this fraction of its panel and scaled up
-            (TinyRenderer's cost grows with the pixel count: at 0.75 the 640x360 frame renders
-            at over 30 frames/s on one core, docs/performance.md).
+        chase_scale: the chase view is rendered at this fraction of its panel and scaled up.
+            TinyRenderer's cost grows with the pixel count and the overdraw of the scene: one
+            core renders the 426x240 chase panel of a 640x360 frame at 0.75 in about 24 ms on
+            Highway-v0 but 38-47 ms on the junction layouts, at 0.55 in 12 and 21-25 ms, which
+            keeps whole frames above 30/s everywhere (docs/performance.md).
         map_m: width of the ground the map shows [m].
         fps: frames per second of the video; 0 (the default) plays in real time, one frame per
             control period (10 frames/s with the default 0.1 s period).
@@ -125,7 +127,7 @@ class VideoConfig:
     width: int = 640
     height: int = 360
     panels: tuple[str, ...] = PANELS
-    chase_scale: float = 0.75
+    chase_scale: float = 0.55
     map_m: float = 90.0
     fps: float = 0.0
 
@@ -158,7 +160,7 @@ class FrameData:
         events: short flags to show (collision, off road, sensor faults, signal).
         lidar_ranges_m, lidar_angles_rad: a lidar sweep (None: no lidar panel content).
         lidar_range_m: the lidar's maximum range.
-        camera: the agent's camera image (H, W, 3) uint8, or None.
+        camera: the agent's camera image (H, W, 3) uint8, or None when its observation has none.
         plan_xy: a planned path (K, 2) in the world frame, or None.
         title: a line at the top of the HUD (scenario and agent, say).
     """
@@ -461,8 +463,12 @@ def compose_frame(world: World | None, sketch: RoadSketch, data: FrameData, cfg:
             frame[y : y + h, x : x + w] = draw_hud(data, (w, h))
         elif name == "map":
             frame[y : y + h, x : x + w] = draw_map(sketch, data, (w, h), cfg.map_m)
-        elif name == "camera" and data.camera is not None:
-            frame[y : y + h, x : x + w] = cv2.resize(data.camera, (w, h), interpolation=cv2.INTER_NEAREST)
+        elif name == "camera":
+            if data.camera is not None:
+                frame[y : y + h, x : x + w] = cv2.resize(data.camera, (w, h), interpolation=cv2.INTER_NEAREST)
+            else:
+                for row, text in enumerate(("no camera in", "the observation"), start=1):
+                    cv2.putText(frame, text, (x + 4, y + h // 2 - 8 + 14 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.33, _TEXT, 1, cv2.LINE_AA)
         elif name == "lidar":
             frame[y : y + h, x : x + w] = draw_lidar(data, (w, h))
     return frame

@@ -225,7 +225,8 @@ class DrivingEnv(gym.Env, EzPickle):
         """What a video frame shows now beside the 3-D view (nothing here touches the episode's generator).
 
         The lidar and camera panels show what the agent observed when its observation holds them;
-        otherwise an ideal sweep (a generator of its own) and the camera without weather effects.
+        otherwise the lidar panel shows an ideal sweep (a generator of its own) and the camera panel
+        stays empty.
         ``plan_xy``: a planned path in the world frame (the expert's); a ``meta`` action's own plan is
         shown when none is given.
         """
@@ -241,12 +242,11 @@ class DrivingEnv(gym.Env, EzPickle):
             ranges = np.asarray(obs["lidar"], np.float64) * range_m
         else:
             ranges = w.lidar.read(e.x_m, e.y_m, e.yaw_rad, self._display_rng).ranges_m
+        camera = None  # an agent without a camera gets an empty panel, not a view it never had
         if kind == "camera" and obs is not None and obs.shape[-1] >= 3:
             camera = obs[..., :3]
         elif kind == "multi" and obs is not None and obs["camera"].shape[-1] >= 3:
             camera = obs["camera"][..., :3]
-        else:
-            camera = w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb
         planned = getattr(self._act, "planned_path", None)
         if plan_xy is None and planned is not None and self._plan_pose is not None:
             local = planned()

@@ -547,8 +547,9 @@ def recorded_events(log: EpisodeLog, t: int) -> tuple[str, ...]:
 def log_frame_data(log: EpisodeLog, t: int, env: gym.Env, *, title: str | None = None) -> Any:
     """A video frame's data for state ``t`` of ``log``, with ``env`` posed there by ``playback``.
 
-    HUD values come from the log; the lidar panel shows an ideal sweep and the camera panel the
-    camera without weather effects, both taken in the posed world (observations are not logged).
+    HUD values come from the log; the lidar panel shows an ideal sweep and, for an agent that
+    observed a camera, the camera panel the car's camera without weather effects, both taken in the
+    posed world (observations are not logged).
     """
     from drive_sim.render import FrameData
 
@@ -577,6 +578,6 @@ def log_frame_data(log: EpisodeLog, t: int, env: gym.Env, *, title: str | None =
         lidar_ranges_m=reading.ranges_m,
         lidar_angles_rad=reading.angles_rad,
         lidar_range_m=w.lidar.cfg.range_m,
-        camera=w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb,
+        camera=w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb if log.meta["config"]["observation"]["type"] in ("camera", "multi") else None,
         title=log.meta.get("scenario", "") if title is None else title,
     )
