@@ -1,6 +1,6 @@
 """Videos of episodes: drive an agent and film it, or film a recorded episode again.
 
-    film_agent("zoo:ppo-lidar-highway", "ice.mp4", scenario="highway-ice", seed=7)
+    film_agent("zoo:ppo-highway-lidar", "ice.mp4", scenario="highway-ice", seed=7)
     film_log("runs/x/episodes/ep_0007", "ep7.mp4")
 
 Frames are ``drive_sim.render.compose_frame``'s (chase view, bird's-eye map with the route and any

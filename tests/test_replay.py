@@ -88,7 +88,7 @@ def test_playback_gif_and_panels(tmp_path, short_log):
 
 def test_film_agent_records_a_log_that_films_again(tmp_path):
     res = film_agent(
-        "zoo:ppo-lidar-highway",
+        "zoo:ppo-highway-lidar",
         tmp_path / "a.mp4",
         scenario="highway-ice",
         seed=7,
@@ -98,7 +98,7 @@ def test_film_agent_records_a_log_that_films_again(tmp_path):
     )
     assert res.frames == 26 and res.log is not None and res.log.name == "ep_0007"
     log = EpisodeLog.load(res.log)
-    assert log.env_id == "DriveSim/Highway-Ice-v0" and log.steps == 25 and log.meta["agent"] == "zoo:ppo-lidar-highway"
+    assert log.env_id == "DriveSim/Highway-Ice-v0" and log.steps == 25 and log.meta["agent"] == "zoo:ppo-highway-lidar"
     again = film_log(res.log, tmp_path / "b.mp4", progress=False)
     assert again.mode == "resimulate" and again.frames == 26
     a, _ = _decode(res.video)
