@@ -122,7 +122,7 @@ class EpisodeLog:
         start = self.meta["reset"]
         if start.get("seed") is not None:
             return env.reset(seed=int(start["seed"]))
-        rng = np.random.Generator(np.random.PCG64())
+        rng = np.random.default_rng(0)  # a PCG64 whose state is replaced by the recorded one
         rng.bit_generator.state = _state_from_json(start["generator_state"])
         env.unwrapped._np_random = rng  # what Env.reset(seed=None) goes on using
         return env.reset()
