@@ -201,6 +201,7 @@ class DrivingEnv(gym.Env, EzPickle):
             "night": w.conditions.night,
             "rain": w.conditions.rain,
             "signal": w.signal_ahead(),
+            **dict(zip(("stop_line", "stop_line_m"), w.stop_line_ahead(), strict=True)),
             "action_clipped": clipped,
             "actions_clipped_total": self._clipped_total,
             "is_success": bool(success),

@@ -60,7 +60,11 @@ INFO_FIELDS: tuple[str, ...] = (
     "collided",
     "off_road",
     "is_success",
+    "stop_line_m",
+    "stop_line_kind",
 )
+#: ``info["stop_line"]`` as the number kept in the ``stop_line_kind`` column.
+STOP_LINE_CODES = {"": 0, "green": 1, "amber": 2, "red": 3, "yield": 4}
 _META = "episode.json"
 _ARRAYS = "arrays.npz"
 
@@ -344,7 +348,8 @@ class RecordEpisodes(gym.Wrapper):
         else:
             for buf, shape in ((ep.traffic_xy, (0, 2)), (ep.traffic_yaw, (0,)), (ep.traffic_v, (0,)), (ep.traffic_active, (0,))):
                 buf.append(np.zeros(shape))
-        ep.info.append([float(info.get(k, math.nan)) for k in INFO_FIELDS])
+        numbers = {**info, "stop_line_kind": STOP_LINE_CODES.get(str(info.get("stop_line", "")), 0)}
+        ep.info.append([float(numbers.get(k, math.nan)) for k in INFO_FIELDS])
         valid = info.get("sensor_valid", {})
         ep.sensors.append([bool(valid.get(k, True)) for k in ep.meta["sensors"]])
         step = len(ep.actions)
