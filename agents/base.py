@@ -56,6 +56,14 @@ class RandomAgent:
     def reset(self) -> None:
         """Nothing to forget (the generator runs on across episodes)."""
 
+    def reseed(self, episode_seed: int) -> None:
+        """Restart the generator from (agent seed, ``episode_seed``).
+
+        An episode's actions then depend on its own seed only, whatever ran before it (the
+        benchmark's resumable, parallel grid).
+        """
+        self._rng = np.random.default_rng([self.seed, int(episode_seed)])
+
     def act(self, obs: Any, deterministic: bool = True) -> Any:
         """A random action (``deterministic`` has no meaning for a random policy)."""
         space = self.action_space

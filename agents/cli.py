@@ -8,8 +8,10 @@ tyro prints a multi-line panel on bad input, and the project promises one clear 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -69,6 +71,15 @@ def _build() -> argparse.ArgumentParser:
     rp.add_argument("--panels", default=",".join(v.panels), help=f"comma-separated panels (default {','.join(v.panels)})")
     rp.add_argument("--fps", type=float, default=v.fps, help="frames per second (default: real time)")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    bn = sub.add_parser("bench", help="run agents x scenarios x seeds; one row per episode in OUT/episodes.csv (resumable)")
+    bn.add_argument("--agents", required=True, help="comma-separated: zoo:NAME, model files, expert, random")
+    bn.add_argument("--scenarios", default="all", help="comma-separated names or ids, or all (default all)")
+    bn.add_argument("--episodes", type=int, default=50, help="seeds per scenario (default 50)")
+    bn.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
+    bn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    bn.add_argument("--out", default="results", help="output folder (default results); a re-run finishes what is missing")
+    bn.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     pf = sub.add_parser("perf", help="measure throughput and memory, write docs/performance.md")
     pf.add_argument("--repeats", type=int, default=p.repeats, help=f"repeats per figure (default {p.repeats})")
@@ -132,6 +143,32 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from agents.bench import BenchConfig, run_bench, summarise
+    from agents.runs import write_json
+
+    split = [a.strip() for a in args.agents.split(",") if a.strip()]
+    scen = tuple(x.strip() for x in args.scenarios.split(",") if x.strip())
+    cfg = BenchConfig(
+        agents=tuple(split), scenarios=scen, episodes=args.episodes, seed_start=args.seed_start, workers=args.workers, out=args.out
+    )
+    rows = run_bench(cfg, progress=not args.no_progress)
+    cells = summarise(rows)
+    write_json(Path(args.out) / "summary.json", {"cells": cells})
+    width = max(len(c["agent"]) for c in cells)
+    for c in cells:
+        if c["status"] != "ok":
+            print(f"{c['agent']:{width}s}  {c['env_id']:36s}  skipped: {c['reason']}")
+            continue
+        lo, hi = c["driving_score_ci"]
+        print(
+            f"{c['agent']:{width}s}  {c['env_id']:36s}  success {c['success_rate']:6.1%}  "
+            f"driving score {c['driving_score']:.3f} [{lo:.3f}, {hi:.3f}]  ({c['episodes']} episodes)"
+        )
+    print(f"rows: {Path(args.out) / 'episodes.csv'}; summary: {Path(args.out) / 'summary.json'}")
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     from agents.replay import film_agent, film_log
     from drive_sim.render import VideoConfig
@@ -182,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         elif args.command == "replay":
             return _replay(args)
+        elif args.command == "bench":
+            return _bench(args)
         elif args.command == "perf":
             from agents.perf import PerfConfig, run_perf
 

@@ -243,6 +243,9 @@ class _Episode:
 class RecordEpisodes(gym.Wrapper):
     """Write an episode log (``out_dir/ep_NNNN``) for every episode of the wrapped DrivingEnv.
 
+    With ``out_dir=None`` the logs are kept in memory instead, in ``logs`` (the benchmark computes
+    its metrics from them without touching the disk).
+
     Episodes are numbered from ``first_index`` in the order they start; ``name`` can name them
     instead (called with the episode index and its reset seed, None when it had none). A log is
     written when its episode ends, or, marked unfinished, when the next reset or ``close`` cuts it
@@ -259,7 +262,7 @@ class RecordEpisodes(gym.Wrapper):
     def __init__(
         self,
         env: gym.Env,
-        out_dir: str | Path,
+        out_dir: str | Path | None,
         *,
         first_index: int = 0,
         name: Callable[[int, int | None], str] | None = None,
@@ -270,21 +273,23 @@ class RecordEpisodes(gym.Wrapper):
 
         if not isinstance(env.unwrapped, DrivingEnv):
             raise TypeError(f"RecordEpisodes: wraps drive-sim envs only, got {type(env.unwrapped).__name__}")
-        self.out_dir = Path(out_dir)
+        self.out_dir = None if out_dir is None else Path(out_dir)
         self._index = first_index
         self._name = name or (lambda index, seed: f"ep_{index:04d}")
         self._extra = dict(extra_meta or {})
         self._ep: _Episode | None = None
         #: folders of the logs written so far
         self.written: list[Path] = []
+        #: the logs kept in memory (``out_dir=None``)
+        self.logs: list[EpisodeLog] = []
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start an episode (and its log); an unfinished previous episode is written first."""
         self._finish(unfinished=True)
         inner = self.env.unwrapped
-        folder = self.out_dir / self._name(self._index, seed)
-        if folder.exists():
-            raise FileExistsError(f"episode log: {folder} exists; record into another folder")
+        name = self._name(self._index, seed)
+        if self.out_dir is not None and (self.out_dir / name).exists():
+            raise FileExistsError(f"episode log: {self.out_dir / name} exists; record into another folder")
         start: dict[str, Any] = {"seed": seed}
         if seed is None:
             start["generator_state"] = _state_to_json(inner.np_random.bit_generator.state)
@@ -299,7 +304,7 @@ class RecordEpisodes(gym.Wrapper):
                 "config": json.loads(json.dumps(dataclasses.asdict(cfg), allow_nan=True)),
                 "reset": start,
                 "index": self._index,
-                "folder": folder.name,
+                "folder": name,
                 "code_version": {"drive_sim": drive_sim.__version__, "numpy": np.__version__},
                 "control_period_s": w.cfg.control_period_s,
                 "ego_fields": list(EGO_FIELDS),
@@ -392,7 +397,10 @@ class RecordEpisodes(gym.Wrapper):
             "sensor_valid": np.asarray(ep.sensors, bool).reshape(len(ep.ego), len(ep.meta["sensors"])),
         }
         log = EpisodeLog(ep.meta, arrays)
-        self.written.append(log.save(self.out_dir / ep.meta["folder"]))
+        if self.out_dir is None:
+            self.logs.append(log)
+        else:
+            self.written.append(log.save(self.out_dir / ep.meta["folder"]))
 
 
 # ---------------------------------------------------------------------------------------------- replay

@@ -1,0 +1,282 @@
+"""Benchmark grid: agents x scenarios x seeds, one row per episode, resumable, on a process pool.
+
+    run_bench(BenchConfig(agents=("expert", "zoo:ppo-highway-lidar"), scenarios=("highway",), episodes=50))
+
+Work is split into chunks of a few episodes of one agent on one scenario; each worker process loads
+the agent, builds the env and drives its episodes deterministically (every episode is seeded by its
+own seed), computing the metrics of ``agents.metrics`` from the episode kept in memory. The parent
+appends each finished episode to ``episodes.csv`` with one write of a whole line, so an interrupted
+run loses no finished episode, and a re-run skips the episodes already there (a torn last line is
+dropped). ``bench.json`` holds the grid: a folder that holds another grid's rows is refused.
+An agent that does not fit a scenario (its observation differs) is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drive_sim.config import require
+
+CHUNK = 5
+KEY = ("agent", "env_id", "seed")
+COLUMNS = (
+    *KEY,
+    "status",
+    "steps",
+    "return",
+    "success",
+    "collided",
+    "collision_kind",
+    "off_road",
+    "route_completion",
+    "red_lights_run",
+    "driving_score",
+    "infraction_penalty",
+    "distance_km",
+    "infractions_per_km",
+    "speed_ratio",
+    "rms_jerk_mps3",
+    "rms_lat_accel_mps2",
+    "max_lat_accel_mps2",
+    "min_ttc_s",
+    "duration_s",
+    "reason",
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The grid and how to run it.
+
+    Attributes:
+        agents: agent specs (``zoo:NAME``, a model file, ``expert``, ``random``).
+        scenarios: scenario names or ids; ``("all",)`` is every registered scenario.
+        episodes: evaluation seeds per scenario, from ``seed_start`` (test seeds are 0-99).
+        seed_start: first seed.
+        workers: worker processes (default: all cores).
+        out: the output folder.
+    """
+
+    agents: tuple[str, ...]
+    scenarios: tuple[str, ...] = ("all",)
+    episodes: int = 50
+    seed_start: int = 0
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    out: str = "results"
+
+    def __post_init__(self) -> None:
+        require(len(self.agents) > 0, "agents", "name at least one agent")
+        require(self.episodes >= 1, "episodes", f"must be at least 1, got {self.episodes}")
+        require(self.seed_start >= 0, "seed_start", f"must be non-negative, got {self.seed_start}")
+        require(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
+
+
+def scenario_ids(names: Sequence[str]) -> list[str]:
+    """Env ids of ``names`` (``all``: every registered scenario except the custom-file id)."""
+    import envs
+    from agents.training import env_id
+
+    if tuple(names) == ("all",):
+        return [k for k in envs.ENV_IDS if k != "DriveSim/Custom-v0"]
+    return [env_id(n) for n in names]
+
+
+def grid(cfg: BenchConfig) -> dict[str, Any]:
+    """What identifies a benchmark's rows (kept in ``bench.json``)."""
+    return {"agents": list(cfg.agents), "env_ids": scenario_ids(cfg.scenarios), "seeds": [cfg.seed_start, cfg.seed_start + cfg.episodes]}
+
+
+def chunks(cfg: BenchConfig, done: set[tuple[str, str, int]]) -> list[tuple[str, str, list[int]]]:
+    """(agent, env id, seeds) tasks for the episodes not yet in ``done``."""
+    g = grid(cfg)
+    out = []
+    for agent in g["agents"]:
+        for eid in g["env_ids"]:
+            seeds = [s for s in range(*g["seeds"]) if (agent, eid, s) not in done]
+            out.extend((agent, eid, seeds[i : i + CHUNK]) for i in range(0, len(seeds), CHUNK))
+    return out
+
+
+def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
+    """Drive the episodes of one chunk; one row each (status ``ok`` or ``skipped`` with the reason).
+
+    With ``rows_path`` each row is also appended there as soon as its episode ends, so a run killed
+    mid-chunk keeps every finished episode.
+    """
+    sink = None if rows_path is None else Path(rows_path)
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from agents.evaluation import resolve_agent
+    from agents.metrics import episode_metrics
+    from envs.recording import EpisodeLog, RecordEpisodes
+
+    def skipped(reason: str) -> list[dict[str, Any]]:
+        rows = [{"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason} for s in seeds]
+        for row in rows if sink is not None else ():
+            append_row(sink, row)
+        return rows
+
+    try:
+        agent, meta = resolve_agent(agent_spec, env_id)
+    except (ValueError, OSError) as err:
+        return skipped(str(err))
+    kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
+    if meta.get("env_cfg"):
+        kwargs["cfg"] = meta["env_cfg"]
+    env = RecordEpisodes(gym.make(env_id, **kwargs), None)
+    rows = []
+    try:
+        for seed in seeds:
+            obs, _ = env.reset(seed=int(seed))
+            agent.reset()
+            if hasattr(agent, "reseed"):  # a stochastic baseline: its actions follow the episode's seed
+                agent.reseed(int(seed))
+            try:  # an agent built for other observations or actions fails on its first step
+                obs, _, term, trunc, _ = env.step(agent.act(obs, deterministic=True))
+            except (ValueError, KeyError, RuntimeError, IndexError) as err:
+                return skipped(f"does not fit {env_id}: {str(err).splitlines()[0]}")
+            done = term or trunc
+            while not done:
+                obs, _, term, trunc, _ = env.step(agent.act(obs, deterministic=True))
+                done = term or trunc
+            log: EpisodeLog = env.logs[-1]
+            row = {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
+            if sink is not None:
+                append_row(sink, row)
+            rows.append(row)
+            env.logs.clear()
+    finally:
+        env.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- rows on disk
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of ``episodes.csv`` (a torn last line, from an interrupted write, is dropped)."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def append_row(path: Path, row: dict[str, Any] | None) -> None:
+    """Append one row with a single ``write`` of the whole line (``None``: the header line)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if row is None:
+        writer.writeheader()
+    else:
+        writer.writerow({k: _cell(row.get(k, "")) for k in COLUMNS})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, buf.getvalue().encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
+    return v
+
+
+def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
+    out = Path(cfg.out)
+    g = grid(cfg)
+    meta_path = out / "bench.json"
+    if meta_path.is_file():
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise ValueError(f"out: {meta_path} is not readable; choose another folder") from None
+        if old.get("grid") != g:
+            raise ValueError(f"out: {out} holds another benchmark's rows (a different grid in {meta_path}); choose another folder")
+    elif (out / "episodes.csv").exists():
+        raise ValueError(f"out: {out} holds episodes.csv but no bench.json; choose another folder")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        from agents.runs import write_json
+
+        write_json(meta_path, {"grid": g, "config": asdict(cfg)})
+    done = {(r["agent"], r["env_id"], int(r["seed"])) for r in read_rows(out / "episodes.csv")}
+    return out, done
+
+
+def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
+    """Run (or finish) the grid of ``cfg``; returns every row of ``episodes.csv``."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    for spec in cfg.agents:  # unknown agents and unreadable models fail here, before any work
+        _check_agent(spec)
+    out, done = _prepare(cfg)
+    tasks = chunks(cfg, done)
+    rows_path = out / "episodes.csv"
+    total = sum(len(t[2]) for t in tasks)
+    if tasks and not rows_path.exists():
+        append_row(rows_path, None)  # the header, once, before workers append
+    with tqdm(total=total, desc="bench", unit="ep", disable=not progress) as bar:
+        if cfg.workers == 1:
+            for t in tasks:
+                bar.update(len(run_chunk(*t, str(rows_path))))
+        else:
+            # Workers append their rows themselves, one write per line (O_APPEND), episode by episode.
+            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(run_chunk, *t, str(rows_path)) for t in tasks]
+                for fut in as_completed(futures):
+                    bar.update(len(fut.result()))
+    return read_rows(rows_path)
+
+
+def _check_agent(spec: str) -> None:
+    """Fail with one line for an agent that cannot be loaded at all."""
+    from agents.base import load_agent
+
+    if spec in ("expert", "random"):
+        return
+    try:
+        load_agent(spec)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"agents: {spec}: {err}") from None
+
+
+def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0) -> list[dict[str, Any]]:
+    """One entry per agent x scenario: aggregates with bootstrap intervals, or the skip reason."""
+    from agents.metrics import aggregate
+
+    cells: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        cells.setdefault((r["agent"], r["env_id"]), []).append(r)
+    out = []
+    for (agent, eid), rs in cells.items():
+        ok = [_typed(r) for r in rs if r["status"] == "ok"]
+        if not ok:
+            out.append({"agent": agent, "env_id": eid, "status": "skipped", "reason": rs[0].get("reason", ""), "episodes": 0})
+            continue
+        out.append({"agent": agent, "env_id": eid, "status": "ok", **aggregate(sorted(ok, key=lambda r: r["seed"]), seed=seed)})
+    return out
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(row)
+    for k in ("success", "collided", "off_road"):
+        out[k] = row[k] == "True"
+    for k in COLUMNS:
+        if k not in out or k in KEY[:2] or k in ("status", "collision_kind", "reason", "success", "collided", "off_road"):
+            continue
+        out[k] = float(row[k])
+    out["seed"] = int(row["seed"])
+    return out

@@ -1,0 +1,74 @@
+"""Benchmark grid: same rows for 1 and 2 workers, a killed run resumes to the same rows, bad input in one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agents.bench import BenchConfig, read_rows, run_bench
+
+GRID = {"agents": ("random", "expert"), "scenarios": ("highway",), "episodes": 3}
+
+
+def _key(rows):
+    return sorted(((r["agent"], r["env_id"], int(r["seed"])), r) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one")
+    return run_bench(BenchConfig(**GRID, workers=1, out=str(out)), progress=False)
+
+
+def test_rows_are_the_same_with_one_and_two_workers(one_worker, tmp_path):
+    two = run_bench(BenchConfig(**GRID, workers=2, out=str(tmp_path)), progress=False)
+    assert len(one_worker) == len(two) == 6 and all(r["status"] == "ok" for r in two)
+    assert _key(one_worker) == _key(two)
+    # Real episodes: the expert succeeds, the random baseline does not.
+    by_agent = {a: [r for r in two if r["agent"] == a] for a in GRID["agents"]}
+    assert all(r["success"] == "True" for r in by_agent["expert"])
+    assert all(r["success"] == "False" for r in by_agent["random"])
+
+
+def test_a_killed_run_resumes_to_the_same_rows_without_duplicates(one_worker, tmp_path):
+    args = [sys.executable, "-m", "agents.cli", "bench", "--agents", "random,expert", "--scenarios", "highway"]
+    args += ["--episodes", "3", "--workers", "1", "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    rows_path = tmp_path / "episodes.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_rows(rows_path)) < 4:  # the random episodes and one expert episode
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = read_rows(rows_path)
+    assert 4 <= len(partial) < 6, len(partial)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    final = read_rows(rows_path)
+    keys = [(r["agent"], r["env_id"], r["seed"]) for r in final]
+    assert len(keys) == len(set(keys)) == 6
+    assert _key(final) == _key(one_worker)
+
+
+def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
+    out = tmp_path / "res"
+    run_bench(BenchConfig(agents=("random",), scenarios=("lanekeep",), episodes=1, workers=1, out=str(out)), progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    cases = [
+        (["--agents", "zoo:nope", "--out", str(tmp_path / "x")], "zoo:nope is not in the zoo"),
+        (["--agents", "expert", "--scenarios", "moon", "--out", str(tmp_path / "x")], "'moon' is not known"),
+        (["--agents", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "x")], "missing.zip"),
+        (["--agents", "random", "--scenarios", "highway", "--episodes", "1", "--out", str(out)], "holds another benchmark's rows"),
+    ]
+    for extra, expect in cases:
+        r = subprocess.run(
+            [sys.executable, "-m", "agents.cli", "bench", *extra, "--no-progress"], capture_output=True, text=True, timeout=120
+        )
+        assert r.returncode == 2 and expect in r.stderr and len(r.stderr.strip().splitlines()) == 1, (extra, r.stderr)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / "x").exists()
