@@ -261,7 +261,7 @@ def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0) -> list[dict[str
     for r in rows:
         cells.setdefault((r["agent"], r["env_id"]), []).append(r)
     out = []
-    for (agent, eid), rs in cells.items():
+    for (agent, eid), rs in sorted(cells.items()):
         ok = [_typed(r) for r in rs if r["status"] == "ok"]
         if not ok:
             out.append({"agent": agent, "env_id": eid, "status": "skipped", "reason": rs[0].get("reason", ""), "episodes": 0})
@@ -280,3 +280,103 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
         out[k] = float(row[k])
     out["seed"] = int(row["seed"])
     return out
+
+
+# ---------------------------------------------------------------------------------------------- report
+def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: str = "") -> Path:
+    """``OUT/report.md`` with the agent x scenario table and three plots (PNG files beside it).
+
+    Plots: success rate heatmap; driving score per cell with its 95 % interval; mean speed / limit
+    against collision rate (speed vs safety).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from agents.runs import write_text
+
+    out = Path(out)
+    ok = [c for c in cells if c["status"] == "ok"]
+    agents = list(dict.fromkeys(c["agent"] for c in cells))
+    scen = list(dict.fromkeys(c["env_id"] for c in cells))
+    short = {e: e.split("/")[-1].removesuffix("-v0") for e in scen}
+    images = {}
+    # 1. Success heatmap.
+    grid_vals = np.full((len(agents), len(scen)), np.nan)
+    for c in ok:
+        grid_vals[agents.index(c["agent"]), scen.index(c["env_id"])] = c["success_rate"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(scen), 1.0 + 0.5 * len(agents)))
+    im = ax.imshow(grid_vals, vmin=0.0, vmax=1.0, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
+    ax.set_yticks(range(len(agents)), agents)
+    for (i, j), v in np.ndenumerate(grid_vals):
+        ax.text(j, i, "skip" if np.isnan(v) else f"{v:.0%}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="success rate")
+    ax.set_title("Success rate")
+    fig.tight_layout()
+    images["success_heatmap.png"] = fig
+    # 2. Driving score with CIs, one group per scenario.
+    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(scen), 3.5))
+    width = 0.8 / max(len(agents), 1)
+    for k, agent in enumerate(agents):
+        xs, ys, lo, hi = [], [], [], []
+        for c in ok:
+            if c["agent"] == agent:
+                xs.append(scen.index(c["env_id"]) + (k - (len(agents) - 1) / 2) * width)
+                ys.append(c["driving_score"])
+                lo.append(c["driving_score"] - c["driving_score_ci"][0])
+                hi.append(c["driving_score_ci"][1] - c["driving_score"])
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=agent)
+    ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
+    ax.set_ylabel("driving score (95 % CI)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    images["driving_score.png"] = fig
+    # 3. Speed vs safety.
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for agent in agents:
+        pts = [(c["speed_ratio"], c["collided_rate"]) for c in ok if c["agent"] == agent]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), label=agent)
+    ax.set_xlabel("mean speed / speed limit")
+    ax.set_ylabel("collision rate")
+    ax.legend(fontsize=7)
+    ax.set_title("Speed vs safety (one point per scenario)")
+    fig.tight_layout()
+    images["speed_vs_safety.png"] = fig
+    for name, fig in images.items():
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+
+    def ci(c: dict[str, Any], key: str, pct: bool = True) -> str:
+        lo, hi = c[f"{key}_ci"]
+        f = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:.3f}")
+        return f"{f(c[key])} [{f(lo)}, {f(hi)}]"
+
+    lines = ["# Benchmark", ""]
+    if command:
+        lines += [f"`{command}`", ""]
+    lines += [
+        "Means over episodes with seeded 95 % bootstrap intervals; one row per agent and scenario "
+        "(episode rows: `episodes.csv`, aggregates: `summary.json`).",
+        "",
+        "| agent | scenario | episodes | success | driving score | collisions | off road | speed / limit "
+        "| infractions / km | median min TTC [s] |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in cells:
+        if c["status"] != "ok":
+            lines.append(f"| {c['agent']} | {short[c['env_id']]} | 0 | skipped: {c['reason']} | | | | | | |")
+            continue
+        lines.append(
+            f"| {c['agent']} | {short[c['env_id']]} | {c['episodes']} | {ci(c, 'success_rate')} | {ci(c, 'driving_score', False)} "
+            f"| {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} | {c['speed_ratio']:.2f} | {c['infractions_per_km']:.2f} "
+            f"| {c['median_min_ttc_s']:.2f} |"
+        )
+    lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}]({n})" for n in images], ""]
+    path = out / "report.md"
+    write_text(path, "\n".join(lines))
+    return path

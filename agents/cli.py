@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.bench import BenchConfig, run_bench, summarise
+    from agents.bench import BenchConfig, run_bench, summarise, write_report
     from agents.runs import write_json
 
     split = [a.strip() for a in args.agents.split(",") if a.strip()]
@@ -155,6 +155,10 @@ def _bench(args: argparse.Namespace) -> int:
     rows = run_bench(cfg, progress=not args.no_progress)
     cells = summarise(rows)
     write_json(Path(args.out) / "summary.json", {"cells": cells})
+    command = (
+        f"drive-sim bench --agents {args.agents} --scenarios {args.scenarios} --episodes {args.episodes} --seed-start {args.seed_start}"
+    )
+    report = write_report(args.out, cells, command=command)
     width = max(len(c["agent"]) for c in cells)
     for c in cells:
         if c["status"] != "ok":
@@ -165,7 +169,7 @@ def _bench(args: argparse.Namespace) -> int:
             f"{c['agent']:{width}s}  {c['env_id']:36s}  success {c['success_rate']:6.1%}  "
             f"driving score {c['driving_score']:.3f} [{lo:.3f}, {hi:.3f}]  ({c['episodes']} episodes)"
         )
-    print(f"rows: {Path(args.out) / 'episodes.csv'}; summary: {Path(args.out) / 'summary.json'}")
+    print(f"rows: {Path(args.out) / 'episodes.csv'}; summary: {Path(args.out) / 'summary.json'}; report: {report}")
     return 0
 
 

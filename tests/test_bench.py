@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agents.bench import BenchConfig, read_rows, run_bench
+from agents.bench import BenchConfig, read_rows, run_bench, summarise, write_report
 
 GRID = {"agents": ("random", "expert"), "scenarios": ("highway",), "episodes": 3}
 
@@ -72,3 +72,17 @@ def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
         assert r.returncode == 2 and expect in r.stderr and len(r.stderr.strip().splitlines()) == 1, (extra, r.stderr)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not (tmp_path / "x").exists()
+
+
+def test_report_has_the_table_and_real_plots(one_worker, tmp_path):
+    cells = summarise(one_worker)
+    assert [(c["agent"], c["episodes"]) for c in cells] == [("expert", 3), ("random", 3)]
+    report = write_report(tmp_path, cells, command="drive-sim bench --agents random,expert")
+    text = report.read_text()
+    assert "| agent | scenario | episodes | success | driving score |" in text
+    assert "| expert | Highway | 3 | 100% [100%, 100%] |" in text and "| random | Highway | 3 | 0% [0%, 0%] |" in text
+    images = [line[line.index("(") + 1 : -1] for line in text.splitlines() if line.startswith("![")]
+    assert sorted(images) == ["driving_score.png", "speed_vs_safety.png", "success_heatmap.png"]
+    for name in images:
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
