@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -121,8 +120,9 @@ def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str
 
     def skipped(reason: str) -> list[dict[str, Any]]:
         rows = [{"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason} for s in seeds]
-        for row in rows if sink is not None else ():
-            append_row(sink, row)
+        if sink is not None:
+            for row in rows:
+                append_row(sink, row)
         return rows
 
     try:
@@ -177,18 +177,12 @@ def append_row(path: Path, row: dict[str, Any] | None) -> None:
     if row is None:
         writer.writeheader()
     else:
-        writer.writerow({k: _cell(row.get(k, "")) for k in COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in COLUMNS})  # str(float) round-trips (inf and nan too)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         os.write(fd, buf.getvalue().encode("utf-8"))
     finally:
         os.close(fd)
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
-    return v
 
 
 def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
@@ -271,15 +265,18 @@ def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0) -> list[dict[str
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row with its numbers and flags as numbers and bools again."""
     out: dict[str, Any] = dict(row)
-    for k in ("success", "collided", "off_road"):
-        out[k] = row[k] == "True"
     for k in COLUMNS:
-        if k not in out or k in KEY[:2] or k in ("status", "collision_kind", "reason", "success", "collided", "off_road"):
+        if k in _TEXT or k not in row:
             continue
-        out[k] = float(row[k])
+        out[k] = row[k] == "True" if k in _FLAGS else float(row[k])
     out["seed"] = int(row["seed"])
     return out
+
+
+_TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
+_FLAGS = ("success", "collided", "off_road")
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -27,10 +27,8 @@ from typing import Any
 import numpy as np
 
 from drive_sim.traffic import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M
+from drive_sim.vehicle import Vehicle
 from envs.recording import STOP_LINE_CODES, EpisodeLog
-
-EGO_LENGTH_M = 4.5
-EGO_WIDTH_M = 1.8
 
 
 @dataclass(frozen=True)
@@ -77,8 +75,8 @@ def min_time_to_collision(log: EpisodeLog) -> float:
         dx, dy = txy[t, :, 0] - x[t], txy[t, :, 1] - y[t]
         ahead, side = c * dx + s * dy, -s * dx + c * dy
         closing = speed[t] - tv[t] * np.cos(tyaw[t] - yaw[t])
-        gap = ahead - (EGO_LENGTH_M + VEHICLE_LENGTH_M) / 2
-        mask = (ahead > 0) & (np.abs(side) < (EGO_WIDTH_M + VEHICLE_WIDTH_M) / 2) & (closing > 1e-6)
+        gap = ahead - (Vehicle.LENGTH_M + VEHICLE_LENGTH_M) / 2
+        mask = (ahead > 0) & (np.abs(side) < (Vehicle.WIDTH_M + VEHICLE_WIDTH_M) / 2) & (closing > 1e-6)
         if active is not None:
             mask &= active[t]
         if mask.any():

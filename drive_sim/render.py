@@ -14,6 +14,7 @@ import numpy as np
 from drive_sim.config import require
 from drive_sim.sensors.camera import look_at, perspective, render_rgb, rgb_image
 from drive_sim.types import VehicleState
+from drive_sim.vehicle import Vehicle
 from drive_sim.weather import camera_effects
 from drive_sim.world import World
 
@@ -332,7 +333,7 @@ def draw_map(sketch: RoadSketch, data: FrameData, size: tuple[int, int], map_m: 
             cv2.fillPoly(
                 img, [poly(_box(x, y, yaw, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M))], _TRAFFIC_RGB[i % len(_TRAFFIC_RGB)], cv2.LINE_AA, shift
             )
-    cv2.fillPoly(img, [poly(_box(ego.x_m, ego.y_m, ego.yaw_rad, 4.5, 1.8))], _EGO, cv2.LINE_AA, shift)
+    cv2.fillPoly(img, [poly(_box(ego.x_m, ego.y_m, ego.yaw_rad, Vehicle.LENGTH_M, Vehicle.WIDTH_M))], _EGO, cv2.LINE_AA, shift)
     cv2.putText(img, f"{map_m:.0f} m", (4, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, _TEXT, 1, cv2.LINE_AA)
     return img
 

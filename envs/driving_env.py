@@ -16,6 +16,7 @@ from drive_sim.world import World
 from envs.actions import make_action
 from envs.config import EnvConfig, make_config
 from envs.observations import StateFeatures, make_observation
+from envs.recording import world_state
 from envs.rewards import StepOutcome, reward_terms, total_reward
 
 
@@ -233,8 +234,7 @@ class DrivingEnv(gym.Env, EzPickle):
         """
         w, info = self.world, self._last_info
         e = w.ego
-        xy, yaw = w.traffic.poses() if w.traffic.count else (np.zeros((0, 2)), np.zeros(0))
-        active = np.asarray(w.traffic.active, bool) if w.traffic.count else np.zeros(0, bool)
+        state = world_state(w)
         obs, kind = self._last_obs, self.config.observation.type
         beams, range_m = w.lidar.cfg.beams, w.lidar.cfg.range_m
         if kind == "lidar" and obs is not None:
@@ -257,9 +257,9 @@ class DrivingEnv(gym.Env, EzPickle):
             step=w.steps,
             time_s=w.time_s,
             ego=e,
-            traffic_xy=np.asarray(xy, np.float64),
-            traffic_yaw=np.asarray(yaw, np.float64),
-            traffic_active=active,
+            traffic_xy=state["traffic_xy"],
+            traffic_yaw=state["traffic_yaw"],
+            traffic_active=state["traffic_active"],
             speed_limit_mps=self.scenario.speed_limit_at(w.frenet.s_m),
             action="" if self._last_action is None else self._act.describe(self._last_action),
             reward=self._last_reward,

@@ -69,6 +69,23 @@ _META = "episode.json"
 _ARRAYS = "arrays.npz"
 
 
+def world_state(world: Any) -> dict[str, np.ndarray]:
+    """The ego state and every traffic vehicle now, as new arrays: what a log keeps per step."""
+    e, t = world.ego, world.traffic
+    out = {"ego": np.array([float(getattr(e, k)) for k in EGO_FIELDS])}
+    if t.count:
+        xy, yaw = t.poses()
+        out.update(
+            traffic_xy=np.array(xy, np.float64),
+            traffic_yaw=np.array(yaw, np.float64),
+            traffic_v=np.array(t.v, np.float64),
+            traffic_active=np.array(t.active, bool),
+        )
+    else:
+        out.update(traffic_xy=np.zeros((0, 2)), traffic_yaw=np.zeros(0), traffic_v=np.zeros(0), traffic_active=np.zeros(0, bool))
+    return out
+
+
 class EpisodeLogError(ValueError):
     """A log that cannot be used; the message is one line naming the file."""
 
@@ -340,19 +357,12 @@ class RecordEpisodes(gym.Wrapper):
     def _record_state(self, info: Mapping[str, Any]) -> None:
         ep = self._ep
         assert ep is not None
-        w = self.env.unwrapped.world
-        e = w.ego
-        ep.ego.append([float(getattr(e, k)) for k in EGO_FIELDS])
-        t = w.traffic
-        if t.count:
-            xy, yaw = t.poses()
-            ep.traffic_xy.append(np.asarray(xy, np.float64).copy())
-            ep.traffic_yaw.append(np.asarray(yaw, np.float64).copy())
-            ep.traffic_v.append(np.asarray(t.v, np.float64).copy())
-            ep.traffic_active.append(np.asarray(t.active, bool).copy())
-        else:
-            for buf, shape in ((ep.traffic_xy, (0, 2)), (ep.traffic_yaw, (0,)), (ep.traffic_v, (0,)), (ep.traffic_active, (0,))):
-                buf.append(np.zeros(shape))
+        now = world_state(self.env.unwrapped.world)
+        ep.ego.append(now["ego"].tolist())
+        ep.traffic_xy.append(now["traffic_xy"])
+        ep.traffic_yaw.append(now["traffic_yaw"])
+        ep.traffic_v.append(now["traffic_v"])
+        ep.traffic_active.append(now["traffic_active"])
         numbers = {**info, "stop_line_kind": STOP_LINE_CODES.get(str(info.get("stop_line", "")), 0)}
         ep.info.append([float(numbers.get(k, math.nan)) for k in INFO_FIELDS])
         valid = info.get("sensor_valid", {})
@@ -440,19 +450,6 @@ class ReplayReport:
         return self.mismatch is None
 
 
-def _state_now(env: gym.Env) -> dict[str, np.ndarray]:
-    w = env.unwrapped.world
-    e = w.ego
-    out = {"ego": np.array([float(getattr(e, k)) for k in EGO_FIELDS])}
-    t = w.traffic
-    if t.count:
-        xy, yaw = t.poses()
-        out.update(traffic_xy=np.asarray(xy, np.float64), traffic_yaw=np.asarray(yaw, np.float64), traffic_v=np.asarray(t.v, np.float64))
-    else:
-        out.update(traffic_xy=np.zeros((0, 2)), traffic_yaw=np.zeros(0), traffic_v=np.zeros(0))
-    return out
-
-
 def resimulate(
     log: EpisodeLog,
     *,
@@ -481,7 +478,7 @@ def resimulate(
             if t > 0:
                 _, _, terminated, truncated, info = env.step(log.arrays["actions"][t - 1])
                 steps = t
-            now = _state_now(env)
+            now = world_state(env.unwrapped.world)
             for name in COMPARED:
                 rec = log.arrays[name][t]
                 err = math.inf if now[name].shape != rec.shape else float(np.max(np.abs(now[name] - rec), initial=0.0))
