@@ -1,14 +1,17 @@
-"""Benchmark grid: agents x scenarios x seeds, one row per episode, resumable, on a process pool.
+"""Benchmark grid: agents x scenarios x seeds, one row per episode, resumable, on a process pool or Ray.
 
     run_bench(BenchConfig(agents=("expert", "zoo:ppo-highway-lidar"), scenarios=("highway",), episodes=50))
 
-Work is split into chunks of a few episodes of one agent on one scenario; each worker process loads
-the agent, builds the env and drives its episodes deterministically (every episode is seeded by its
-own seed), computing the metrics of ``agents.metrics`` from the episode kept in memory. The parent
-appends each finished episode to ``episodes.csv`` with one write of a whole line, so an interrupted
-run loses no finished episode, and a re-run skips the episodes already there (a torn last line is
-dropped). ``bench.json`` holds the grid: a folder that holds another grid's rows is refused.
-An agent that does not fit a scenario (its observation differs) is skipped with the reason.
+Work is split into chunks of a few episodes of one agent on one scenario; each worker loads the
+agent, builds the env and drives its episodes with ``agents.evaluation.run_episode`` (every episode
+is seeded by its own seed, so rows do not depend on the worker count or backend), computing the
+metrics of ``agents.metrics`` from the episode log kept in memory. Every finished episode is
+appended to ``episodes.csv`` with one write of a whole line (local workers write it themselves;
+Ray tasks stream their rows back to this process), so an interrupted run loses no finished
+episode, and a re-run skips the episodes already there (a torn last line is dropped).
+``bench.json`` holds the grid: a folder that holds another grid's rows is refused. An agent that
+does not fit a scenario (fails on the first step) is skipped with the reason. ``film_worst``
+films the worst episodes of each cell again from their seeds (``agents.replay.film_agent``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,20 @@ import csv
 import io
 import json
 import os
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drive_sim.config import require
 
+if TYPE_CHECKING:
+    from envs.recording import EpisodeLog
+
 CHUNK = 5
+BACKENDS = ("local", "ray")
 KEY = ("agent", "env_id", "seed")
 COLUMNS = (
     *KEY,
@@ -60,8 +69,10 @@ class BenchConfig:
         scenarios: scenario names or ids; ``("all",)`` is every registered scenario.
         episodes: evaluation seeds per scenario, from ``seed_start`` (test seeds are 0-99).
         seed_start: first seed.
-        workers: worker processes (default: all cores).
+        workers: worker processes (default: all cores); with a local Ray, its CPUs.
         out: the output folder.
+        backend: ``local`` (a process pool) or ``ray`` (Ray tasks).
+        address: the Ray cluster to join (``auto``, ``ray://host:10001``); none: start a local one.
     """
 
     agents: tuple[str, ...]
@@ -70,12 +81,16 @@ class BenchConfig:
     seed_start: int = 0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     out: str = "results"
+    backend: str = "local"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         require(len(self.agents) > 0, "agents", "name at least one agent")
         require(self.episodes >= 1, "episodes", f"must be at least 1, got {self.episodes}")
         require(self.seed_start >= 0, "seed_start", f"must be non-negative, got {self.seed_start}")
         require(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
+        require(self.backend in BACKENDS, "backend", f"{self.backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+        require(self.address is None or self.backend == "ray", "address", "only with backend ray")
 
 
 def scenario_ids(names: Sequence[str]) -> list[str]:
@@ -104,58 +119,54 @@ def chunks(cfg: BenchConfig, done: set[tuple[str, str, int]]) -> list[tuple[str,
     return out
 
 
-def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
-    """Drive the episodes of one chunk; one row each (status ``ok`` or ``skipped`` with the reason).
-
-    With ``rows_path`` each row is also appended there as soon as its episode ends, so a run killed
-    mid-chunk keeps every finished episode.
-    """
-    sink = None if rows_path is None else Path(rows_path)
+def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[dict[str, Any]]:
+    """Drive the episodes of one chunk, yielding one row as each ends (status ``ok``, or ``skipped`` with the reason)."""
     import gymnasium as gym
 
     import envs  # noqa: F401
-    from agents.evaluation import resolve_agent
+    from agents.evaluation import AgentDoesNotFit, resolve_agent, run_episode
     from agents.metrics import episode_metrics
-    from envs.recording import EpisodeLog, RecordEpisodes
+    from envs.recording import RecordEpisodes
 
-    def skipped(reason: str) -> list[dict[str, Any]]:
-        rows = [{"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason} for s in seeds]
-        if sink is not None:
-            for row in rows:
-                append_row(sink, row)
-        return rows
+    def skipped(reason: str) -> Iterator[dict[str, Any]]:
+        for s in seeds:
+            yield {"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason}
 
     try:
         agent, meta = resolve_agent(agent_spec, env_id)
     except (ValueError, OSError) as err:
-        return skipped(str(err))
+        yield from skipped(str(err))
+        return
+    if "torch" in sys.modules:  # one core per worker: the grid runs in parallel across episodes, not inside a network
+        sys.modules["torch"].set_num_threads(1)
     kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
     if meta.get("env_cfg"):
         kwargs["cfg"] = meta["env_cfg"]
     env = RecordEpisodes(gym.make(env_id, **kwargs), None)
-    rows = []
     try:
         for seed in seeds:
-            obs, _ = env.reset(seed=int(seed))
-            agent.reset()
-            if hasattr(agent, "reseed"):  # a stochastic baseline: its actions follow the episode's seed
-                agent.reseed(int(seed))
-            try:  # an agent built for other observations or actions fails on its first step
-                obs, _, term, trunc, _ = env.step(agent.act(obs, deterministic=True))
-            except (ValueError, KeyError, RuntimeError, IndexError) as err:
-                return skipped(f"does not fit {env_id}: {str(err).splitlines()[0]}")
-            done = term or trunc
-            while not done:
-                obs, _, term, trunc, _ = env.step(agent.act(obs, deterministic=True))
-                done = term or trunc
-            log: EpisodeLog = env.logs[-1]
-            row = {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
-            if sink is not None:
-                append_row(sink, row)
-            rows.append(row)
-            env.logs.clear()
+            try:
+                run_episode(env, agent, int(seed))
+            except AgentDoesNotFit as err:
+                yield from skipped(f"does not fit {env_id}: {err}")
+                return
+            log: EpisodeLog = env.logs.pop()
+            yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
     finally:
         env.close()
+
+
+def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
+    """``iter_chunk``'s rows as a list.
+
+    With ``rows_path`` each row is also appended there as soon as its episode ends, so a run killed
+    mid-chunk keeps every finished episode.
+    """
+    rows = []
+    for row in iter_chunk(agent_spec, env_id, seeds):
+        if rows_path is not None:
+            append_row(Path(rows_path), row)
+        rows.append(row)
     return rows
 
 
@@ -209,13 +220,12 @@ def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
 
 def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
     """Run (or finish) the grid of ``cfg``; returns every row of ``episodes.csv``."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     from tqdm import tqdm
 
     for spec in cfg.agents:  # unknown agents and unreadable models fail here, before any work
         _check_agent(spec)
+    if cfg.backend == "ray":
+        _import_ray()  # a missing extra fails before the folder is touched
     out, done = _prepare(cfg)
     tasks = chunks(cfg, done)
     rows_path = out / "episodes.csv"
@@ -223,16 +233,64 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
     if tasks and not rows_path.exists():
         append_row(rows_path, None)  # the header, once, before workers append
     with tqdm(total=total, desc="bench", unit="ep", disable=not progress) as bar:
-        if cfg.workers == 1:
+        if cfg.backend == "ray":
+            _run_ray(tasks, rows_path, cfg, bar)
+        elif cfg.workers == 1:
             for t in tasks:
                 bar.update(len(run_chunk(*t, str(rows_path))))
         else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from multiprocessing import get_context
+
             # Workers append their rows themselves, one write per line (O_APPEND), episode by episode.
             with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
                 futures = [pool.submit(run_chunk, *t, str(rows_path)) for t in tasks]
                 for fut in as_completed(futures):
                     bar.update(len(fut.result()))
     return read_rows(rows_path)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("backend: ray is not installed; pip install 'drive-sim[ray]' (or use --backend local)") from None
+    return ray
+
+
+def _run_ray(tasks: Sequence[tuple[str, str, list[int]]], rows_path: Path, cfg: BenchConfig, bar: Any) -> None:
+    """Chunks as Ray tasks on the cluster at ``cfg.address`` (or a local one with ``cfg.workers`` CPUs).
+
+    Each task is a generator streaming its rows back one episode at a time, and this process
+    appends them, so the rows file needs no shared file system and a run stopped part-way keeps
+    every episode that reached it. Cluster nodes need drive-sim installed (the tasks import it).
+    """
+    ray = _import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked
+    started = not ray.is_initialized()
+    if started:
+        if cfg.address:
+            ray.init(address=cfg.address, logging_level="ERROR", log_to_driver=False)
+        else:
+            ray.init(num_cpus=cfg.workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    remote = ray.remote(num_cpus=1)(iter_chunk)
+    pending = [remote.remote(*t) for t in tasks]
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for gen in ready:
+                try:
+                    row = ray.get(next(gen))
+                except StopIteration:
+                    continue
+                append_row(rows_path, row)
+                bar.update()
+                pending.append(gen)
+    finally:
+        for gen in pending:
+            ray.cancel(gen, force=True)
+        if started:
+            ray.shutdown()
 
 
 def _check_agent(spec: str) -> None:
@@ -279,12 +337,88 @@ _TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
 _FLAGS = ("success", "collided", "off_road")
 
 
+# ---------------------------------------------------------------------------------------------- worst episodes
+def worst_episodes(rows: Sequence[dict[str, str]], k: int) -> list[dict[str, Any]]:
+    """The ``k`` worst finished episodes of every agent x scenario: lowest driving score, then return, then seed."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            cells.setdefault((r["agent"], r["env_id"]), []).append(_typed(r))
+    out = []
+    for key in sorted(cells):
+        out.extend(sorted(cells[key], key=lambda r: (r["driving_score"], r["return"], r["seed"]))[:k])
+    return out
+
+
+def video_name(row: dict[str, Any]) -> str:
+    """``<agent>-<scenario>-seed<N>.mp4`` with anything but letters, digits, ``.``, ``_`` and ``-`` made ``_``."""
+    agent = re.sub(r"[^A-Za-z0-9._-]+", "_", str(row["agent"])).strip("_")
+    return f"{agent}-{row['env_id'].split('/')[-1].removesuffix('-v0')}-seed{int(row['seed']):03d}.mp4"
+
+
+def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
+    from agents.replay import film_agent
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    res = film_agent(agent, path, scenario=env_id, seed=seed, force=True, progress=False)
+    return {"steps": res.steps, "return": res.total_return}
+
+
+def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Videos of the ``k`` worst episodes of each cell in ``OUT/videos`` (``agents.replay.film_agent``).
+
+    Each episode is driven again from its seed and filmed; ``steps`` and ``return`` of the filmed
+    episode are checked against its row (``matches``), so a video shows the episode the table counts.
+    A video already there is kept (a re-run films only what is missing). Local process pool with
+    ``cfg.workers`` processes, whatever the grid's backend: the files are written here.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    require(k >= 0, "videos", f"must be non-negative, got {k}")
+    folder = Path(cfg.out) / "videos"
+    todo, out = [], []
+    for row in worst_episodes(rows, k):
+        path = folder / video_name(row)
+        entry = {
+            k2: row[k2] for k2 in ("agent", "env_id", "seed", "driving_score", "return", "steps", "success", "collision_kind", "off_road")
+        }
+        entry["video"] = f"videos/{path.name}"
+        out.append(entry)
+        if not path.exists():
+            todo.append((entry, path))
+    if not todo:
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(e["agent"], e["env_id"], int(e["seed"]), str(p)) for e, p in todo]
+    with tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress) as bar:
+        if cfg.workers == 1:
+            results = []
+            for j in jobs:
+                results.append(_film(*j))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(_film, *j): i for i, j in enumerate(jobs)}
+                results = [{}] * len(jobs)
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update()
+    for (entry, _), res in zip(todo, results, strict=True):
+        entry["matches"] = res["steps"] == int(entry["steps"]) and abs(res["return"] - entry["return"]) < 1e-6
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- report
-def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: str = "") -> Path:
+def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: str = "", videos: Sequence[dict[str, Any]] = ()) -> Path:
     """``OUT/report.md`` with the agent x scenario table and three plots (PNG files beside it).
 
     Plots: success rate heatmap; driving score per cell with its 95 % interval; mean speed / limit
-    against collision rate (speed vs safety).
+    against collision rate (speed vs safety). ``videos`` (``film_worst``'s entries) adds a list of
+    the worst episodes with links to their videos.
     """
     import matplotlib
 
@@ -297,6 +431,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     out = Path(out)
     ok = [c for c in cells if c["status"] == "ok"]
     agents = list(dict.fromkeys(c["agent"] for c in cells))
+    label = {a: a if len(a) <= 28 or a.startswith("zoo:") else "/".join(Path(a).parts[-2:])[-28:] for a in agents}
     scen = list(dict.fromkeys(c["env_id"] for c in cells))
     short = {e: e.split("/")[-1].removesuffix("-v0") for e in scen}
     images = {}
@@ -304,10 +439,10 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     grid_vals = np.full((len(agents), len(scen)), np.nan)
     for c in ok:
         grid_vals[agents.index(c["agent"]), scen.index(c["env_id"])] = c["success_rate"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(scen), 1.0 + 0.5 * len(agents)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.9 * len(scen)), 1.5 + 0.5 * len(agents)))
     im = ax.imshow(grid_vals, vmin=0.0, vmax=1.0, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
-    ax.set_yticks(range(len(agents)), agents)
+    ax.set_yticks(range(len(agents)), [label[a] for a in agents])
     for (i, j), v in np.ndenumerate(grid_vals):
         ax.text(j, i, "skip" if np.isnan(v) else f"{v:.0%}", ha="center", va="center", fontsize=8)
     fig.colorbar(im, ax=ax, label="success rate")
@@ -315,7 +450,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     fig.tight_layout()
     images["success_heatmap.png"] = fig
     # 2. Driving score with CIs, one group per scenario.
-    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(scen), 3.5))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.9 * len(scen)), 3.5))
     width = 0.8 / max(len(agents), 1)
     for k, agent in enumerate(agents):
         xs, ys, lo, hi = [], [], [], []
@@ -325,7 +460,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
                 ys.append(c["driving_score"])
                 lo.append(c["driving_score"] - c["driving_score_ci"][0])
                 hi.append(c["driving_score_ci"][1] - c["driving_score"])
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=agent)
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=label[agent])
     ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
     ax.set_ylabel("driving score (95 % CI)")
     ax.set_ylim(0, 1.05)
@@ -337,7 +472,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     for agent in agents:
         pts = [(c["speed_ratio"], c["collided_rate"]) for c in ok if c["agent"] == agent]
         if pts:
-            ax.scatter(*zip(*pts, strict=True), label=agent)
+            ax.scatter(*zip(*pts, strict=True), label=label[agent])
     ax.set_xlabel("mean speed / speed limit")
     ax.set_ylabel("collision rate")
     ax.legend(fontsize=7)
@@ -374,6 +509,28 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
             f"| {c['median_min_ttc_s']:.2f} |"
         )
     lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}]({n})" for n in images], ""]
+    if videos:
+        lines += [
+            "## Worst episodes",
+            "",
+            "| agent | scenario | seed | driving score | return | steps | ended by | video |",
+            "|---|---|---:|---:|---:|---:|---|---|",
+        ]
+        for v in videos:
+            ended = (
+                f"{v['collision_kind']} collision"
+                if v["collision_kind"]
+                else "off road"
+                if v["off_road"]
+                else "success"
+                if v["success"]
+                else "time limit"
+            )
+            lines.append(
+                f"| {v['agent']} | {short.get(v['env_id'], v['env_id'])} | {v['seed']} | {v['driving_score']:.3f} | {v['return']:.1f} "
+                f"| {int(v['steps'])} | {ended} | [{Path(v['video']).name}]({v['video']}) |"
+            )
+        lines.append("")
     path = out / "report.md"
     write_text(path, "\n".join(lines))
     return path

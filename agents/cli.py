@@ -79,6 +79,9 @@ def _build() -> argparse.ArgumentParser:
     bn.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
     bn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     bn.add_argument("--out", default="results", help="output folder (default results); a re-run finishes what is missing")
+    bn.add_argument("--backend", default="local", choices=("local", "ray"), help="local process pool (default) or Ray tasks")
+    bn.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://HOST:10001); default: start Ray here")
+    bn.add_argument("--videos", type=int, default=0, metavar="K", help="film the K worst episodes of each agent and scenario")
     bn.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     pf = sub.add_parser("perf", help="measure throughput and memory, write docs/performance.md")
@@ -144,21 +147,33 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.bench import BenchConfig, run_bench, summarise, write_report
+    from agents.bench import BenchConfig, film_worst, run_bench, summarise, write_report
     from agents.runs import write_json
 
     split = [a.strip() for a in args.agents.split(",") if a.strip()]
     scen = tuple(x.strip() for x in args.scenarios.split(",") if x.strip())
     cfg = BenchConfig(
-        agents=tuple(split), scenarios=scen, episodes=args.episodes, seed_start=args.seed_start, workers=args.workers, out=args.out
+        agents=tuple(split),
+        scenarios=scen,
+        episodes=args.episodes,
+        seed_start=args.seed_start,
+        workers=args.workers,
+        out=args.out,
+        backend=args.backend,
+        address=args.address,
     )
+    if args.videos < 0:
+        raise ValueError(f"videos: must be non-negative, got {args.videos}")
     rows = run_bench(cfg, progress=not args.no_progress)
+    videos = film_worst(cfg, rows, args.videos, progress=not args.no_progress) if args.videos else []
     cells = summarise(rows)
-    write_json(Path(args.out) / "summary.json", {"cells": cells})
+    write_json(Path(args.out) / "summary.json", {"cells": cells, "videos": videos})
     command = (
         f"drive-sim bench --agents {args.agents} --scenarios {args.scenarios} --episodes {args.episodes} --seed-start {args.seed_start}"
     )
-    report = write_report(args.out, cells, command=command)
+    if args.videos:
+        command += f" --videos {args.videos}"
+    report = write_report(args.out, cells, command=command, videos=videos)
     width = max(len(c["agent"]) for c in cells)
     for c in cells:
         if c["status"] != "ok":

@@ -1,9 +1,9 @@
-"""Run an agent over evaluation seeds of several scenarios and summarise the episodes.
+"""Drive agents over evaluation seeds: the one episode loop, and the summaries built on it.
 
-The benchmark issue grows this into the full grid (agents x scenarios, confidence intervals,
-reports); for now it measures the expert driver (``docs/expert.md``): each episode is
-independent and seeded, so episodes run in a process pool and the results do not depend on the
-worker count.
+``run_episode`` is the loop every caller shares (training's validation and test, ``drive-sim
+evaluate``, the expert table, the benchmark grid, the videos). ``evaluate_expert`` measures the
+expert driver (``docs/expert.md``): each episode is independent and seeded, so episodes run in a
+process pool and the results do not depend on the worker count.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import multiprocessing as mp
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,75 @@ class EpisodeResult:
     plan_ms: float
 
 
+class AgentDoesNotFit(ValueError):
+    """The agent failed on an episode's first step: it was built for other observations or actions."""
+
+
+@dataclass
+class Episode:
+    """What ``run_episode`` drove.
+
+    Attributes:
+        seed: the ``reset`` seed.
+        steps: env steps.
+        episode_return: summed reward.
+        info: the last step's info.
+        speed_ratio: mean over steps of speed / speed limit.
+        act_s: time spent in ``agent.act`` [s].
+        finished: the env ended the episode (False when ``max_steps`` stopped it).
+    """
+
+    seed: int
+    steps: int
+    episode_return: float
+    info: dict[str, Any]
+    speed_ratio: float
+    act_s: float
+    finished: bool
+
+
+def run_episode(
+    env: Any,
+    agent: Any,
+    seed: int,
+    *,
+    deterministic: bool = True,
+    max_steps: int | None = None,
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+) -> Episode:
+    """One seeded episode of ``agent`` on ``env``: the one episode loop (evaluation, expert table, benchmark, videos).
+
+    A stochastic baseline with ``reseed`` is restarted from the episode's seed, so an episode's
+    actions depend on its seed only. ``on_step(t, info)`` runs after the reset (t = 0) and after
+    every step. An agent that raises on the first step (ValueError, KeyError, RuntimeError,
+    IndexError: it was built for other observations or actions) raises ``AgentDoesNotFit``.
+    """
+    obs, info = env.reset(seed=int(seed))
+    agent.reset()
+    if hasattr(agent, "reseed"):
+        agent.reseed(int(seed))
+    if on_step is not None:
+        on_step(0, info)
+    steps, ret, ratio, act_s, ended = 0, 0.0, 0.0, 0.0, False
+    while not ended and (max_steps is None or steps < max_steps):
+        t0 = time.perf_counter()
+        try:
+            action = agent.act(obs, deterministic=deterministic)
+            act_s += time.perf_counter() - t0
+            obs, reward, terminated, truncated, info = env.step(action)
+        except (ValueError, KeyError, RuntimeError, IndexError) as err:
+            if steps > 0:
+                raise
+            raise AgentDoesNotFit(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
+        steps += 1
+        ret += float(reward)
+        ratio += info["speed_mps"] / max(info["speed_limit_mps"], 1e-6)
+        ended = terminated or truncated
+        if on_step is not None:
+            on_step(steps, info)
+    return Episode(int(seed), steps, ret, info, ratio / max(steps, 1), act_s, ended)
+
+
 def run_expert_episode(env_id: str, seed: int) -> EpisodeResult:
     """One episode of the expert driver (``kinematics`` observation, ``continuous`` actions)."""
     import gymnasium as gym
@@ -57,33 +126,22 @@ def run_expert_episode(env_id: str, seed: int) -> EpisodeResult:
 
     env = gym.make(env_id, obs_type="kinematics", action_type="continuous")
     try:
-        agent = ExpertAgent.for_env(env)
-        obs, info = env.reset(seed=seed)
-        agent.reset()
-        done, steps, ret, ratios, plan_s = False, 0, 0.0, [], 0.0
-        while not done:
-            t0 = time.perf_counter()
-            action = agent.act(obs)
-            plan_s += time.perf_counter() - t0
-            obs, reward, term, trunc, info = env.step(action)
-            done = term or trunc
-            steps += 1
-            ret += float(reward)
-            ratios.append(info["speed_mps"] / max(info["speed_limit_mps"], 1e-6))
-        return EpisodeResult(
-            env_id,
-            seed,
-            bool(info["is_success"]),
-            str(info["collision_kind"]),
-            bool(info["off_road"]),
-            float(info["route_completion"]),
-            float(np.mean(ratios)),
-            steps,
-            ret,
-            plan_s / steps * 1e3,
-        )
+        ep = run_episode(env, ExpertAgent.for_env(env), seed)
     finally:
         env.close()
+    info = ep.info
+    return EpisodeResult(
+        env_id,
+        seed,
+        bool(info["is_success"]),
+        str(info["collision_kind"]),
+        bool(info["off_road"]),
+        float(info["route_completion"]),
+        ep.speed_ratio,
+        ep.steps,
+        ep.episode_return,
+        ep.act_s / max(ep.steps, 1) * 1e3,
+    )
 
 
 def _run(args: tuple[str, int]) -> EpisodeResult:
@@ -156,25 +214,17 @@ def evaluate_agent(
     env = gym.make(env_id, obs_type=obs_type, action_type=action_type, **env_kwargs)
     try:
         for seed in tqdm(seeds, desc="evaluation", unit="ep", disable=not progress):
-            obs, info = env.reset(seed=int(seed))
-            agent.reset()
-            ret, steps, done, ratio = 0.0, 0, False, 0.0
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
-                ret += float(reward)
-                steps += 1
-                ratio += info["speed_mps"] / max(info["speed_limit_mps"], 1e-6)
-                done = terminated or truncated
+            ep = run_episode(env, agent, int(seed))
             rows.append(
                 {
-                    "seed": int(seed),
-                    "return": round(ret, 4),
-                    "steps": steps,
-                    "success": bool(info["is_success"]),
-                    "collided": bool(info["collided"]),
-                    "off_road": bool(info["off_road"]),
-                    "route_completion": round(float(info["route_completion"]), 4),
-                    "speed_ratio": round(ratio / max(steps, 1), 4),
+                    "seed": ep.seed,
+                    "return": round(ep.episode_return, 4),
+                    "steps": ep.steps,
+                    "success": bool(ep.info["is_success"]),
+                    "collided": bool(ep.info["collided"]),
+                    "off_road": bool(ep.info["off_road"]),
+                    "route_completion": round(float(ep.info["route_completion"]), 4),
+                    "speed_ratio": round(ep.speed_ratio, 4),
                 }
             )
     finally:

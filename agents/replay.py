@@ -171,14 +171,14 @@ def film_agent(
     import gymnasium as gym
     from tqdm import tqdm
 
-    from agents.evaluation import resolve_agent
+    from agents.evaluation import resolve_agent, run_episode
     from envs.recording import RecordEpisodes
 
     video = video or VideoConfig()
     check_video_path(out, force=force)
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps: must be at least 1, got {max_steps}")
-    agent, meta = resolve_agent(spec, scenario, seed=seed)
+    agent, meta = resolve_agent(spec, scenario)
     kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
     if meta.get("env_cfg"):
         kwargs["cfg"] = meta["env_cfg"]
@@ -187,33 +187,29 @@ def film_agent(
         env = RecordEpisodes(env, record_dir, name=lambda _i, s: f"ep_{s:04d}", extra_meta={"agent": spec})
     inner = env.unwrapped
     title = f"{meta['env_id'].split('/')[-1]}  seed {seed}  {spec}"
+    dt = inner.world.cfg.control_period_s
+    fps = _fps(video, dt)
+    limit = round(inner.scenario.time_limit_s / dt)
+    if max_steps is not None:
+        limit = min(limit, max_steps)
     try:
-        obs, info = env.reset(seed=seed)
-        agent.reset()
-        sketch = RoadSketch(inner.world)
-        dt = inner.world.cfg.control_period_s
-        fps = _fps(video, dt)
-        limit = round(inner.scenario.time_limit_s / dt)
-        if max_steps is not None:
-            limit = min(limit, max_steps)
-        ret, steps, done, ended, plan = 0.0, 0, False, False, None
         with (
             VideoWriter(out, fps, (video.width, video.height), force=force) as writer,
             tqdm(total=limit + 1, desc=f"filming {Path(out).name}", unit="frame", disable=not progress) as bar,
         ):
-            writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title), video))
-            bar.update()
-            while not done:
-                pose = inner.world.ego
-                action = agent.act(obs, deterministic=True)
-                plan = _plan_in_world(agent, pose)
-                obs, reward, terminated, truncated, info = env.step(action)
-                ret += float(reward)
-                steps += 1
-                ended = terminated or truncated
-                done = ended or steps >= limit
+            sketch: RoadSketch | None = None
+            pose = None  # the ego pose the agent last planned from
+
+            def frame(t: int, _info: dict[str, Any]) -> None:
+                nonlocal sketch, pose
+                if t == 0:
+                    sketch = RoadSketch(inner.world)
+                plan = None if t == 0 else _plan_in_world(agent, pose)
                 writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title, plan_xy=plan), video))
+                pose = inner.world.ego
                 bar.update()
+
+            ep = run_episode(env, agent, seed, max_steps=limit, on_step=frame)
         written = getattr(env, "written", [])
     finally:
         env.close()
@@ -222,10 +218,10 @@ def film_agent(
         frames=writer.frames,
         fps=fps,
         size=(video.width, video.height),
-        steps=steps,
-        total_return=ret,
-        success=bool(info.get("is_success")),
-        finished=ended,
+        steps=ep.steps,
+        total_return=ep.episode_return,
+        success=bool(ep.info.get("is_success")),
+        finished=ep.finished,
         log=written[-1] if written else None,
     )
 

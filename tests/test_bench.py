@@ -86,3 +86,75 @@ def test_report_has_the_table_and_real_plots(one_worker, tmp_path):
     for name in images:
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+
+
+def test_ray_backend_gives_the_same_rows(one_worker, tmp_path):
+    """Ray started locally with 2 CPUs: the same per-episode rows as one and two local workers.
+
+    Ray is an optional extra; the README's test command (and so CI) installs it, and there
+    DRIVE_SIM_REQUIRE_RAY=1 turns a missing Ray into a failure instead of a skip.
+    """
+    if os.environ.get("DRIVE_SIM_REQUIRE_RAY") == "1":
+        import ray
+    else:
+        ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, logging_level="ERROR", log_to_driver=False)
+    try:
+        rows = run_bench(BenchConfig(**GRID, out=str(tmp_path), backend="ray"), progress=False)
+        assert ray.is_initialized()  # a cluster the caller started is left running
+    finally:
+        ray.shutdown()
+    assert len(rows) == 6 and _key(rows) == _key(one_worker)
+
+
+def test_an_agent_that_does_not_fit_is_skipped_with_the_reason(tmp_path):
+    """A DQN model whose file claims the lidar observation but whose network takes kinematics."""
+    import json
+    import zipfile
+
+    from agents.sb3 import META_NAME
+    from agents.zoo import _folder, zoo_entry
+
+    bad = tmp_path / "mislabelled.zip"
+    with zipfile.ZipFile(_folder() / zoo_entry("dqn-highway-meta").file) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == META_NAME:
+                data = json.dumps({**json.loads(data), "obs_type": "lidar"}).encode()
+            dst.writestr(item, data)
+    out = tmp_path / "res"
+    rows = run_bench(BenchConfig(agents=("random", str(bad)), scenarios=("lanekeep",), episodes=2, workers=1, out=str(out)), progress=False)
+    skipped = [r for r in rows if r["agent"] == str(bad)]
+    assert [r["status"] for r in skipped] == ["skipped", "skipped"]
+    assert skipped[0]["reason"].startswith("does not fit DriveSim/LaneKeep-v0:") and "observation" in skipped[0]["reason"].lower()
+    cells = summarise(rows)
+    assert [c["status"] for c in cells] == ["skipped", "ok"] or [c["status"] for c in cells] == ["ok", "skipped"]
+    text = write_report(out, cells).read_text()
+    assert f"| {bad} | LaneKeep | 0 | skipped: does not fit DriveSim/LaneKeep-v0:" in text
+
+
+def test_worst_episode_videos_show_the_counted_episodes(one_worker, tmp_path):
+    import cv2
+
+    from agents.bench import film_worst, worst_episodes
+
+    worst = worst_episodes(one_worker, 1)
+    assert [w["agent"] for w in worst] == ["expert", "random"]  # one per cell, cells in order
+    for w in worst:
+        cell = [float(r["driving_score"]) for r in one_worker if r["agent"] == w["agent"]]
+        assert w["driving_score"] == min(cell)
+    assert len(worst_episodes(one_worker, 2)) == 4
+    cfg = BenchConfig(**GRID, workers=2, out=str(tmp_path))
+    videos = film_worst(cfg, one_worker, 1, progress=False)
+    assert len(videos) == 2 and all(v["matches"] for v in videos)
+    for v in videos:
+        cap = cv2.VideoCapture(str(tmp_path / v["video"]))
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.release()
+        assert frames == int(v["steps"]) + 1, (v, frames)
+    text = write_report(tmp_path, summarise(one_worker), videos=videos).read_text()
+    assert "## Worst episodes" in text and all(f"]({v['video']})" in text for v in videos)
+    mtimes = {v["video"]: (tmp_path / v["video"]).stat().st_mtime_ns for v in videos}
+    assert all("matches" not in v for v in film_worst(cfg, one_worker, 1, progress=False))  # kept, not filmed again
+    assert {v: (tmp_path / v).stat().st_mtime_ns for v in mtimes} == mtimes
