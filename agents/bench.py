@@ -337,6 +337,50 @@ _TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
 _FLAGS = ("success", "collided", "off_road")
 
 
+# ---------------------------------------------------------------------------------------------- scaling
+def measure_scaling(
+    agents: Sequence[str], scenarios: Sequence[str], episodes: int, *, workers: Sequence[int] = (1, 2), repeats: int = 3
+) -> dict[str, Any]:
+    """Episodes per minute of one grid with each worker count, as medians of ``repeats`` runs.
+
+    Each run starts from an empty folder, so process start-up, agent loading and the CSV writes
+    are all counted. The order of the worker counts alternates between repeats (drift on a shared
+    machine falls on both), and every run's rows must be the same (else ``RuntimeError``).
+    """
+    import statistics
+    import tempfile
+    import time
+
+    require(repeats >= 1, "repeats", f"must be at least 1, got {repeats}")
+    walls: dict[int, list[float]] = {w: [] for w in workers}
+    reference = None
+    n = 0
+    for r in range(repeats):
+        for w in workers if r % 2 == 0 else tuple(reversed(workers)):
+            with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
+                cfg = BenchConfig(agents=tuple(agents), scenarios=tuple(scenarios), episodes=episodes, workers=w, out=tmp)
+                t0 = time.perf_counter()
+                rows = run_bench(cfg, progress=False)
+                walls[w].append(time.perf_counter() - t0)
+            key = sorted(tuple(row.values()) for row in rows)
+            if reference is None:
+                reference, n = key, len(rows)
+            elif key != reference:
+                raise RuntimeError(f"scaling: the rows with {w} workers differ from the first run's")
+    med = {w: statistics.median(v) for w, v in walls.items()}
+    return {
+        "agents": list(agents),
+        "scenarios": list(scenarios),
+        "episodes_per_scenario": episodes,
+        "episodes": n,
+        "repeats": repeats,
+        "wall_s": {str(w): v for w, v in walls.items()},
+        "median_wall_s": {str(w): m for w, m in med.items()},
+        "episodes_per_min": {str(w): n / m * 60.0 for w, m in med.items()},
+        "speedup": {str(w): med[workers[0]] / m for w, m in med.items()},
+    }
+
+
 # ---------------------------------------------------------------------------------------------- worst episodes
 def worst_episodes(rows: Sequence[dict[str, str]], k: int) -> list[dict[str, Any]]:
     """The ``k`` worst finished episodes of every agent x scenario: lowest driving score, then return, then seed."""

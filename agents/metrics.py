@@ -144,6 +144,8 @@ MEANS = (
     "speed_ratio",
     "rms_jerk_mps3",
     "rms_lat_accel_mps2",
+    "max_lat_accel_mps2",
+    "red_lights_run",
     "return",
 )
 

@@ -64,6 +64,8 @@ def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
         (["--agents", "expert", "--scenarios", "moon", "--out", str(tmp_path / "x")], "'moon' is not known"),
         (["--agents", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "x")], "missing.zip"),
         (["--agents", "random", "--scenarios", "highway", "--episodes", "1", "--out", str(out)], "holds another benchmark's rows"),
+        (["--agents", "random", "--address", "auto", "--out", str(tmp_path / "x")], "address: only with backend ray"),
+        (["--agents", "random", "--videos", "-1", "--out", str(tmp_path / "x")], "videos: must be non-negative"),
     ]
     for extra, expect in cases:
         r = subprocess.run(
