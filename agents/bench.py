@@ -305,15 +305,24 @@ def _check_agent(spec: str) -> None:
         raise ValueError(f"agents: {spec}: {err}") from None
 
 
-def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0) -> list[dict[str, Any]]:
-    """One entry per agent x scenario: aggregates with bootstrap intervals, or the skip reason."""
+def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0, order: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One entry per agent x scenario: aggregates with bootstrap intervals, or the skip reason.
+
+    Cells follow ``order`` (a ``grid()``: its agents, then its scenarios), else sorted names.
+    """
     from agents.metrics import aggregate
 
     cells: dict[tuple[str, str], list[dict[str, str]]] = {}
     for r in rows:
         cells.setdefault((r["agent"], r["env_id"]), []).append(r)
     out = []
-    for (agent, eid), rs in sorted(cells.items()):
+    if order is not None:
+        rank = {(a, e): (i, j) for i, a in enumerate(order["agents"]) for j, e in enumerate(order["env_ids"])}
+        keys = sorted(cells, key=lambda k: rank.get(k, (len(rank), 0)))
+    else:
+        keys = sorted(cells)
+    for agent, eid in keys:
+        rs = cells[(agent, eid)]
         ok = [_typed(r) for r in rs if r["status"] == "ok"]
         if not ok:
             out.append({"agent": agent, "env_id": eid, "status": "skipped", "reason": rs[0].get("reason", ""), "episodes": 0})
@@ -494,7 +503,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     fig.tight_layout()
     images["success_heatmap.png"] = fig
     # 2. Driving score with CIs, one group per scenario.
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.9 * len(scen)), 3.5))
+    fig, ax = plt.subplots(figsize=(max(6.0, 3.5 + 0.9 * len(scen)), 3.5))
     width = 0.8 / max(len(agents), 1)
     for k, agent in enumerate(agents):
         xs, ys, lo, hi = [], [], [], []
@@ -508,18 +517,18 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
     ax.set_ylabel("driving score (95 % CI)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     images["driving_score.png"] = fig
     # 3. Speed vs safety.
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
     for agent in agents:
         pts = [(c["speed_ratio"], c["collided_rate"]) for c in ok if c["agent"] == agent]
         if pts:
             ax.scatter(*zip(*pts, strict=True), label=label[agent])
     ax.set_xlabel("mean speed / speed limit")
     ax.set_ylabel("collision rate")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("Speed vs safety (one point per scenario)")
     fig.tight_layout()
     images["speed_vs_safety.png"] = fig

@@ -147,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.bench import BenchConfig, film_worst, run_bench, summarise, write_report
+    from agents.bench import BenchConfig, film_worst, grid, run_bench, summarise, write_report
     from agents.runs import write_json
 
     split = [a.strip() for a in args.agents.split(",") if a.strip()]
@@ -166,7 +166,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise ValueError(f"videos: must be non-negative, got {args.videos}")
     rows = run_bench(cfg, progress=not args.no_progress)
     videos = film_worst(cfg, rows, args.videos, progress=not args.no_progress) if args.videos else []
-    cells = summarise(rows)
+    cells = summarise(rows, order=grid(cfg))
     write_json(Path(args.out) / "summary.json", {"cells": cells, "videos": videos})
     command = (
         f"drive-sim bench --agents {args.agents} --scenarios {args.scenarios} --episodes {args.episodes} --seed-start {args.seed_start}"

@@ -22,6 +22,14 @@ from agents.runs import write_json, write_text
 
 SCALING_GRID = {"agents": ("expert", "random", "zoo:ppo-highway-lidar"), "scenarios": ("highway", "merge"), "episodes": 10}
 PLOTS = ("success_heatmap.png", "driving_score.png", "speed_vs_safety.png")
+# Hand-written reading of the results: kept from the existing page when it is written again.
+FINDINGS = ("<!-- findings: written by hand, kept by this script -->", "<!-- /findings -->")
+
+
+def _findings(page: Path) -> str:
+    text = page.read_text(encoding="utf-8") if page.is_file() else ""
+    start, end = text.find(FINDINGS[0]), text.find(FINDINGS[1])
+    return text[start + len(FINDINGS[0]) : end].strip() if 0 <= start < end else ""
 
 
 def _short(env_id: str) -> str:
@@ -46,15 +54,14 @@ def _leaderboard(results: Path, images: Path, videos: Path, keep: list[str]) -> 
     return {"grid": bench["grid"], "cells": summary["cells"], "videos": summary.get("videos", []), "kept_videos": kept}
 
 
-def _render(data: dict[str, Any]) -> str:
+def _render(data: dict[str, Any], findings: str) -> str:
     lines = ["# Benchmark", ""]
     lb = data.get("leaderboard")
     if lb:
-        cells = lb["cells"]
-        agents = list(dict.fromkeys(c["agent"] for c in cells))
-        scen = list(dict.fromkeys(c["env_id"] for c in cells))
-        by = {(c["agent"], c["env_id"]): c for c in cells}
         g = lb["grid"]
+        agents, scen = g["agents"], g["env_ids"]  # the grid's order: the library's scenarios, then the variants
+        by = {(c["agent"], c["env_id"]): c for c in lb["cells"]}
+        cells = [by[(a, e)] for a in agents for e in scen if (a, e) in by]
         lines += [
             "Every agent of the zoo, the expert driver and the random baseline on every registered scenario, "
             f"seeds {g['seeds'][0]}-{g['seeds'][1] - 1} (the test seeds; training uses 1000+, validation 100-199). Made with",
@@ -89,6 +96,7 @@ def _render(data: dict[str, Any]) -> str:
                 row.append("skip" if c is None or c["status"] != "ok" else f"{c['success_rate']:.0%}")
             lines.append(f"| {a} | " + " | ".join(row) + " |")
         lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}](images/benchmark/{n})" for n in PLOTS], ""]
+        lines += ["## What the numbers say", "", FINDINGS[0], findings or "(not written yet)", FINDINGS[1], ""]
         lines += [
             "## Every cell",
             "",
@@ -182,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark_doc: {err}", file=sys.stderr)
         return 2
     write_json(saved, data)
-    write_text(out, _render(data))
+    write_text(out, _render(data, _findings(out)))
     print(f"wrote {out}")
     return 0
 
