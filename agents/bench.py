@@ -2,10 +2,11 @@
 
     run_bench(BenchConfig(agents=("expert", "zoo:ppo-highway-lidar"), scenarios=("highway",), episodes=50))
 
-Work is split into chunks of a few episodes of one agent on one scenario; each worker loads the
-agent, builds the env and drives its episodes with ``agents.evaluation.run_episode`` (every episode
-is seeded by its own seed, so rows do not depend on the worker count or backend), computing the
-metrics of ``agents.metrics`` from the episode log kept in memory. Every finished episode is
+Work is split into tasks of one agent on one scenario: single episodes on the local pool (each
+worker keeps the agent and env of the cell it drove last), chunks of 5 on Ray. A worker drives its
+episodes with ``agents.evaluation.run_episode`` (every episode is seeded by its own seed, so rows
+do not depend on the worker count, task size or backend), computing the metrics of
+``agents.metrics`` from the episode log kept in memory. Every finished episode is
 appended to ``episodes.csv`` with one write of a whole line (local workers write it themselves;
 Ray tasks stream their rows back to this process), so an interrupted run loses no finished
 episode, and a re-run skips the episodes already there (a torn last line is dropped).
@@ -108,52 +109,74 @@ def grid(cfg: BenchConfig) -> dict[str, Any]:
     return {"agents": list(cfg.agents), "env_ids": scenario_ids(cfg.scenarios), "seeds": [cfg.seed_start, cfg.seed_start + cfg.episodes]}
 
 
-def chunks(cfg: BenchConfig, done: set[tuple[str, str, int]]) -> list[tuple[str, str, list[int]]]:
-    """(agent, env id, seeds) tasks for the episodes not yet in ``done``."""
+def chunks(cfg: BenchConfig, done: set[tuple[str, str, int]], size: int = CHUNK) -> list[tuple[str, str, list[int]]]:
+    """(agent, env id, seeds) tasks of up to ``size`` episodes for the episodes not yet in ``done``."""
     g = grid(cfg)
     out = []
     for agent in g["agents"]:
         for eid in g["env_ids"]:
             seeds = [s for s in range(*g["seeds"]) if (agent, eid, s) not in done]
-            out.extend((agent, eid, seeds[i : i + CHUNK]) for i in range(0, len(seeds), CHUNK))
+            out.extend((agent, eid, seeds[i : i + size]) for i in range(0, len(seeds), size))
     return out
+
+
+# This process's agent and env for the last (agent, scenario) it drove: the next task of the same
+# cell reuses them, so tasks can be single episodes (the pool's load stays balanced to the last
+# episode) without loading a model and building a world per episode. Rows do not depend on it:
+# every episode starts from reset(seed) and agent.reset() (and reseed for the random baseline).
+_CELL: dict[str, Any] = {}
+
+
+def _cell(agent_spec: str, env_id: str) -> tuple[Any, Any]:
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from agents.evaluation import resolve_agent
+    from envs.recording import RecordEpisodes
+
+    if _CELL.get("key") != (agent_spec, env_id):
+        release_cell()
+        agent, meta = resolve_agent(agent_spec, env_id)
+        if "torch" in sys.modules:  # one core per worker: the grid runs in parallel across episodes, not inside a network
+            sys.modules["torch"].set_num_threads(1)
+        kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
+        if meta.get("env_cfg"):
+            kwargs["cfg"] = meta["env_cfg"]
+        _CELL.update(key=(agent_spec, env_id), agent=agent, env=RecordEpisodes(gym.make(env_id, **kwargs), None))
+    return _CELL["agent"], _CELL["env"]
+
+
+def release_cell() -> None:
+    """Close the env this process keeps for the last cell it drove."""
+    env = _CELL.get("env")
+    _CELL.clear()
+    if env is not None:
+        env.close()
 
 
 def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[dict[str, Any]]:
     """Drive the episodes of one chunk, yielding one row as each ends (status ``ok``, or ``skipped`` with the reason)."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401
-    from agents.evaluation import AgentDoesNotFit, resolve_agent, run_episode
+    from agents.evaluation import AgentDoesNotFit, run_episode
     from agents.metrics import episode_metrics
-    from envs.recording import RecordEpisodes
 
     def skipped(reason: str) -> Iterator[dict[str, Any]]:
         for s in seeds:
             yield {"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason}
 
     try:
-        agent, meta = resolve_agent(agent_spec, env_id)
+        agent, env = _cell(agent_spec, env_id)
     except (ValueError, OSError) as err:
         yield from skipped(str(err))
         return
-    if "torch" in sys.modules:  # one core per worker: the grid runs in parallel across episodes, not inside a network
-        sys.modules["torch"].set_num_threads(1)
-    kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
-    if meta.get("env_cfg"):
-        kwargs["cfg"] = meta["env_cfg"]
-    env = RecordEpisodes(gym.make(env_id, **kwargs), None)
-    try:
-        for seed in seeds:
-            try:
-                run_episode(env, agent, int(seed))
-            except AgentDoesNotFit as err:
-                yield from skipped(f"does not fit {env_id}: {err}")
-                return
-            log: EpisodeLog = env.logs.pop()
-            yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
-    finally:
-        env.close()
+    for seed in seeds:
+        env.logs.clear()
+        try:
+            run_episode(env, agent, int(seed))
+        except AgentDoesNotFit as err:
+            yield from skipped(f"does not fit {env_id}: {err}")
+            return
+        log: EpisodeLog = env.logs.pop()
+        yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
 
 
 def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
@@ -227,7 +250,9 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
     if cfg.backend == "ray":
         _import_ray()  # a missing extra fails before the folder is touched
     out, done = _prepare(cfg)
-    tasks = chunks(cfg, done)
+    # Local pools take single episodes (balanced to the end; each worker keeps its cell's agent and env);
+    # Ray takes chunks (fewer tasks to schedule across a cluster).
+    tasks = chunks(cfg, done, CHUNK if cfg.backend == "ray" else 1)
     rows_path = out / "episodes.csv"
     total = sum(len(t[2]) for t in tasks)
     if tasks and not rows_path.exists():
@@ -236,8 +261,11 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
         if cfg.backend == "ray":
             _run_ray(tasks, rows_path, cfg, bar)
         elif cfg.workers == 1:
-            for t in tasks:
-                bar.update(len(run_chunk(*t, str(rows_path))))
+            try:
+                for t in tasks:
+                    bar.update(len(run_chunk(*t, str(rows_path))))
+            finally:
+                release_cell()
         else:
             from concurrent.futures import ProcessPoolExecutor, as_completed
             from multiprocessing import get_context
@@ -352,11 +380,13 @@ def measure_scaling(
 ) -> dict[str, Any]:
     """Episodes per minute of one grid with each worker count, as medians of ``repeats`` runs.
 
-    Each run starts from an empty folder, so process start-up, agent loading and the CSV writes
-    are all counted. The order of the worker counts alternates between repeats (drift on a shared
-    machine falls on both), and every run's rows must be the same (else ``RuntimeError``).
+    Each run is a fresh ``drive-sim bench`` process writing to an empty folder, as a user runs it:
+    interpreter start-up, imports, worker start-up, model loading and the CSV writes all count. The
+    order of the worker counts alternates between repeats (drift on a shared machine falls on
+    both), and every run's rows must be the same (else ``RuntimeError``).
     """
     import statistics
+    import subprocess
     import tempfile
     import time
 
@@ -367,10 +397,14 @@ def measure_scaling(
     for r in range(repeats):
         for w in workers if r % 2 == 0 else tuple(reversed(workers)):
             with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
-                cfg = BenchConfig(agents=tuple(agents), scenarios=tuple(scenarios), episodes=episodes, workers=w, out=tmp)
+                args = [sys.executable, "-m", "agents.cli", "bench", "--agents", ",".join(agents), "--scenarios", ",".join(scenarios)]
+                args += ["--episodes", str(episodes), "--workers", str(w), "--out", tmp, "--no-progress"]
                 t0 = time.perf_counter()
-                rows = run_bench(cfg, progress=False)
+                proc = subprocess.run(args, capture_output=True, text=True)
                 walls[w].append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"scaling: drive-sim bench failed: {proc.stderr.strip()[-300:]}")
+                rows = read_rows(Path(tmp) / "episodes.csv")
             key = sorted(tuple(row.values()) for row in rows)
             if reference is None:
                 reference, n = key, len(rows)
@@ -423,7 +457,8 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
 
     Each episode is driven again from its seed and filmed; ``steps`` and ``return`` of the filmed
     episode are checked against its row (``matches``), so a video shows the episode the table counts.
-    A video already there is kept (a re-run films only what is missing). Local process pool with
+    A video already there is kept (a re-run films only what is missing; the check result waits in
+    ``NAME.json`` beside it). Local process pool with
     ``cfg.workers`` processes, whatever the grid's backend: the files are written here.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -441,8 +476,11 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
         }
         entry["video"] = f"videos/{path.name}"
         out.append(entry)
+        check = path.with_suffix(".json")
         if not path.exists():
             todo.append((entry, path))
+        elif check.is_file():  # filmed by an earlier run: its check result
+            entry["matches"] = bool(json.loads(check.read_text(encoding="utf-8")).get("matches"))
     if not todo:
         return out
     folder.mkdir(parents=True, exist_ok=True)
@@ -460,8 +498,12 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
                     bar.update()
-    for (entry, _), res in zip(todo, results, strict=True):
+    from agents.runs import write_json
+
+    for (entry, path), res in zip(todo, results, strict=True):
         entry["matches"] = res["steps"] == int(entry["steps"]) and abs(res["return"] - entry["return"]) < 1e-6
+        record = {**res, "row_steps": entry["steps"], "row_return": entry["return"], "matches": entry["matches"]}
+        write_json(path.with_suffix(".json"), record)
     return out
 
 

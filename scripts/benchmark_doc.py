@@ -141,7 +141,8 @@ def _render(data: dict[str, Any], findings: str) -> str:
             "",
             f"`python scripts/benchmark_doc.py --scaling` on {m['date']}, {m['cpu']}, {m['logical_cores']} cores: the grid "
             f"{', '.join(sc['agents'])} x {', '.join(sc['scenarios'])} x {sc['episodes_per_scenario']} seeds ({sc['episodes']} "
-            f"episodes, chunks of 5), each run from an empty folder (process start-up and model loading included), medians of "
+            f"episodes, one episode per task), each run a fresh `drive-sim bench` process writing to an empty folder (interpreter "
+            f"and worker start-up, model loading and the report included), medians of "
             f"{sc['repeats']} runs, worker counts alternating; every run's rows identical.",
             "",
             "| workers | wall [s] (median) | runs [s] | episodes / min | speed-up |",

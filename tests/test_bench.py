@@ -158,5 +158,5 @@ def test_worst_episode_videos_show_the_counted_episodes(one_worker, tmp_path):
     text = write_report(tmp_path, summarise(one_worker), videos=videos).read_text()
     assert "## Worst episodes" in text and all(f"]({v['video']})" in text for v in videos)
     mtimes = {v["video"]: (tmp_path / v["video"]).stat().st_mtime_ns for v in videos}
-    assert all("matches" not in v for v in film_worst(cfg, one_worker, 1, progress=False))  # kept, not filmed again
+    assert all(v["matches"] for v in film_worst(cfg, one_worker, 1, progress=False))  # kept, with their check
     assert {v: (tmp_path / v).stat().st_mtime_ns for v in mtimes} == mtimes
