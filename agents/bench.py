@@ -260,21 +260,14 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
     with tqdm(total=total, desc="bench", unit="ep", disable=not progress) as bar:
         if cfg.backend == "ray":
             _run_ray(tasks, rows_path, cfg, bar)
-        elif cfg.workers == 1:
-            try:
-                for t in tasks:
-                    bar.update(len(run_chunk(*t, str(rows_path))))
-            finally:
-                release_cell()
         else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-            from multiprocessing import get_context
+            from agents.evaluation import pool_map
 
             # Workers append their rows themselves, one write per line (O_APPEND), episode by episode.
-            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(run_chunk, *t, str(rows_path)) for t in tasks]
-                for fut in as_completed(futures):
-                    bar.update(len(fut.result()))
+            try:
+                pool_map(run_chunk, [(*t, str(rows_path)) for t in tasks], cfg.workers, lambda rows: bar.update(len(rows)))
+            finally:
+                release_cell()  # the cell this process kept when it ran the tasks itself
     return read_rows(rows_path)
 
 
@@ -461,10 +454,9 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     ``NAME.json`` beside it). Local process pool with
     ``cfg.workers`` processes, whatever the grid's backend: the files are written here.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     from tqdm import tqdm
+
+    from agents.evaluation import pool_map
 
     require(k >= 0, "videos", f"must be non-negative, got {k}")
     folder = Path(cfg.out) / "videos"
@@ -486,18 +478,7 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(e["agent"], e["env_id"], int(e["seed"]), str(p)) for e, p in todo]
     with tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress) as bar:
-        if cfg.workers == 1:
-            results = []
-            for j in jobs:
-                results.append(_film(*j))
-                bar.update()
-        else:
-            with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_film, *j): i for i, j in enumerate(jobs)}
-                results = [{}] * len(jobs)
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.update()
+        results = pool_map(_film, jobs, cfg.workers, lambda _r: bar.update())
     from agents.runs import write_json
 
     for (entry, path), res in zip(todo, results, strict=True):

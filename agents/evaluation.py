@@ -144,31 +144,42 @@ def run_expert_episode(env_id: str, seed: int) -> EpisodeResult:
     )
 
 
-def _run(args: tuple[str, int]) -> EpisodeResult:
-    return run_expert_episode(*args)
+def pool_map(
+    fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int, on_result: Callable[[Any], None] | None = None
+) -> list[Any]:
+    """``fn(*job)`` for every job, results in job order.
+
+    In this process (one worker) or in a pool of ``workers`` spawned processes; ``on_result(result)``
+    runs here as each job ends (progress bars). ``fn`` must be importable by name (a module-level function) for the spawned workers.
+    """
+    results: list[Any] = [None] * len(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = fn(*job)
+            if on_result is not None:
+                on_result(results[i])
+        return results
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            if on_result is not None:
+                on_result(results[futures[fut]])
+    return results
 
 
 def evaluate_expert(env_ids: Sequence[str], seeds: Sequence[int], workers: int = 1, progress: bool = True) -> list[EpisodeResult]:
     """Every (scenario, seed) episode of the expert, in a pool of ``workers`` processes.
 
-    Returns the results sorted by scenario order and seed.
+    Returns the results in scenario order and seed order.
     """
     from tqdm import tqdm
 
     jobs = [(env_id, int(seed)) for env_id in env_ids for seed in seeds]
-    results: list[EpisodeResult] = []
     with tqdm(total=len(jobs), desc="expert episodes", disable=not progress, unit="ep") as bar:
-        if workers <= 1:
-            for job in jobs:
-                results.append(_run(job))
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for res in pool.imap_unordered(_run, jobs):
-                    results.append(res)
-                    bar.update()
-    order = {env_id: i for i, env_id in enumerate(env_ids)}
-    return sorted(results, key=lambda r: (order[r.env_id], r.seed))
+        return pool_map(run_expert_episode, jobs, workers, lambda _r: bar.update())
 
 
 def summarise(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:

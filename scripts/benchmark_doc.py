@@ -1,7 +1,7 @@
 """Write docs/benchmark.md: the leaderboard from a finished `drive-sim bench` folder, and worker scaling.
 
 python scripts/benchmark_doc.py --results results/leaderboard        # the leaderboard (and its plots)
-python scripts/benchmark_doc.py --scaling                            # measure 1 vs 2 workers (~8 min)
+python scripts/benchmark_doc.py --scaling                            # measure 1 vs 2 workers (~10 min)
 python scripts/benchmark_doc.py --results ... --video NAME.mp4 ...   # also keep some worst-episode videos
 
 Both parts are kept in docs/benchmark.json, so either can be refreshed alone.
@@ -10,6 +10,7 @@ Both parts are kept in docs/benchmark.json, so either can be refreshed alone.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import shutil
 import sys
@@ -20,7 +21,7 @@ from agents.bench import measure_scaling
 from agents.perf import machine_info
 from agents.runs import write_json, write_text
 
-SCALING_GRID = {"agents": ("expert", "random", "zoo:ppo-highway-lidar"), "scenarios": ("highway", "merge"), "episodes": 10}
+SCALING_GRID = {"agents": ("expert", "random", "zoo:ppo-highway-lidar"), "scenarios": ("highway", "merge"), "episodes": 20}
 PLOTS = ("success_heatmap.png", "driving_score.png", "speed_vs_safety.png")
 # Hand-written reading of the results: kept from the existing page when it is written again.
 FINDINGS = ("<!-- findings: written by hand, kept by this script -->", "<!-- /findings -->")
@@ -42,6 +43,10 @@ def _leaderboard(results: Path, images: Path, videos: Path, keep: list[str]) -> 
     images.mkdir(parents=True, exist_ok=True)
     for name in PLOTS:
         shutil.copyfile(results / name, images / name)
+    # The rows themselves (the source of truth), compressed: anyone can aggregate them again.
+    rows_copy = images.parent.parent / "runs" / "benchmark-episodes.csv.gz"
+    rows_copy.parent.mkdir(parents=True, exist_ok=True)
+    rows_copy.write_bytes(gzip.compress((results / "episodes.csv").read_bytes(), compresslevel=9, mtime=0))
     kept = []
     for name in keep:
         src = results / "videos" / name
@@ -69,13 +74,15 @@ def _render(data: dict[str, Any], findings: str) -> str:
             f"    {lb['command']}",
             f"    python scripts/benchmark_doc.py --results {lb['results_arg']}",
             "",
+            f"One row per episode: [runs/benchmark-episodes.csv.gz](runs/benchmark-episodes.csv.gz). Run "
             f"on {lb['machine']['date']}, {lb['machine']['cpu']}, {lb['machine']['logical_cores']} cores, Python "
             f"{lb['machine']['python']}. {lb.get('note', '')}".rstrip(),
             "",
             "Driving score (CARLA leaderboard style): route completion x infraction penalty (vehicle collision x0.60, static object "
             "x0.65, red light x0.70, off-road distance as a share of the route). On the time-limited highway scenarios the route is "
-            "longer than the time allows at the limit, so route completion there measures progress, and a slow but safe agent that "
-            "succeeds (survives) still scores below 1. Brackets: seeded 95 % bootstrap intervals over the episodes.",
+            "what the whole time limit covers at the speed limit (Highway-v0: 1,200 m, 40 s, 30 m/s), so route completion there "
+            "measures progress, and a slow but safe agent that succeeds (survives) still scores below 1. "
+            "Brackets: seeded 95 % bootstrap intervals over the episodes.",
             "",
             "## Driving score",
             "",
@@ -123,7 +130,7 @@ def _render(data: dict[str, Any], findings: str) -> str:
                 "",
                 f"`--videos 1` filmed the worst episode of every cell ({len(lb['videos'])} videos, each driven again from its seed "
                 f"and checked against its row: {sum(bool(v.get('matches')) for v in lb['videos'])} of {len(lb['videos'])} match "
-                "step for step in length and return). A few are kept here:",
+                "their rows in length and return). A few are kept here:",
                 "",
             ]
             for v in lb["kept_videos"]:
