@@ -84,24 +84,16 @@ def _render(data: dict[str, Any], findings: str) -> str:
             "measures progress, and a slow but safe agent that succeeds (survives) still scores below 1. "
             "Brackets: seeded 95 % bootstrap intervals over the episodes.",
             "",
-            "## Driving score",
-            "",
-            "| agent | " + " | ".join(_short(e) for e in scen) + " |",
-            "|---|" + "---:|" * len(scen),
         ]
-        for a in agents:
-            row = []
-            for e in scen:
-                c = by.get((a, e))
-                row.append("skip" if c is None or c["status"] != "ok" else f"{c['driving_score']:.2f}")
-            lines.append(f"| {a} | " + " | ".join(row) + " |")
-        lines += ["", "## Success rate", "", "| agent | " + " | ".join(_short(e) for e in scen) + " |", "|---|" + "---:|" * len(scen)]
-        for a in agents:
-            row = []
-            for e in scen:
-                c = by.get((a, e))
-                row.append("skip" if c is None or c["status"] != "ok" else f"{c['success_rate']:.0%}")
-            lines.append(f"| {a} | " + " | ".join(row) + " |")
+
+        def matrix(title: str, key: str, fmt: str) -> list[str]:
+            out = [f"## {title}", "", "| agent | " + " | ".join(_short(e) for e in scen) + " |", "|---|" + "---:|" * len(scen)]
+            for a in agents:
+                cs = [by.get((a, e)) for e in scen]
+                out.append(f"| {a} | " + " | ".join("skip" if c is None or c["status"] != "ok" else format(c[key], fmt) for c in cs) + " |")
+            return out
+
+        lines += [*matrix("Driving score", "driving_score", ".2f"), "", *matrix("Success rate", "success_rate", ".0%")]
         lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}](images/benchmark/{n})" for n in PLOTS], ""]
         lines += ["## What the numbers say", "", FINDINGS[0], findings or "(not written yet)", FINDINGS[1], ""]
         lines += [
