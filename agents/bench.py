@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,14 +136,25 @@ def _cell(agent_spec: str, env_id: str) -> tuple[Any, Any]:
 
     if _CELL.get("key") != (agent_spec, env_id):
         release_cell()
+        _one_thread()
         agent, meta = resolve_agent(agent_spec, env_id)
-        if "torch" in sys.modules:  # one core per worker: the grid runs in parallel across episodes, not inside a network
-            sys.modules["torch"].set_num_threads(1)
         kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
         if meta.get("env_cfg"):
             kwargs["cfg"] = meta["env_cfg"]
         _CELL.update(key=(agent_spec, env_id), agent=agent, env=RecordEpisodes(gym.make(env_id, **kwargs), None))
     return _CELL["agent"], _CELL["env"]
+
+
+def _one_thread() -> None:
+    """One torch thread in this process: the grid runs in parallel across episodes, not inside a network.
+
+    On 2 cores, torch's default of one thread per core in each worker spins against the other worker.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        os.environ["OMP_NUM_THREADS"] = "1"  # torch reads it when it is imported
+    else:
+        torch.set_num_threads(1)
 
 
 def release_cell() -> None:
@@ -333,9 +344,7 @@ def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0, order: dict[str,
     """
     from agents.metrics import aggregate
 
-    cells: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for r in rows:
-        cells.setdefault((r["agent"], r["env_id"]), []).append(r)
+    cells = _by_cell(rows)
     out = []
     if order is not None:
         rank = {(a, e): (i, j) for i, a in enumerate(order["agents"]) for j, e in enumerate(order["env_ids"])}
@@ -350,6 +359,14 @@ def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0, order: dict[str,
             continue
         out.append({"agent": agent, "env_id": eid, "status": "ok", **aggregate(sorted(ok, key=lambda r: r["seed"]), seed=seed)})
     return out
+
+
+def _by_cell(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """Rows grouped by (agent, env id), in the order the cells first appear."""
+    cells: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        cells.setdefault((r["agent"], r["env_id"]), []).append(r)
+    return cells
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
@@ -420,13 +437,9 @@ def measure_scaling(
 # ---------------------------------------------------------------------------------------------- worst episodes
 def worst_episodes(rows: Sequence[dict[str, str]], k: int) -> list[dict[str, Any]]:
     """The ``k`` worst finished episodes of every agent x scenario: lowest driving score, then return, then seed."""
-    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        if r["status"] == "ok":
-            cells.setdefault((r["agent"], r["env_id"]), []).append(_typed(r))
     out = []
-    for key in sorted(cells):
-        out.extend(sorted(cells[key], key=lambda r: (r["driving_score"], r["return"], r["seed"]))[:k])
+    for _, rs in sorted(_by_cell(r for r in rows if r["status"] == "ok").items()):
+        out.extend(sorted(map(_typed, rs), key=lambda r: (r["driving_score"], r["return"], r["seed"]))[:k])
     return out
 
 
@@ -439,8 +452,7 @@ def video_name(row: dict[str, Any]) -> str:
 def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
     from agents.replay import film_agent
 
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+    _one_thread()
     res = film_agent(agent, path, scenario=env_id, seed=seed, force=True, progress=False)
     return {"steps": res.steps, "return": res.total_return}
 
@@ -451,8 +463,8 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     Each episode is driven again from its seed and filmed; ``steps`` and ``return`` of the filmed
     episode are checked against its row (``matches``), so a video shows the episode the table counts.
     A video already there is kept (a re-run films only what is missing; the check result waits in
-    ``NAME.json`` beside it). Local process pool with
-    ``cfg.workers`` processes, whatever the grid's backend: the files are written here.
+    ``NAME.json`` beside it). Films run on a local pool of ``cfg.workers`` processes whatever the
+    grid's backend: the files are written here.
     """
     from tqdm import tqdm
 
