@@ -59,7 +59,12 @@ def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
     out = tmp_path / "res"
     run_bench(BenchConfig(agents=("random",), scenarios=("lanekeep",), episodes=1, workers=1, out=str(out)), progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    from agents.zoo import _folder, zoo_entry
+
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes((_folder() / zoo_entry("dqn-highway-meta").file).read_bytes()[:500])
     cases = [
+        (["--agents", str(truncated), "--out", str(tmp_path / "x")], "is not a complete model file"),
         (["--agents", "zoo:nope", "--out", str(tmp_path / "x")], "zoo:nope is not in the zoo"),
         (["--agents", "expert", "--scenarios", "moon", "--out", str(tmp_path / "x")], "'moon' is not known"),
         (["--agents", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "x")], "missing.zip"),
