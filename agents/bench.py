@@ -380,6 +380,17 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def short_name(env_id: str) -> str:
+    """``DriveSim/Highway-Ice-v0`` -> ``Highway-Ice`` (tables, plots, video names)."""
+    return env_id.split("/")[-1].removesuffix("-v0")
+
+
+def with_ci(cell: dict[str, Any], key: str, fmt: str) -> str:
+    """A cell's mean of ``key`` with its interval, ``"0.837 [0.820, 0.853]"`` (``fmt``: a format spec)."""
+    lo, hi = cell[f"{key}_ci"]
+    return f"{cell[key]:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
 _TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
 _FLAGS = ("success", "collided", "off_road")
 
@@ -446,7 +457,7 @@ def worst_episodes(rows: Sequence[dict[str, str]], k: int) -> list[dict[str, Any
 def video_name(row: dict[str, Any]) -> str:
     """``<agent>-<scenario>-seed<N>.mp4`` with anything but letters, digits, ``.``, ``_`` and ``-`` made ``_``."""
     agent = re.sub(r"[^A-Za-z0-9._-]+", "_", str(row["agent"])).strip("_")
-    return f"{agent}-{row['env_id'].split('/')[-1].removesuffix('-v0')}-seed{int(row['seed']):03d}.mp4"
+    return f"{agent}-{short_name(row['env_id'])}-seed{int(row['seed']):03d}.mp4"
 
 
 def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
@@ -521,7 +532,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     agents = list(dict.fromkeys(c["agent"] for c in cells))
     label = {a: a if len(a) <= 28 or a.startswith("zoo:") else "/".join(Path(a).parts[-2:])[-28:] for a in agents}
     scen = list(dict.fromkeys(c["env_id"] for c in cells))
-    short = {e: e.split("/")[-1].removesuffix("-v0") for e in scen}
+    short = {e: short_name(e) for e in scen}
     images = {}
     # 1. Success heatmap.
     grid_vals = np.full((len(agents), len(scen)), np.nan)
@@ -571,11 +582,6 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
 
-    def ci(c: dict[str, Any], key: str, pct: bool = True) -> str:
-        lo, hi = c[f"{key}_ci"]
-        f = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:.3f}")
-        return f"{f(c[key])} [{f(lo)}, {f(hi)}]"
-
     lines = ["# Benchmark", ""]
     if command:
         lines += [f"`{command}`", ""]
@@ -592,8 +598,9 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
             lines.append(f"| {c['agent']} | {short[c['env_id']]} | 0 | skipped: {c['reason']} | | | | | | |")
             continue
         lines.append(
-            f"| {c['agent']} | {short[c['env_id']]} | {c['episodes']} | {ci(c, 'success_rate')} | {ci(c, 'driving_score', False)} "
-            f"| {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} | {c['speed_ratio']:.2f} | {c['infractions_per_km']:.2f} "
+            f"| {c['agent']} | {short[c['env_id']]} | {c['episodes']} | {with_ci(c, 'success_rate', '.0%')} "
+            f"| {with_ci(c, 'driving_score', '.3f')} | {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} | {c['speed_ratio']:.2f} "
+            f"| {c['infractions_per_km']:.2f} "
             f"| {c['median_min_ttc_s']:.2f} |"
         )
     lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}]({n})" for n in images], ""]

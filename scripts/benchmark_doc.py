@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.bench import measure_scaling
+from agents.bench import measure_scaling, short_name, with_ci
 from agents.perf import machine_info
 from agents.runs import write_json, write_text
 
@@ -31,10 +31,6 @@ def _findings(page: Path) -> str:
     text = page.read_text(encoding="utf-8") if page.is_file() else ""
     start, end = text.find(FINDINGS[0]), text.find(FINDINGS[1])
     return text[start + len(FINDINGS[0]) : end].strip() if 0 <= start < end else ""
-
-
-def _short(env_id: str) -> str:
-    return env_id.split("/")[-1].removesuffix("-v0")
 
 
 def _leaderboard(results: Path, images: Path, videos: Path, keep: list[str]) -> dict[str, Any]:
@@ -87,7 +83,7 @@ def _render(data: dict[str, Any], findings: str) -> str:
         ]
 
         def matrix(title: str, key: str, fmt: str) -> list[str]:
-            out = [f"## {title}", "", "| agent | " + " | ".join(_short(e) for e in scen) + " |", "|---|" + "---:|" * len(scen)]
+            out = [f"## {title}", "", "| agent | " + " | ".join(short_name(e) for e in scen) + " |", "|---|" + "---:|" * len(scen)]
             for a in agents:
                 cs = [by.get((a, e)) for e in scen]
                 out.append(f"| {a} | " + " | ".join("skip" if c is None or c["status"] != "ok" else format(c[key], fmt) for c in cs) + " |")
@@ -105,13 +101,11 @@ def _render(data: dict[str, Any], findings: str) -> str:
         ]
         for c in cells:
             if c["status"] != "ok":
-                lines.append(f"| {c['agent']} | {_short(c['env_id'])} | 0 | skipped: {c['reason']} |" + " |" * 10)
+                lines.append(f"| {c['agent']} | {short_name(c['env_id'])} | 0 | skipped: {c['reason']} |" + " |" * 10)
                 continue
-            s_lo, s_hi = c["success_rate_ci"]
-            d_lo, d_hi = c["driving_score_ci"]
             lines.append(
-                f"| {c['agent']} | {_short(c['env_id'])} | {c['episodes']} | {c['success_rate']:.0%} [{s_lo:.0%}, {s_hi:.0%}] "
-                f"| {c['driving_score']:.3f} [{d_lo:.3f}, {d_hi:.3f}] | {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} "
+                f"| {c['agent']} | {short_name(c['env_id'])} | {c['episodes']} | {with_ci(c, 'success_rate', '.0%')} "
+                f"| {with_ci(c, 'driving_score', '.3f')} | {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} "
                 f"| {c['route_completion']:.2f} | {c['speed_ratio']:.2f} | {c['infractions_per_km']:.2f} | {c['rms_jerk_mps3']:.2f} "
                 f"| {c['max_lat_accel_mps2']:.2f} | {c['median_min_ttc_s']:.2f} | {c['return']:.1f} |"
             )
@@ -128,7 +122,7 @@ def _render(data: dict[str, Any], findings: str) -> str:
             for v in lb["kept_videos"]:
                 lines.append(
                     f"- [{Path(v['video']).name}](videos/benchmark/{Path(v['video']).name}): {v.get('agent')} on "
-                    f"{_short(v.get('env_id', ''))}, seed {v.get('seed')}, driving score {v.get('driving_score', 0):.3f}"
+                    f"{short_name(v.get('env_id', ''))}, seed {v.get('seed')}, driving score {v.get('driving_score', 0):.3f}"
                 )
         lines.append("")
     sc = data.get("scaling")
