@@ -1,4 +1,4 @@
-"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``perf`` and ``scenarios``.
+"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``bench``, ``perf`` and ``scenarios``.
 
 Argument parsing only; the work is done by functions in the packages. Bad input ends with one
 line naming what to fix and exit status 2. (argparse rather than tyro, which STYLE.md suggests:
@@ -21,8 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build() -> argparse.ArgumentParser:
-    from agents.perf import PerfConfig
-    from agents.training import TrainConfig
+    from agents.reports.perf import PerfConfig
+    from agents.training.config import TrainConfig
     from drive_sim.render import VideoConfig
 
     t, p, v = TrainConfig(), PerfConfig(), VideoConfig()
@@ -102,7 +102,8 @@ _TRAIN_KEYS = ("scenario", "algo", "obs", "action", "total_steps", "n_envs", "se
 
 
 def _train(args: argparse.Namespace) -> int:
-    from agents.training import TrainingInterrupted, resolve_config, resume, train
+    from agents.training.config import resolve_config
+    from agents.training.trainer import TrainingInterrupted, resume, train
 
     try:
         if args.resume is not None:
@@ -126,16 +127,18 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agents.evaluation import evaluate_named_agent, summarise_episodes
-    from agents.runs import write_json
+    from agents.evaluation.episodes import evaluate_named_agent
+    from agents.evaluation.metrics import run_scores
+    from drive_sim.files import write_json
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists():
         raise ValueError(f"out: {out} exists; drive-sim never overwrites results, choose another path")
-    rows, what = evaluate_named_agent(
+    episodes, what = evaluate_named_agent(
         args.agent, scenario=args.scenario, episodes=args.episodes, seed_start=args.seed_start, progress=not args.no_progress
     )
-    summary = summarise_episodes(rows)
+    rows = [e.brief() for e in episodes]
+    summary = run_scores(rows)
     last = args.seed_start + args.episodes - 1
     print(f"{what['agent']} on {what['env_id']} ({what['obs_type']}, {what['action_type']}), seeds {args.seed_start}-{last}")
     for key in ("success_rate", "collision_rate", "off_road_rate", "mean_route_completion", "mean_speed_ratio", "mean_return"):
@@ -147,8 +150,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.bench import BenchConfig, film_worst, grid, run_bench, summarise, write_report
-    from agents.runs import write_json
+    from agents.evaluation.bench import BenchConfig, film_worst, grid, run_bench
+    from agents.evaluation.bench_report import summarise, write_report
+    from drive_sim.files import write_json
 
     split = [a.strip() for a in args.agents.split(",") if a.strip()]
     scen = tuple(x.strip() for x in args.scenarios.split(",") if x.strip())
@@ -189,7 +193,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from agents.replay import film_agent, film_log
+    from agents.evaluation.replay import film_agent, film_log
     from drive_sim.render import VideoConfig
 
     if (args.log is None) == (args.agent is None):
@@ -241,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "bench":
             return _bench(args)
         elif args.command == "perf":
-            from agents.perf import PerfConfig, run_perf
+            from agents.reports.perf import PerfConfig, run_perf
 
             quick = {
                 "lidar_steps": 100,

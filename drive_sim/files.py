@@ -1,8 +1,20 @@
-"""File helpers shared by every layer."""
+"""File helpers shared by every layer: whole-file writes that never leave a half-written file, CSV rows.
+
+Everything a run, a benchmark or a report writes goes through ``atomic_write`` (a temporary file in
+the same folder, renamed into place once complete), so an interrupted write leaves the old file or
+none, never a torn one.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 
 def umask_mode(base: int = 0o666) -> int:
@@ -14,3 +26,65 @@ def umask_mode(base: int = 0o666) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return base & ~mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp_path)`` and move the result to ``path`` only once it is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, umask_mode())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically write ``text`` to ``path``."""
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """Atomically write ``data`` as YAML."""
+    import yaml
+
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomically write ``data`` as indented JSON."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Atomically write ``rows`` (dicts with the same keys) as CSV; nothing when there are none."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def append_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``rows`` to a CSV log (header written when the file is new)."""
+    if not rows:
+        return
+    new = not path.is_file()
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts of strings (empty when the file is missing)."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))

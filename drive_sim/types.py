@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,10 @@ class VehicleState:
     steer_rad: float
     roll_rad: float
     pitch_rad: float
+
+
+#: ``VehicleState``'s fields in order: the columns of an ego state kept as an array (episode logs).
+VEHICLE_STATE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VehicleState))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from drive_sim.sensors import (
     active_fault,
 )
 from drive_sim.traffic import VEHICLE_LENGTH_M, VEHICLE_WIDTH_M, Traffic, TrafficConfig
-from drive_sim.types import CameraFrame, Control, LidarReading, VehicleState
+from drive_sim.types import VEHICLE_STATE_FIELDS, CameraFrame, Control, LidarReading, VehicleState
 from drive_sim.vehicle import Vehicle, VehicleConfig
 from drive_sim.weather import Conditions, Weather, WeatherConfig, camera_effects, headlight_pattern, lidar_effects
 
@@ -433,6 +433,26 @@ class World:
         xy, yaw = t.poses()
         on = np.asarray(t.active, dtype=bool)
         return xy[on], yaw[on], np.asarray(t.v, dtype=np.float64)[on]
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The ego state and every traffic vehicle now, as new arrays (what an episode log keeps per step; ``show_state`` poses it back).
+
+        Keys: ``ego`` (``VEHICLE_STATE_FIELDS`` in order), ``traffic_xy`` (N, 2), ``traffic_yaw``,
+        ``traffic_v`` and ``traffic_active`` (N,), parked vehicles included.
+        """
+        e, t = self.ego, self.traffic
+        out = {"ego": np.array([float(getattr(e, k)) for k in VEHICLE_STATE_FIELDS])}
+        if t.count:
+            xy, yaw = t.poses()
+            out.update(
+                traffic_xy=np.array(xy, np.float64),
+                traffic_yaw=np.array(yaw, np.float64),
+                traffic_v=np.array(t.v, np.float64),
+                traffic_active=np.array(t.active, bool),
+            )
+        else:
+            out.update(traffic_xy=np.zeros((0, 2)), traffic_yaw=np.zeros(0), traffic_v=np.zeros(0), traffic_active=np.zeros(0, bool))
+        return out
 
     def place_ego(self, x_m: float, y_m: float, yaw_rad: float, speed_mps: float) -> None:
         """Put the ego car at a pose with a forward speed (tests, scripted manoeuvres)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from drive_sim.config import ConfigError
+
 #: Registered id -> scenario library name. Bump the version when dynamics, reward or
 #: observations change.
 ENV_IDS: dict[str, str] = {
@@ -38,11 +40,25 @@ ACTION_TYPES = ("continuous", "discrete", "meta")
 
 
 def _register() -> None:
-    for env_id, scenario in ENV_IDS.items():
-        if env_id not in registry:
-            register(id=env_id, entry_point="envs.driving_env:DrivingEnv", kwargs={"scenario": scenario})
+    for id_, scenario in ENV_IDS.items():
+        if id_ not in registry:
+            register(id=id_, entry_point="envs.driving_env:DrivingEnv", kwargs={"scenario": scenario})
+
+
+def env_id(scenario: str) -> str:
+    """The registered id of a scenario library name (``highway-ice``) or of a registered id itself.
+
+    Raises:
+        ConfigError: naming the known scenarios.
+    """
+    if scenario in ENV_IDS:
+        return scenario
+    by_name = {name: i for i, name in ENV_IDS.items() if i != "DriveSim/Custom-v0"}
+    if scenario in by_name:
+        return by_name[scenario]
+    raise ConfigError(f"scenario: {scenario!r} is not known; known: {', '.join(sorted(by_name))} (or a DriveSim/* id)")
 
 
 _register()
 
-__all__ = ["ACTION_TYPES", "ENV_IDS", "OBS_TYPES"]
+__all__ = ["ACTION_TYPES", "ENV_IDS", "OBS_TYPES", "env_id"]

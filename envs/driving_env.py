@@ -16,7 +16,6 @@ from drive_sim.world import World
 from envs.actions import make_action
 from envs.config import EnvConfig, make_config
 from envs.observations import StateFeatures, make_observation
-from envs.recording import world_state
 from envs.rewards import StepOutcome, reward_terms, total_reward
 
 
@@ -234,7 +233,7 @@ class DrivingEnv(gym.Env, EzPickle):
         """
         w, info = self.world, self._last_info
         e = w.ego
-        state = world_state(w)
+        state = w.state_arrays()
         obs, kind = self._last_obs, self.config.observation.type
         beams, range_m = w.lidar.cfg.beams, w.lidar.cfg.range_m
         if kind == "lidar" and obs is not None:

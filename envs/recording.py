@@ -37,12 +37,13 @@ import numpy as np
 import drive_sim
 from drive_sim.config import ConfigError, build
 from drive_sim.files import umask_mode
-from drive_sim.types import VehicleState
+from drive_sim.types import VEHICLE_STATE_FIELDS, VehicleState
 from envs.config import EnvConfig
 
 #: Bumped when the layout of a log changes; a newer log is refused with a clear message.
 FORMAT_VERSION = 1
-EGO_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VehicleState))
+#: The ego columns of a log (``World.state_arrays``).
+EGO_FIELDS: tuple[str, ...] = VEHICLE_STATE_FIELDS
 #: ``info`` entries kept per step (numbers and flags; the HUD and the benchmark read them).
 INFO_FIELDS: tuple[str, ...] = (
     "time_s",
@@ -67,23 +68,6 @@ INFO_FIELDS: tuple[str, ...] = (
 STOP_LINE_CODES = {"": 0, "green": 1, "amber": 2, "red": 3, "yield": 4}
 _META = "episode.json"
 _ARRAYS = "arrays.npz"
-
-
-def world_state(world: Any) -> dict[str, np.ndarray]:
-    """The ego state and every traffic vehicle now, as new arrays: what a log keeps per step."""
-    e, t = world.ego, world.traffic
-    out = {"ego": np.array([float(getattr(e, k)) for k in EGO_FIELDS])}
-    if t.count:
-        xy, yaw = t.poses()
-        out.update(
-            traffic_xy=np.array(xy, np.float64),
-            traffic_yaw=np.array(yaw, np.float64),
-            traffic_v=np.array(t.v, np.float64),
-            traffic_active=np.array(t.active, bool),
-        )
-    else:
-        out.update(traffic_xy=np.zeros((0, 2)), traffic_yaw=np.zeros(0), traffic_v=np.zeros(0), traffic_active=np.zeros(0, bool))
-    return out
 
 
 class EpisodeLogError(ValueError):
@@ -299,6 +283,7 @@ class RecordEpisodes(gym.Wrapper):
         self.written: list[Path] = []
         #: the logs kept in memory (``out_dir=None``)
         self.logs: list[EpisodeLog] = []
+        self._last: EpisodeLog | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start an episode (and its log); an unfinished previous episode is written first."""
@@ -357,7 +342,7 @@ class RecordEpisodes(gym.Wrapper):
     def _record_state(self, info: Mapping[str, Any]) -> None:
         ep = self._ep
         assert ep is not None
-        now = world_state(self.env.unwrapped.world)
+        now = self.env.unwrapped.world.state_arrays()
         ep.ego.append(now["ego"].tolist())
         ep.traffic_xy.append(now["traffic_xy"])
         ep.traffic_yaw.append(now["traffic_yaw"])
@@ -380,15 +365,34 @@ class RecordEpisodes(gym.Wrapper):
                 ep.events.append({"step": step, "time_s": float(info.get("time_s", 0.0)), "kind": kind, "value": value})
         ep.last = now
 
+    def episode_log(self) -> EpisodeLog | None:
+        """The log of the episode under way, as recorded so far (marked unfinished), or between episodes the last one's.
+
+        Whether or not logs are written, so the one episode loop can summarise any episode it drove.
+        """
+        if self._ep is not None:
+            return self._build(self._ep, unfinished=True)
+        return self._last
+
     def _finish(self, *, unfinished: bool) -> None:
         ep, self._ep = self._ep, None
         if ep is None:
             return
+        log = self._build(ep, unfinished=unfinished)
+        self._last = log
+        if self.out_dir is None:
+            self.logs.append(log)
+        else:
+            self.written.append(log.save(self.out_dir / ep.meta["folder"]))
+
+    def _build(self, ep: _Episode, *, unfinished: bool) -> EpisodeLog:
+        """The log of ``ep`` as recorded so far (``ep`` itself is not changed)."""
+        meta = dict(ep.meta)
         if unfinished:
-            ep.meta["outcome"] = {"terminated": False, "truncated": False, "unfinished": True}
-        ep.meta["steps"] = len(ep.actions)
-        ep.meta["return"] = float(sum(ep.rewards))
-        ep.meta["events"] = ep.events
+            meta["outcome"] = {"terminated": False, "truncated": False, "unfinished": True}
+        meta["steps"] = len(ep.actions)
+        meta["return"] = float(sum(ep.rewards))
+        meta["events"] = list(ep.events)
         space = self.env.action_space
         if ep.actions:
             actions = np.stack(ep.actions)
@@ -397,20 +401,16 @@ class RecordEpisodes(gym.Wrapper):
         arrays = {
             "actions": actions,
             "rewards": np.asarray(ep.rewards, np.float64),
-            "reward_terms": np.asarray(ep.terms, np.float64).reshape(len(ep.rewards), len(ep.meta["reward_terms"])),
+            "reward_terms": np.asarray(ep.terms, np.float64).reshape(len(ep.rewards), len(meta["reward_terms"])),
             "ego": np.asarray(ep.ego, np.float64),
             "traffic_xy": np.stack(ep.traffic_xy),
             "traffic_yaw": np.stack(ep.traffic_yaw),
             "traffic_v": np.stack(ep.traffic_v),
             "traffic_active": np.stack(ep.traffic_active).astype(bool),
             "info": np.asarray(ep.info, np.float64),
-            "sensor_valid": np.asarray(ep.sensors, bool).reshape(len(ep.ego), len(ep.meta["sensors"])),
+            "sensor_valid": np.asarray(ep.sensors, bool).reshape(len(ep.ego), len(meta["sensors"])),
         }
-        log = EpisodeLog(ep.meta, arrays)
-        if self.out_dir is None:
-            self.logs.append(log)
-        else:
-            self.written.append(log.save(self.out_dir / ep.meta["folder"]))
+        return EpisodeLog(meta, arrays)
 
 
 # ---------------------------------------------------------------------------------------------- replay
@@ -478,7 +478,7 @@ def resimulate(
             if t > 0:
                 _, _, terminated, truncated, info = env.step(log.arrays["actions"][t - 1])
                 steps = t
-            now = world_state(env.unwrapped.world)
+            now = env.unwrapped.world.state_arrays()
             for name in COMPARED:
                 rec = log.arrays[name][t]
                 err = math.inf if now[name].shape != rec.shape else float(np.max(np.abs(now[name] - rec), initial=0.0))

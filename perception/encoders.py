@@ -6,7 +6,7 @@ Three extractors, chosen by the observation space (``extractor_for``):
   input (the vector mixes normalised ranges and signed route features of different spread).
 - ``CameraCNN`` for camera frames. **Layout: uint8, channel-first (C, H, W).** The env emits
   channel-last (H, W, C) frames (Gymnasium's convention); the training code wraps its vector env in
-  SB3's ``VecTransposeImage`` itself (``agents.sb3.make_vec_env``), in plain sight, and SB3's
+  SB3's ``VecTransposeImage`` itself (``agents.training.sb3_train.make_vec_env``), in plain sight, and SB3's
   ``predict`` transposes single frames the same way. The encoder divides by 255 inside, so the policy
   is built with ``normalize_images=False`` and nothing else rescales the pixels. Convolutions are
   Nature-DQN's (8/4, 4/2, 3/1 with 32/64/64 channels, configurable) and a ``features_dim`` head;
@@ -82,7 +82,7 @@ class CameraCNN(BaseFeaturesExtractor):
         if c > 4 and w <= 4:
             raise ValueError(
                 f"CameraCNN: observation space {observation_space.shape} looks channel-last (H, W, C); this encoder takes "
-                "channel-first (C, H, W): wrap the vec env in VecTransposeImage as agents.sb3.make_vec_env does"
+                "channel-first (C, H, W): wrap the vec env in VecTransposeImage as agents.training.sb3_train.make_vec_env does"
             )
         if min(h, w) < 36:
             raise ValueError(f"CameraCNN: frames must be at least 36x36 for its 8/4, 4/2, 3/1 convolutions, got {h}x{w}")

@@ -3,7 +3,7 @@
 python scripts/scenario_docs.py
 """
 
-from agents.scenario_docs import write_scenario_docs
+from agents.reports.scenario_docs import write_scenario_docs
 
 if __name__ == "__main__":
     write_scenario_docs()

@@ -6,7 +6,7 @@ python scripts/vehicle_report.py [--out docs/vehicle.md]
 import argparse
 import sys
 
-from agents.vehicle_report import write_vehicle_report
+from agents.reports.vehicle_report import write_vehicle_report
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

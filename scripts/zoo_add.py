@@ -1,4 +1,4 @@
-"""Copy a finished run's evaluated model into the pretrained zoo (agents/zoo) under NAME.
+"""Copy a finished run's evaluated model into the pretrained zoo (agents/policies/zoo) under NAME.
 
 python scripts/zoo_add.py RUN_DIR NAME "one-line description"
 """
@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from agents.zoo import add_to_zoo
+from agents.training.publish import add_to_zoo
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from agents.bench import BenchConfig, read_rows, run_bench, summarise, write_report
+from agents.evaluation.bench import BenchConfig, read_rows, run_bench
+from agents.evaluation.bench_report import summarise, write_report
 
 GRID = {"agents": ("random", "expert"), "scenarios": ("highway",), "episodes": 3}
 
@@ -59,10 +60,10 @@ def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
     out = tmp_path / "res"
     run_bench(BenchConfig(agents=("random",), scenarios=("lanekeep",), episodes=1, workers=1, out=str(out)), progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    from agents.zoo import _folder, zoo_entry
+    from agents.policies.zoo import zoo_entry
 
     truncated = tmp_path / "truncated.zip"
-    truncated.write_bytes((_folder() / zoo_entry("dqn-highway-meta").file).read_bytes()[:500])
+    truncated.write_bytes(zoo_entry("dqn-highway-meta").path.read_bytes()[:500])
     cases = [
         (["--agents", str(truncated), "--out", str(tmp_path / "x")], "is not a complete model file"),
         (["--agents", "zoo:nope", "--out", str(tmp_path / "x")], "zoo:nope is not in the zoo"),
@@ -120,11 +121,11 @@ def test_an_agent_that_does_not_fit_is_skipped_with_the_reason(tmp_path):
     import json
     import zipfile
 
-    from agents.sb3 import META_NAME
-    from agents.zoo import _folder, zoo_entry
+    from agents.policies.sb3 import META_NAME
+    from agents.policies.zoo import zoo_entry
 
     bad = tmp_path / "mislabelled.zip"
-    with zipfile.ZipFile(_folder() / zoo_entry("dqn-highway-meta").file) as src, zipfile.ZipFile(bad, "w") as dst:
+    with zipfile.ZipFile(zoo_entry("dqn-highway-meta").path) as src, zipfile.ZipFile(bad, "w") as dst:
         for item in src.infolist():
             data = src.read(item)
             if item.filename == META_NAME:
@@ -144,7 +145,7 @@ def test_an_agent_that_does_not_fit_is_skipped_with_the_reason(tmp_path):
 def test_worst_episode_videos_show_the_counted_episodes(one_worker, tmp_path):
     import cv2
 
-    from agents.bench import film_worst, worst_episodes
+    from agents.evaluation.bench import film_worst, worst_episodes
 
     worst = worst_episodes(one_worker, 1)
     assert [w["agent"] for w in worst] == ["expert", "random"]  # one per cell, cells in order

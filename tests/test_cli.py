@@ -52,7 +52,7 @@ def test_train_q_learning_writes_its_table_and_learning_curve(tmp_path):
         "learning_curve.png",
     ):
         assert (run / name).is_file(), name
-    from agents.q_learning import QLearningAgent
+    from agents.policies.q_learning import QLearningAgent
 
     # the shipped lanekeep-q-lidar config: nine steering values with cruise control
     assert QLearningAgent.load(run / "model.npz").q.shape[1] == 9
@@ -104,8 +104,9 @@ def test_perf_quick_writes_report(tmp_path):
 
 
 def test_evaluate_any_named_agent_and_bad_model_files_fail_in_one_line(tmp_path):
-    from agents.base import RandomAgent
-    from agents.sb3 import PolicyConfig, SB3Agent, build_model, make_vec_env, model_meta
+    from agents.policies.random_agent import RandomAgent
+    from agents.policies.sb3 import PolicyConfig, SB3Agent, model_meta
+    from agents.training.sb3_train import build_model, make_vec_env
 
     vec = make_vec_env("DriveSim/LaneKeep-v0", {"obs_type": "lidar", "action_type": "continuous"}, 1, 1000)
     policy = PolicyConfig(net_arch=(16,), encoder_hidden=(16,))

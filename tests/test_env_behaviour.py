@@ -174,7 +174,7 @@ def test_render_rgb_array_is_the_composed_video_frame():
 
 
 def test_nothing_printed_at_import():
-    code = "import drive_sim, drive_sim.world, envs, agents, perception, agents.cli, agents.training, agents.perf"
+    code = "import drive_sim, drive_sim.world, envs, agents, perception, agents.cli, agents.training.trainer, agents.reports.perf"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""

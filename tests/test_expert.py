@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the ids)
-from agents.base import Agent
-from agents.expert import ExpertAgent
+from agents.policies.base import Agent
+from agents.policies.expert import ExpertAgent
 from drive_sim.config import ConfigError
 from envs.actions import META_ACTIONS
 

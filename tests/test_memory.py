@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from agents.perf import measure_memory
+from agents.reports.perf import measure_memory
 
 
 def test_rss_flat_over_20k_steps_with_resets():

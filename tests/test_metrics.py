@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.metrics import aggregate, bootstrap_ci, episode_metrics
+from agents.evaluation.metrics import aggregate, bootstrap_ci, run_scores, summarise_log
 from envs.config import make_config
 from envs.recording import EGO_FIELDS, INFO_FIELDS, STOP_LINE_CODES, EpisodeLog
 
@@ -73,8 +73,13 @@ def _episode(steps=20, speed=20.0, collide=None, off_road_last=False, red_run_at
     return EpisodeLog(meta, arrays)
 
 
+def _metrics(log: EpisodeLog) -> dict:
+    """The summary as the benchmark's row (its column names)."""
+    return summarise_log(log).row()
+
+
 def test_clean_episode():
-    m = episode_metrics(_episode())
+    m = _metrics(_episode())
     assert m["success"] and not m["collided"] and not m["off_road"] and m["red_lights_run"] == 0
     assert m["driving_score"] == pytest.approx(0.3) and m["infraction_penalty"] == 1.0
     assert m["distance_km"] == pytest.approx(0.04) and m["infractions_per_km"] == 0.0
@@ -83,8 +88,8 @@ def test_clean_episode():
 
 
 def test_collisions_scale_the_driving_score_like_the_carla_leaderboard():
-    vehicle = episode_metrics(_episode(collide="vehicle"))
-    static = episode_metrics(_episode(collide="static"))
+    vehicle = _metrics(_episode(collide="vehicle"))
+    static = _metrics(_episode(collide="static"))
     assert vehicle["collided"] and vehicle["collision_kind"] == "vehicle" and not vehicle["success"]
     assert vehicle["driving_score"] == pytest.approx(0.3 * 0.60)
     assert static["driving_score"] == pytest.approx(0.3 * 0.65)
@@ -92,25 +97,25 @@ def test_collisions_scale_the_driving_score_like_the_carla_leaderboard():
 
 
 def test_off_road_scales_by_the_share_of_the_route_driven_off_it():
-    m = episode_metrics(_episode(off_road_last=True))
+    m = _metrics(_episode(off_road_last=True))
     assert m["off_road"] and m["infraction_penalty"] == pytest.approx(1.0 - 2.0 / ROUTE_M)  # the last 2 m step
     assert m["driving_score"] == pytest.approx(0.3 * (1.0 - 2.0 / ROUTE_M))
 
 
 def test_a_red_light_run_costs_0_70():
-    m = episode_metrics(_episode(red_run_at=10))
+    m = _metrics(_episode(red_run_at=10))
     assert m["red_lights_run"] == 1 and m["driving_score"] == pytest.approx(0.3 * 0.70)
 
 
 def test_time_to_collision_with_the_car_ahead():
     # 30 m ahead (centre to centre) at 10 m/s while the ego car does 20: gap 30 - 4.5 = 25.5 m closing at 10 m/s.
-    m = episode_metrics(_episode(steps=10, traffic=(30.0, 10.0)))
+    m = _metrics(_episode(steps=10, traffic=(30.0, 10.0)))
     assert m["min_ttc_s"] == pytest.approx((30.0 - 10 * 0.1 * 10 - 4.5) / 10.0)  # least at the last step
-    assert episode_metrics(_episode(steps=10, traffic=(30.0, 25.0)))["min_ttc_s"] == np.inf  # pulling away
+    assert _metrics(_episode(steps=10, traffic=(30.0, 25.0)))["min_ttc_s"] == np.inf  # pulling away
 
 
 def test_aggregate_rates_and_intervals_shrink_with_more_episodes():
-    rows = [episode_metrics(_episode(collide="vehicle" if k % 4 == 0 else None)) for k in range(8)]
+    rows = [_metrics(_episode(collide="vehicle" if k % 4 == 0 else None)) for k in range(8)]
     agg = aggregate(rows)
     assert agg["episodes"] == 8 and agg["collided_rate"] == pytest.approx(0.25) and agg["success_rate"] == pytest.approx(0.75)
     lo, hi = agg["success_rate_ci"]
@@ -137,7 +142,26 @@ def test_metrics_of_a_recorded_episode(tmp_path):
         done = term or trunc
     env.close()
     log = EpisodeLog.load(env.written[0])
-    m = episode_metrics(log)
+    m = _metrics(log)
     assert m["steps"] == log.steps and m["success"] == bool(log.info(log.steps)["is_success"])
     assert 0.0 < m["distance_km"] < 0.2 and 0.0 <= m["driving_score"] <= m["route_completion"] + 1e-12
     assert m["min_ttc_s"] > 0.0
+
+
+def test_one_aggregate_for_summaries_rows_and_run_scores():
+    episodes = [
+        dataclasses.replace(summarise_log(_episode(collide="vehicle" if k == 0 else None)), seed=k, act_ms=2.0 + k) for k in range(4)
+    ]
+    agg = aggregate(episodes)
+    # Summaries and their rows aggregate alike; the optional planner time only where every episode has it.
+    assert {k: v for k, v in agg.items() if k != "act_ms"} == aggregate([e.row() for e in episodes])
+    assert agg["act_ms"] == pytest.approx(3.5) and "act_ms" not in aggregate([dataclasses.replace(episodes[0], act_ms=None)])
+    # A run's scores are the aggregate of its eval.csv rows under the names eval.json keeps.
+    scores = run_scores([e.brief() for e in episodes])
+    assert scores["seeds"] == [0, 1, 2, 3] and scores["episodes"] == 4
+    assert scores["collision_rate"] == pytest.approx(0.25) and scores["success_rate"] == pytest.approx(0.75)
+    assert scores["mean_route_completion"] == pytest.approx(agg["route_completion"], abs=1e-4)
+    assert scores["mean_speed_ratio"] == pytest.approx(agg["speed_ratio"], abs=1e-4)
+    assert scores["mean_return"] == pytest.approx(agg["return"], abs=1e-4)
+    assert set(episodes[0].brief()) == {"seed", "return", "steps", "success", "collided", "off_road", "route_completion", "speed_ratio"}
+    assert run_scores([]) == {"episodes": 0}

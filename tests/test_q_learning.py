@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the ids)
-from agents.q_learning import Discretiser, QLearner, QLearningAgent, QLearningConfig, Schedule, train_q_learning
+from agents.policies.q_learning import Discretiser, QLearner, QLearningAgent, QLearningConfig, Schedule, train_q_learning
 from drive_sim.config import ConfigError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from agents.replay import film_agent, film_log
+from agents.evaluation.replay import film_agent, film_log
 from drive_sim.files import umask_mode
 from drive_sim.render import SPEED_BAR_FULL, VideoConfig, frame_layout, speed_bar_box
 from envs.recording import EpisodeLog, RecordEpisodes

@@ -51,7 +51,7 @@ def test_docs_example_scenario_loads_and_runs(tmp_path):
     import numpy as np
 
     import envs  # noqa: F401
-    from agents.scenario_docs import EXAMPLE
+    from agents.reports.scenario_docs import EXAMPLE
 
     path = tmp_path / "snowy-commute.yaml"
     path.write_text(EXAMPLE)

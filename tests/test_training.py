@@ -20,9 +20,12 @@ import yaml
 from gymnasium import spaces
 
 import envs  # noqa: F401
-from agents.base import Agent, RandomAgent, load_agent
-from agents.sb3 import PolicyConfig, SB3Agent, build_model, load_model, make_vec_env, model_meta, save_model
-from agents.training import RunConfig, resolve_config
+from agents.policies.base import Agent, AgentEnv
+from agents.policies.loader import load_agent
+from agents.policies.random_agent import RandomAgent
+from agents.policies.sb3 import PolicyConfig, SB3Agent, load_model, model_meta, save_model
+from agents.training.config import RunConfig, resolve_config
+from agents.training.sb3_train import build_model, make_vec_env
 from drive_sim.config import ConfigError
 from perception.encoders import CameraCNN, MultiEncoder, VectorEncoder, extractor_for
 
@@ -151,7 +154,7 @@ def test_random_and_expert_agents_round_trip(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- configs
 def test_every_shipped_config_is_valid():
-    names = sorted(p.stem for p in (ROOT / "agents" / "configs").glob("*.yaml"))
+    names = sorted(p.stem for p in (ROOT / "agents" / "training" / "configs").glob("*.yaml"))
     assert {"highway-ppo-lidar", "highway-dqn-kinematics", "lanekeep-ppo-camera", "lanekeep-q-lidar"} <= set(names)
     for name in names:
         scenario, algo, obs = name.split("-", 2)
@@ -272,7 +275,7 @@ def test_subprocess_workers_are_pinned_one_core_each_and_the_trainer_is_not():
     import concurrent.futures
     import multiprocessing
 
-    from agents.sb3 import _pin_worker
+    from agents.training.sb3_train import _pin_worker
 
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cores) < 2:
@@ -287,7 +290,7 @@ def test_subprocess_workers_are_pinned_one_core_each_and_the_trainer_is_not():
 
 @pytest.mark.parametrize(("obs_on", "reward_on"), [(True, False), (False, True)])
 def test_normalisation_state_round_trips(obs_on, reward_on):
-    from agents.sb3 import Normalisation, restore_vecnormalize, vecnormalize_state
+    from agents.training.sb3_train import Normalisation, restore_vecnormalize, vecnormalize_state
 
     norm = Normalisation(obs=obs_on, reward=reward_on)
     vec = make_vec_env("DriveSim/LaneKeep-v0", {"obs_type": "lidar", "action_type": "continuous"}, 1, 1000, normalisation=norm)
@@ -305,7 +308,8 @@ def test_normalisation_state_round_trips(obs_on, reward_on):
 
 def test_ppo_learns_to_follow_the_lane_within_a_minute():
     """A fast learning check: PPO on LaneKeep (15 s episodes) drives clearly further after 6k steps."""
-    from agents.evaluation import evaluate_agent, summarise_episodes
+    from agents.evaluation.episodes import evaluate_agent
+    from agents.evaluation.metrics import aggregate
 
     short = {"scenario": {"time_limit_s": 15.0}}
     kwargs = {"obs_type": "lidar", "action_type": "continuous", "cfg": short}
@@ -317,8 +321,8 @@ def test_ppo_learns_to_follow_the_lane_within_a_minute():
         meta = model_meta("ppo", "DriveSim/LaneKeep-v0", "lidar", "continuous", policy, hp, short)
 
         def score() -> float:
-            rows = evaluate_agent(SB3Agent(model, meta), "DriveSim/LaneKeep-v0", "lidar", "continuous", range(4), cfg=short)
-            return summarise_episodes(rows)["mean_route_completion"]
+            episodes = evaluate_agent(SB3Agent(model, meta), AgentEnv("DriveSim/LaneKeep-v0", "lidar", "continuous", short), range(4))
+            return aggregate(episodes)["route_completion"]
 
         before = score()
         model.learn(6144)

@@ -25,9 +25,9 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers DriveSim/*)
-from agents.runs import write_json, write_text
 from drive_sim._bullet import pb
 from drive_sim.config import require
+from drive_sim.files import write_json, write_text
 
 ENV_ID = "DriveSim/Highway-v0"
 
@@ -199,7 +199,7 @@ def measure_planner(steps: int, repeats: int) -> tuple[list[float], list[float],
     Returns:
         (planner calls/s, expert decisions/s, env steps/s), one figure per repeat.
     """
-    from agents.expert import ExpertAgent
+    from agents.policies.expert import ExpertAgent
 
     env = gym.make(ENV_ID, obs_type="kinematics", action_type="continuous")
     agent = ExpertAgent.for_env(env)
@@ -483,7 +483,7 @@ def _plot(res: PerfResult, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.runs import atomic_write
+    from drive_sim.files import atomic_write
 
     keys = [k for k in ("env_lidar", "env_camera", "env_multi", "highway-fast-v0", "highway-v0") if k in res.rates]
     fig, ax = plt.subplots(figsize=(7, 3.2))

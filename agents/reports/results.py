@@ -8,8 +8,11 @@ one, picked on seeds 100-199). The targets are the agents issue's.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
+import platform
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,11 @@ from typing import Any
 
 import yaml
 
-from agents.runs import atomic_write, read_status, write_text
+from agents.training.runs import read_status
+from drive_sim.files import atomic_write, write_json, write_text
+
+#: The light records of a run kept beside the page (the models go to the zoo, the rest stays out of git).
+KEPT = ("config.yaml", "status.json", "eval.json", "eval.csv", "evaluations.csv", "train_episodes.csv", "learning_curve.png")
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def run_summary(run: Path) -> dict[str, Any]:
     ``model_steps`` is the step count the tested model had: its validation round's for the best
     validated model (the first round with the best score, as the callback keeps it), else the run's.
     """
-    from agents.callbacks import score_row
+    from agents.training.callbacks import score_row
 
     summary = json.loads((run / "eval.json").read_text(encoding="utf-8"))
     status = read_status(run)
@@ -97,7 +104,7 @@ def _plot(runs: Mapping[str, Path], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.training import draw_rates
+    from agents.training.curves import draw_rates
 
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
     for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
@@ -193,3 +200,51 @@ def write_results(
     text = "\n".join(lines) + "\n"
     write_text(out, text)
     return text
+
+
+def update_results(
+    run_dirs: Sequence[str | Path], *, out: str | Path = "docs/results.md", throughput: bool = False, notes: Sequence[str] = ()
+) -> str:
+    """Rebuild ``out`` from finished runs of shipped configs (records kept in ``docs/runs/<config>``), saved ones and throughput.
+
+    ``out``'s ``.json`` keeps the runs shown, the notes and the last throughput measurement, so the
+    page can be rebuilt with only the runs that changed; ``throughput`` measures PPO timesteps/s again.
+
+    Raises:
+        ValueError: a folder that is not a run folder.
+    """
+    from agents.reports.perf import machine_info
+
+    out = Path(out)
+    runs = {}
+    for folder in map(Path, run_dirs):
+        cfg_path = folder / "config.yaml"
+        if not cfg_path.is_file():
+            raise ValueError(f"results: {folder} is not a run folder (no config.yaml)")
+        source = str(yaml.safe_load(cfg_path.read_text()).get("source", ""))
+        if source.startswith("shipped:"):
+            name = source.split(":", 1)[1]
+            keep = out.parent / "runs" / name
+            keep.mkdir(parents=True, exist_ok=True)
+            for item in KEPT:
+                if (folder / item).is_file():
+                    shutil.copyfile(folder / item, keep / item)
+            runs[name] = keep
+    saved = out.with_suffix(".json")
+    data = json.loads(saved.read_text()) if saved.is_file() else {}
+    if throughput:
+        from agents.reports.throughput import ThroughputConfig, measure_training_throughput
+
+        res = measure_training_throughput(ThroughputConfig())
+        data["throughput"] = {**dataclasses.asdict(res), "date": dt.date.today().isoformat()}
+    data["runs"] = {**data.get("runs", {}), **{k: str(v) for k, v in runs.items()}}
+    data["notes"] = [*data.get("notes", []), *notes]
+    write_json(saved, data)
+    import stable_baselines3
+    import torch
+
+    info = machine_info()
+    machine = {"cpu": info.get("cpu", platform.processor()), "cores": info.get("logical_cores", "?"), "python": platform.python_version()}
+    machine.update(torch=torch.__version__, sb3=stable_baselines3.__version__)
+    all_runs = {k: Path(v) for k, v in data["runs"].items() if Path(v).is_dir()}
+    return write_results(all_runs, data.get("throughput"), out, machine, data["notes"])

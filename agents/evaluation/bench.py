@@ -4,15 +4,16 @@
 
 Work is split into tasks of one agent on one scenario: single episodes on the local pool (each
 worker keeps the agent and env of the cell it drove last), chunks of 5 on Ray. A worker drives its
-episodes with ``agents.evaluation.run_episode`` (every episode is seeded by its own seed, so rows
-do not depend on the worker count, task size or backend), computing the metrics of
-``agents.metrics`` from the episode log kept in memory. Every finished episode is
+episodes with ``agents.evaluation.episodes.run_episode`` (every episode is seeded by its own seed, so
+rows do not depend on the worker count, task size or backend); a row is the episode's
+``EpisodeSummary`` (``agents.evaluation.metrics``). Every finished episode is
 appended to ``episodes.csv`` with one write of a whole line (local workers write it themselves;
 Ray tasks stream their rows back to this process), so an interrupted run loses no finished
 episode, and a re-run skips the episodes already there (a torn last line is dropped).
 ``bench.json`` holds the grid: a folder that holds another grid's rows is refused. An agent that
 does not fit a scenario (fails on the first step) is skipped with the reason. ``film_worst``
-films the worst episodes of each cell again from their seeds (``agents.replay.film_agent``).
+films the worst episodes of each cell again from their seeds (``agents.evaluation.replay.film_agent``).
+``agents.evaluation.bench_report`` turns the rows into per-cell aggregates and ``report.md``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drive_sim.config import require
-
-if TYPE_CHECKING:
-    from envs.recording import EpisodeLog
+from drive_sim.files import write_json
 
 CHUNK = 5
 BACKENDS = ("local", "ray")
@@ -97,11 +96,10 @@ class BenchConfig:
 def scenario_ids(names: Sequence[str]) -> list[str]:
     """Env ids of ``names`` (``all``: every registered scenario except the custom-file id)."""
     import envs
-    from agents.training import env_id
 
     if tuple(names) == ("all",):
         return [k for k in envs.ENV_IDS if k != "DriveSim/Custom-v0"]
-    return [env_id(n) for n in names]
+    return [envs.env_id(n) for n in names]
 
 
 def grid(cfg: BenchConfig) -> dict[str, Any]:
@@ -128,20 +126,13 @@ _CELL: dict[str, Any] = {}
 
 
 def _cell(agent_spec: str, env_id: str) -> tuple[Any, Any]:
-    import gymnasium as gym
-
-    import envs  # noqa: F401
-    from agents.evaluation import resolve_agent
-    from envs.recording import RecordEpisodes
+    from agents.policies.loader import resolve_agent
 
     if _CELL.get("key") != (agent_spec, env_id):
         release_cell()
         _one_thread()
-        agent, meta = resolve_agent(agent_spec, env_id)
-        kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
-        if meta.get("env_cfg"):
-            kwargs["cfg"] = meta["env_cfg"]
-        _CELL.update(key=(agent_spec, env_id), agent=agent, env=RecordEpisodes(gym.make(env_id, **kwargs), None))
+        agent, target = resolve_agent(agent_spec, env_id)
+        _CELL.update(key=(agent_spec, env_id), agent=agent, env=target.make())
     return _CELL["agent"], _CELL["env"]
 
 
@@ -167,8 +158,7 @@ def release_cell() -> None:
 
 def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[dict[str, Any]]:
     """Drive the episodes of one chunk, yielding one row as each ends (status ``ok``, or ``skipped`` with the reason)."""
-    from agents.evaluation import AgentDoesNotFit, run_episode
-    from agents.metrics import episode_metrics
+    from agents.evaluation.episodes import AgentDoesNotFit, run_episode
 
     def skipped(reason: str) -> Iterator[dict[str, Any]]:
         for s in seeds:
@@ -180,14 +170,12 @@ def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[d
         yield from skipped(str(err))
         return
     for seed in seeds:
-        env.logs.clear()
         try:
-            run_episode(env, agent, int(seed))
+            summary = run_episode(env, agent, int(seed))
         except AgentDoesNotFit as err:
             yield from skipped(f"does not fit {env_id}: {err}")
             return
-        log: EpisodeLog = env.logs.pop()
-        yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **episode_metrics(log)}
+        yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **summary.row()}
 
 
 def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
@@ -245,8 +233,6 @@ def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
         raise ValueError(f"out: {out} holds episodes.csv but no bench.json; choose another folder")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        from agents.runs import write_json
-
         write_json(meta_path, {"grid": g, "config": asdict(cfg)})
     done = {(r["agent"], r["env_id"], int(r["seed"])) for r in read_rows(out / "episodes.csv")}
     return out, done
@@ -256,8 +242,10 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
     """Run (or finish) the grid of ``cfg``; returns every row of ``episodes.csv``."""
     from tqdm import tqdm
 
+    from agents.policies.loader import check_agent
+
     for spec in cfg.agents:  # unknown agents and unreadable models fail here, before any work
-        _check_agent(spec)
+        check_agent(spec)
     if cfg.backend == "ray":
         _import_ray()  # a missing extra fails before the folder is touched
     out, done = _prepare(cfg)
@@ -272,7 +260,7 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
         if cfg.backend == "ray":
             _run_ray(tasks, rows_path, cfg, bar)
         else:
-            from agents.evaluation import pool_map
+            from agents.evaluation.pool import pool_map
 
             # Workers append their rows themselves, one write per line (O_APPEND), episode by episode.
             try:
@@ -325,43 +313,7 @@ def _run_ray(tasks: Sequence[tuple[str, str, list[int]]], rows_path: Path, cfg: 
             ray.shutdown()
 
 
-def _check_agent(spec: str) -> None:
-    """Fail with one line for an agent that cannot be loaded at all."""
-    from agents.base import load_agent
-
-    if spec in ("expert", "random"):
-        return
-    try:
-        load_agent(spec)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"agents: {spec}: {err}") from None
-
-
-def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0, order: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One entry per agent x scenario: aggregates with bootstrap intervals, or the skip reason.
-
-    Cells follow ``order`` (a ``grid()``: its agents, then its scenarios), else sorted names.
-    """
-    from agents.metrics import aggregate
-
-    cells = _by_cell(rows)
-    out = []
-    if order is not None:
-        rank = {(a, e): (i, j) for i, a in enumerate(order["agents"]) for j, e in enumerate(order["env_ids"])}
-        keys = sorted(cells, key=lambda k: rank.get(k, (len(rank), 0)))
-    else:
-        keys = sorted(cells)
-    for agent, eid in keys:
-        rs = cells[(agent, eid)]
-        ok = [_typed(r) for r in rs if r["status"] == "ok"]
-        if not ok:
-            out.append({"agent": agent, "env_id": eid, "status": "skipped", "reason": rs[0].get("reason", ""), "episodes": 0})
-            continue
-        out.append({"agent": agent, "env_id": eid, "status": "ok", **aggregate(sorted(ok, key=lambda r: r["seed"]), seed=seed)})
-    return out
-
-
-def _by_cell(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], list[dict[str, str]]]:
+def by_cell(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], list[dict[str, str]]]:
     """Rows grouped by (agent, env id), in the order the cells first appear."""
     cells: dict[tuple[str, str], list[dict[str, str]]] = {}
     for r in rows:
@@ -369,7 +321,7 @@ def _by_cell(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], list[dict[
     return cells
 
 
-def _typed(row: dict[str, str]) -> dict[str, Any]:
+def typed_row(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row with its numbers and flags as numbers and bools again."""
     out: dict[str, Any] = dict(row)
     for k in COLUMNS:
@@ -383,12 +335,6 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
 def short_name(env_id: str) -> str:
     """``DriveSim/Highway-Ice-v0`` -> ``Highway-Ice`` (tables, plots, video names)."""
     return env_id.split("/")[-1].removesuffix("-v0")
-
-
-def with_ci(cell: dict[str, Any], key: str, fmt: str) -> str:
-    """A cell's mean of ``key`` with its interval, ``"0.837 [0.820, 0.853]"`` (``fmt``: a format spec)."""
-    lo, hi = cell[f"{key}_ci"]
-    return f"{cell[key]:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
 _TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
@@ -449,8 +395,8 @@ def measure_scaling(
 def worst_episodes(rows: Sequence[dict[str, str]], k: int) -> list[dict[str, Any]]:
     """The ``k`` worst finished episodes of every agent x scenario: lowest driving score, then return, then seed."""
     out = []
-    for _, rs in sorted(_by_cell(r for r in rows if r["status"] == "ok").items()):
-        out.extend(sorted(map(_typed, rs), key=lambda r: (r["driving_score"], r["return"], r["seed"]))[:k])
+    for _, rs in sorted(by_cell(r for r in rows if r["status"] == "ok").items()):
+        out.extend(sorted(map(typed_row, rs), key=lambda r: (r["driving_score"], r["return"], r["seed"]))[:k])
     return out
 
 
@@ -461,7 +407,7 @@ def video_name(row: dict[str, Any]) -> str:
 
 
 def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
-    from agents.replay import film_agent
+    from agents.evaluation.replay import film_agent
 
     _one_thread()
     res = film_agent(agent, path, scenario=env_id, seed=seed, force=True, progress=False)
@@ -469,7 +415,7 @@ def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
 
 
 def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Videos of the ``k`` worst episodes of each cell in ``OUT/videos`` (``agents.replay.film_agent``).
+    """Videos of the ``k`` worst episodes of each cell in ``OUT/videos`` (``agents.evaluation.replay.film_agent``).
 
     Each episode is driven again from its seed and filmed; ``steps`` and ``return`` of the filmed
     episode are checked against its row (``matches``), so a video shows the episode the table counts.
@@ -479,7 +425,7 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     """
     from tqdm import tqdm
 
-    from agents.evaluation import pool_map
+    from agents.evaluation.pool import pool_map
 
     require(k >= 0, "videos", f"must be non-negative, got {k}")
     folder = Path(cfg.out) / "videos"
@@ -502,130 +448,8 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     jobs = [(e["agent"], e["env_id"], int(e["seed"]), str(p)) for e, p in todo]
     with tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress) as bar:
         results = pool_map(_film, jobs, cfg.workers, lambda _r: bar.update())
-    from agents.runs import write_json
-
     for (entry, path), res in zip(todo, results, strict=True):
         entry["matches"] = res["steps"] == int(entry["steps"]) and abs(res["return"] - entry["return"]) < 1e-6
         record = {**res, "row_steps": entry["steps"], "row_return": entry["return"], "matches": entry["matches"]}
         write_json(path.with_suffix(".json"), record)
     return out
-
-
-# ---------------------------------------------------------------------------------------------- report
-def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: str = "", videos: Sequence[dict[str, Any]] = ()) -> Path:
-    """``OUT/report.md`` with the agent x scenario table and three plots (PNG files beside it).
-
-    Plots: success rate heatmap; driving score per cell with its 95 % interval; mean speed / limit
-    against collision rate (speed vs safety). ``videos`` (``film_worst``'s entries) adds a list of
-    the worst episodes with links to their videos.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from agents.runs import write_text
-
-    out = Path(out)
-    ok = [c for c in cells if c["status"] == "ok"]
-    agents = list(dict.fromkeys(c["agent"] for c in cells))
-    label = {a: a if len(a) <= 28 or a.startswith("zoo:") else "/".join(Path(a).parts[-2:])[-28:] for a in agents}
-    scen = list(dict.fromkeys(c["env_id"] for c in cells))
-    short = {e: short_name(e) for e in scen}
-    images = {}
-    # 1. Success heatmap.
-    grid_vals = np.full((len(agents), len(scen)), np.nan)
-    for c in ok:
-        grid_vals[agents.index(c["agent"]), scen.index(c["env_id"])] = c["success_rate"]
-    fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.9 * len(scen)), 1.5 + 0.5 * len(agents)))
-    im = ax.imshow(grid_vals, vmin=0.0, vmax=1.0, cmap="RdYlGn", aspect="auto")
-    ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
-    ax.set_yticks(range(len(agents)), [label[a] for a in agents])
-    for (i, j), v in np.ndenumerate(grid_vals):
-        ax.text(j, i, "skip" if np.isnan(v) else f"{v:.0%}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, label="success rate")
-    ax.set_title("Success rate")
-    fig.tight_layout()
-    images["success_heatmap.png"] = fig
-    # 2. Driving score with CIs, one group per scenario.
-    fig, ax = plt.subplots(figsize=(max(6.0, 3.5 + 0.9 * len(scen)), 3.5))
-    width = 0.8 / max(len(agents), 1)
-    for k, agent in enumerate(agents):
-        xs, ys, lo, hi = [], [], [], []
-        for c in ok:
-            if c["agent"] == agent:
-                xs.append(scen.index(c["env_id"]) + (k - (len(agents) - 1) / 2) * width)
-                ys.append(c["driving_score"])
-                lo.append(c["driving_score"] - c["driving_score_ci"][0])
-                hi.append(c["driving_score_ci"][1] - c["driving_score"])
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=label[agent])
-    ax.set_xticks(range(len(scen)), [short[e] for e in scen], rotation=45, ha="right")
-    ax.set_ylabel("driving score (95 % CI)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    images["driving_score.png"] = fig
-    # 3. Speed vs safety.
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for agent in agents:
-        pts = [(c["speed_ratio"], c["collided_rate"]) for c in ok if c["agent"] == agent]
-        if pts:
-            ax.scatter(*zip(*pts, strict=True), label=label[agent])
-    ax.set_xlabel("mean speed / speed limit")
-    ax.set_ylabel("collision rate")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("Speed vs safety (one point per scenario)")
-    fig.tight_layout()
-    images["speed_vs_safety.png"] = fig
-    for name, fig in images.items():
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-
-    lines = ["# Benchmark", ""]
-    if command:
-        lines += [f"`{command}`", ""]
-    lines += [
-        "Means over episodes with seeded 95 % bootstrap intervals; one row per agent and scenario "
-        "(episode rows: `episodes.csv`, aggregates: `summary.json`).",
-        "",
-        "| agent | scenario | episodes | success | driving score | collisions | off road | speed / limit "
-        "| infractions / km | median min TTC [s] |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for c in cells:
-        if c["status"] != "ok":
-            lines.append(f"| {c['agent']} | {short[c['env_id']]} | 0 | skipped: {c['reason']} | | | | | | |")
-            continue
-        lines.append(
-            f"| {c['agent']} | {short[c['env_id']]} | {c['episodes']} | {with_ci(c, 'success_rate', '.0%')} "
-            f"| {with_ci(c, 'driving_score', '.3f')} | {c['collided_rate']:.0%} | {c['off_road_rate']:.0%} | {c['speed_ratio']:.2f} "
-            f"| {c['infractions_per_km']:.2f} "
-            f"| {c['median_min_ttc_s']:.2f} |"
-        )
-    lines += ["", *[f"![{n.removesuffix('.png').replace('_', ' ')}]({n})" for n in images], ""]
-    if videos:
-        lines += [
-            "## Worst episodes",
-            "",
-            "| agent | scenario | seed | driving score | return | steps | ended by | video |",
-            "|---|---|---:|---:|---:|---:|---|---|",
-        ]
-        for v in videos:
-            ended = (
-                f"{v['collision_kind']} collision"
-                if v["collision_kind"]
-                else "off road"
-                if v["off_road"]
-                else "success"
-                if v["success"]
-                else "time limit"
-            )
-            lines.append(
-                f"| {v['agent']} | {short.get(v['env_id'], v['env_id'])} | {v['seed']} | {v['driving_score']:.3f} | {v['return']:.1f} "
-                f"| {int(v['steps'])} | {ended} | [{Path(v['video']).name}]({v['video']}) |"
-            )
-        lines.append("")
-    path = out / "report.md"
-    write_text(path, "\n".join(lines))
-    return path

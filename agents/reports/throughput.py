@@ -1,7 +1,7 @@
 """Training throughput: PPO timesteps per second, drive-sim beside highway-env, measured in one run.
 
 Both sides train the same PPO (stable-baselines3, the hyperparameters of
-``agents/configs/highway-ppo-lidar.yaml``, 2 subprocess envs, one torch thread) for a fixed number of
+``agents/training/configs/highway-ppo-lidar.yaml``, 2 subprocess envs, one torch thread) for a fixed number of
 timesteps after a warm-up that fills the first rollout; the figure is timesteps over wall seconds,
 updates included, median of the repeats. drive-sim trains on ``DriveSim/Highway-v0`` (lidar,
 continuous actions, 20 vehicles); highway-env on ``highway-fast-v0`` (the variant its docs train on;
@@ -73,7 +73,8 @@ def measure_training_throughput(cfg: ThroughputConfig, *, progress: bool = True)
     """PPO timesteps/s on drive-sim Highway-v0 (lidar) and, if installed, highway-env's ``highway_env_ids``."""
     from tqdm import tqdm
 
-    from agents.sb3 import PolicyConfig, configure_torch, make_vec_env, policy_kwargs
+    from agents.policies.sb3 import PolicyConfig, policy_kwargs
+    from agents.training.sb3_train import configure_torch, make_vec_env
 
     configure_torch(1)
     res = ThroughputResult()

@@ -2,8 +2,9 @@
 
 One callback (rather than SB3's CheckpointCallback + EvalCallback) because the pieces share the
 points where a model is consistent, and ours differ from SB3's in ways that matter here:
-validation runs on fixed held-out seeds (SB3's EvalCallback resets an env it seeds once), models
-are written through ``agents.sb3.save_model`` (no pickle, normalisation statistics inside), and a
+validation runs on fixed held-out seeds (SB3's EvalCallback resets an env it seeds once) with the
+one episode loop and scores (``agents.evaluation``), models are written through
+``agents.policies.sb3.save_model`` (no pickle, normalisation statistics inside), and a
 signal stops training at a step whose state can be resumed exactly.
 """
 
@@ -19,10 +20,12 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
-from agents.evaluation import evaluate_agent, summarise_episodes
-from agents.runs import append_csv, atomic_write, read_csv, read_status, set_status, status_extras, write_csv
-
-VALIDATION_SEED_BASE = 100
+from agents.evaluation.episodes import evaluate_agent
+from agents.evaluation.metrics import EpisodeSummary, run_scores
+from agents.policies.base import AgentEnv
+from agents.training.config import VALIDATION_SEED_BASE
+from agents.training.runs import read_status, set_status, status_extras
+from drive_sim.files import append_csv, atomic_write, read_csv, write_csv
 
 
 class RunCallback(BaseCallback):
@@ -123,7 +126,8 @@ class RunCallback(BaseCallback):
 
     def write_checkpoint(self, model: Any, name: str) -> str:
         """``checkpoints/<name>.zip`` (+ replay buffer); returns its path relative to the run."""
-        from agents.sb3 import save_model, save_replay_buffer, vecnormalize_state
+        from agents.policies.sb3 import save_model
+        from agents.training.sb3_train import save_replay_buffer, vecnormalize_state
 
         rel = f"checkpoints/{name}.zip"
         path = self.run / rel
@@ -133,16 +137,16 @@ class RunCallback(BaseCallback):
         return rel
 
     def _validate(self, steps: int) -> None:
-        from agents.sb3 import SB3Agent, save_model, vecnormalize_state
+        from agents.policies.sb3 import SB3Agent, save_model
+        from agents.training.sb3_train import vecnormalize_state
 
         cfg = self.cfg
         norm = vecnormalize_state(self.training_env)
         agent = SB3Agent(self.model, self.meta, norm)
         seeds = range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + cfg.val_episodes)
-        env_cfg = self.meta.get("env_cfg") or {}
-        rows = evaluate_agent(agent, self.meta["env_id"], cfg.obs, cfg.action, seeds, **({"cfg": env_cfg} if env_cfg else {}))
-        row = validation_row(steps, rows)
-        for key in ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return"):
+        target = AgentEnv(self.meta["env_id"], cfg.obs, cfg.action, self.meta.get("env_cfg") or {})
+        row = validation_row(steps, evaluate_agent(agent, target, seeds))
+        for key in VALIDATION_SCORES:
             self.logger.record(f"eval/{key}", row[key])
         self.logger.dump(steps)  # now: the run may stop before SB3's next dump
         score = score_row(row)
@@ -153,11 +157,14 @@ class RunCallback(BaseCallback):
         write_csv(self.run / "evaluations.csv", rows)
 
 
-def validation_row(steps: int, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``evaluations.csv`` row from a validation round's episodes."""
-    s = summarise_episodes(episodes)
-    keys = ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return")
-    return {"step": steps, **{k: round(s[k], 4) for k in keys}}
+#: The scores of a validation round: ``evaluations.csv``'s columns after ``step`` and TensorBoard's ``eval/`` tags.
+VALIDATION_SCORES = ("success_rate", "collision_rate", "mean_route_completion", "mean_speed_ratio", "mean_return")
+
+
+def validation_row(steps: int, episodes: list[EpisodeSummary]) -> dict[str, Any]:
+    """One ``evaluations.csv`` row from a validation round's episodes (scored as their ``brief`` rows, like the final test)."""
+    s = run_scores([e.brief() for e in episodes])
+    return {"step": steps, **{k: round(s[k], 4) for k in VALIDATION_SCORES}}
 
 
 def score_row(row: Mapping[str, Any]) -> tuple[float, float, float]:

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agents.perf import machine_info
-from agents.runs import write_text
+from agents.reports.perf import machine_info
+from drive_sim.files import write_text
 from drive_sim.vehicle import VehicleConfig
 from drive_sim.vehicle_metrics import measure_acceleration, measure_braking, measure_cornering
 from drive_sim.world import WorldConfig

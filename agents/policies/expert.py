@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.policies.base import read_agent_json
 from drive_sim.config import ConfigError, build
 from drive_sim.planning.driver import DriveCommand, DriverConfig
 from drive_sim.vehicle import VehicleConfig
@@ -94,7 +95,5 @@ class ExpertAgent:
     @classmethod
     def load(cls, path: str | Path) -> ExpertAgent:
         """Read settings written by ``save``."""
-        from agents.base import _read_json
-
-        data = _read_json(path, "expert")
+        data = read_agent_json(path, "expert")
         return cls(KinematicsLayout(**data["layout"]), build(DriverConfig, data["driver"]), data["control_period_s"])

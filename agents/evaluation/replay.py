@@ -158,7 +158,7 @@ def film_agent(
     """Drive one deterministic episode of the agent named by ``spec`` and film it.
 
     Args:
-        spec: ``zoo:NAME``, a model file, ``expert`` or ``random`` (``agents.evaluation.resolve_agent``).
+        spec: ``zoo:NAME``, a model file, ``expert`` or ``random`` (``agents.policies.loader.resolve_agent``).
         out: the video (.mp4 or .gif).
         scenario: the scenario (library name or id); default: the agent's own.
         seed: the episode's seed.
@@ -168,25 +168,22 @@ def film_agent(
         force: replace an existing video.
         progress: show a progress bar.
     """
-    import gymnasium as gym
     from tqdm import tqdm
 
-    from agents.evaluation import resolve_agent, run_episode
+    from agents.evaluation.episodes import run_episode
+    from agents.policies.loader import resolve_agent
     from envs.recording import RecordEpisodes
 
     video = video or VideoConfig()
     check_video_path(out, force=force)
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps: must be at least 1, got {max_steps}")
-    agent, meta = resolve_agent(spec, scenario)
-    kwargs: dict[str, Any] = {"obs_type": meta["obs_type"], "action_type": meta["action_type"]}
-    if meta.get("env_cfg"):
-        kwargs["cfg"] = meta["env_cfg"]
-    env = gym.make(meta["env_id"], **kwargs)
+    agent, target = resolve_agent(spec, scenario)
+    env = target.make()
     if record_dir is not None:
         env = RecordEpisodes(env, record_dir, name=lambda _i, s: f"ep_{s:04d}", extra_meta={"agent": spec})
     inner = env.unwrapped
-    title = f"{meta['env_id'].split('/')[-1]}  seed {seed}  {spec}"
+    title = f"{target.env_id.split('/')[-1]}  seed {seed}  {spec}"
     dt = inner.world.cfg.control_period_s
     fps = _fps(video, dt)
     limit = round(inner.scenario.time_limit_s / dt)
@@ -220,7 +217,7 @@ def film_agent(
         size=(video.width, video.height),
         steps=ep.steps,
         total_return=ep.episode_return,
-        success=bool(ep.info.get("is_success")),
+        success=ep.success,
         finished=ep.finished,
         log=written[-1] if written else None,
     )

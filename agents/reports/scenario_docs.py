@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from agents.runs import write_text
+from drive_sim.files import write_text
 from drive_sim.render import BirdsEyeConfig, ChaseViewConfig, birds_eye_view, chase_view
 from drive_sim.road import NETWORK_LAYOUTS
 from drive_sim.scenarios import Scenario, load_scenario

@@ -1,0 +1,122 @@
+"""The one place that turns an agent spec into an Agent (and says which env it drives).
+
+Specs: ``zoo:NAME`` (a pretrained policy shipped in ``agents/policies/zoo``), ``expert`` and
+``random`` (built for the env they are given), or a model file: ``.zip`` (SB3, read without
+unpickling), ``.npz`` (Q table), ``.json`` (expert or random settings). ``load_agent`` gives the
+Agent; ``resolve_agent`` also gives the env it drives (``AgentEnv``), which evaluation, the benchmark
+and the videos make.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from agents.policies.base import Agent, AgentEnv, read_agent_json
+
+#: Agents built for whatever env they are given: they need a scenario, and drive its kinematics observation.
+BUILT_FOR_ENV = ("expert", "random")
+#: Model files by ending.
+MODEL_SUFFIXES = (".zip", ".npz", ".json")
+#: What ``expert``, ``random`` and their JSON files drive (the expert reads kinematics; random reads nothing).
+DEFAULT_KINDS = {"obs_type": "kinematics", "action_type": "continuous"}
+
+
+def load_agent(spec: str, env: Any = None, *, seed: int = 0) -> Agent:
+    """The agent named by ``spec`` (see the module docstring); ``expert`` and ``random`` are built for ``env``.
+
+    Raises:
+        ValueError: one line naming the spec and what is allowed.
+    """
+    return _load(spec, env, seed)[0]
+
+
+def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0) -> tuple[Agent, AgentEnv]:
+    """The agent named by ``spec`` and the env it drives.
+
+    The env is the one the agent was trained on (its file or zoo entry says), or ``scenario`` (a
+    library name or id) with the agent's observation and action types; ``expert`` and ``random``
+    need ``scenario`` and drive its ``kinematics`` observation with continuous actions.
+
+    Raises:
+        ValueError: one line naming the spec or the scenario.
+    """
+    import envs
+
+    env_id = envs.env_id(scenario) if scenario is not None else None
+    if spec in BUILT_FOR_ENV:
+        if env_id is None:
+            raise ValueError(f"agent: {spec} needs --scenario (it drives whatever env it is given)")
+        target = AgentEnv(env_id, **DEFAULT_KINDS)
+        probe = target.make()
+        try:
+            return load_agent(spec, probe, seed=seed), target
+        finally:
+            probe.close()
+    agent, own = _load(spec, None, seed)
+    if own is None:
+        if env_id is None:
+            raise ValueError(f"agent: {spec} does not say which env it drives; pass --scenario")
+        own = AgentEnv(env_id, **DEFAULT_KINDS)
+    elif env_id is not None:
+        own = dataclasses.replace(own, env_id=env_id)
+    return agent, own
+
+
+def check_agent(spec: str) -> None:
+    """Fail with one line (``agents: SPEC: why``) for an agent that cannot be loaded at all; ``expert`` and ``random`` always can."""
+    if spec in BUILT_FOR_ENV:
+        return
+    try:
+        load_agent(spec)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"agents: {spec}: {err}") from None
+
+
+def _load(spec: str, env: Any, seed: int) -> tuple[Agent, AgentEnv | None]:
+    """The agent and the env its file or zoo entry names (None where it names none)."""
+    if spec.startswith("zoo:"):
+        from agents.policies.zoo import zoo_entry
+
+        entry = zoo_entry(spec[4:])
+        return _from_file(entry.path, algo=entry.algo)[0], entry.env
+    if spec in BUILT_FOR_ENV:
+        if env is None:
+            raise ValueError(f"agent: {spec!r} is built for an env; pass the env it will drive")
+        if spec == "random":
+            from agents.policies.random_agent import RandomAgent
+
+            return RandomAgent(env.action_space, seed), None
+        from agents.policies.expert import ExpertAgent
+
+        return ExpertAgent.for_env(env), None
+    if Path(spec).suffix in MODEL_SUFFIXES:
+        return _from_file(Path(spec))
+    raise ValueError(f"agent: {spec!r} is not known; allowed: zoo:NAME, expert, random, or a .zip, .npz or .json model file")
+
+
+def _from_file(path: Path, algo: str | None = None) -> tuple[Agent, AgentEnv | None]:
+    """A model file by its ending; ``algo`` (a zoo entry's) checks what an SB3 file holds."""
+    agent: Any
+    if path.suffix == ".zip":
+        from agents.policies.sb3 import SB3Agent
+
+        agent = SB3Agent.load(path, algo=algo)
+    elif path.suffix == ".npz":
+        from agents.policies.q_learning import QLearningAgent
+
+        agent = QLearningAgent.load(path)
+    else:
+        from agents.policies.expert import ExpertAgent
+        from agents.policies.random_agent import RandomAgent
+
+        loaders = {"random": RandomAgent.load, "expert": ExpertAgent.load}
+        kind = read_agent_json(path, None).get("agent")
+        if kind not in loaders:
+            raise ValueError(f"agent: {path} names agent {kind!r}; allowed: {', '.join(loaders)}")
+        return loaders[kind](path), None
+    meta = agent.meta
+    if not meta.get("env_id"):
+        return agent, None
+    return agent, AgentEnv(meta["env_id"], meta["obs_type"], meta["action_type"], meta.get("env_cfg") or {})

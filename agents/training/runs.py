@@ -1,0 +1,62 @@
+"""Run folders: one folder per run holding everything it wrote, never overwritten; its status and versions."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drive_sim.files import write_json
+
+
+def new_run_dir(out_dir: str | Path, name: str) -> Path:
+    """Create and return ``out_dir/name`` (or ``name-1``, ``name-2``, ... if taken)."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"out_dir: cannot create {out} ({err.strerror})") from None
+    for k in range(10_000):
+        run = out / (name if k == 0 else f"{name}-{k}")
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            continue
+    raise ValueError(f"out_dir: too many runs named {name} in {out}")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a run depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("drive-sim", "gymnasium", "stable-baselines3", "torch", "pybullet", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def read_status(run: Path) -> dict[str, Any]:
+    """``status.json`` of a run folder (empty when missing)."""
+    path = run / "status.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ValueError(f"status: {path} is not valid JSON") from None
+
+
+def set_status(run: Path, state: str, steps: int, checkpoint: str | None, **extra: Any) -> None:
+    """Write ``status.json``: state (running, interrupted, finished), steps done, checkpoint to resume from."""
+    write_json(run / "status.json", {"state": state, "steps": int(steps), "checkpoint": checkpoint, **extra})
+
+
+def status_extras(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a status that carry over when it is rewritten (resume count, training wall-clock)."""
+    return {k: v for k, v in status.items() if k in ("resumes", "train_wall_s")}

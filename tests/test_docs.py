@@ -1,0 +1,58 @@
+"""The docs a reader follows: no machine paths in them, and every ``from X import Y`` they show imports."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs").glob("*.json"))]
+# Absolute paths of a particular machine (home folders, scratch space, this project's work folder).
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/tmp/|/home/|/root/|/Users/|/mnt/|[A-Z]:\\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_docs_carry_no_machine_paths(page):
+    hits = [
+        f"{page.relative_to(ROOT)}:{n}: {line.strip()[:120]}"
+        for n, line in enumerate(page.read_text().splitlines(), 1)
+        if MACHINE_PATH.search(line)
+    ]
+    assert not hits, "machine paths (use a relative path a reader can run):\n" + "\n".join(hits)
+
+
+def test_the_machine_path_check_catches_one():
+    assert MACHINE_PATH.search("python scripts/benchmark_doc.py --results /work/bench/leaderboard")
+    assert MACHINE_PATH.search("model saved to C:\\Users\\me\\runs")
+    assert not MACHINE_PATH.search("python scripts/benchmark_doc.py --results results/leaderboard  (docs/runs/x.csv)")
+
+
+def _shown_imports() -> list[tuple[str, str, str]]:
+    out = []
+    for page in PAGES:
+        if page.suffix != ".md":
+            continue
+        for line in page.read_text().splitlines():
+            m = re.match(r"\s*from ((?:agents|envs|drive_sim|perception)[\w.]*) import ([\w, ]+)$", line)
+            if m:
+                out += [(page.name, m.group(1), name.strip()) for name in m.group(2).split(",")]
+    return out
+
+
+@pytest.mark.parametrize("page,module,name", _shown_imports())
+def test_imports_shown_in_the_docs_work(page, module, name):
+    assert hasattr(importlib.import_module(module), name), f"{page}: from {module} import {name}"
+
+
+def test_benchmark_page_shows_runnable_relative_commands():
+    from agents.reports.benchmark_page import portable, with_out
+
+    assert portable("/somewhere/else/leaderboard") == "results/leaderboard"
+    assert portable(Path.cwd() / "results" / "x") == "results/x" and portable("runs/b") == "runs/b"
+    assert with_out("drive-sim bench --agents a,zoo:b --out /x/y --episodes 5", "results/y") == (
+        "drive-sim bench --agents a,zoo:b --out results/y --episodes 5"
+    )
+    assert with_out("drive-sim bench --agents a", "results/y") == "drive-sim bench --agents a --out results/y"
