@@ -80,6 +80,13 @@ def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):
         assert r.returncode == 2 and expect in r.stderr and len(r.stderr.strip().splitlines()) == 1, (extra, r.stderr)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not (tmp_path / "x").exists()
+    # Rows under another version's columns: refused before anything is appended to them.
+    rows = out / "episodes.csv"
+    rows.write_text(rows.read_text().replace(",reason\n", ",why\n", 1))
+    older = rows.read_bytes()
+    with pytest.raises(ValueError, match="has other columns"):
+        run_bench(BenchConfig(agents=("random",), scenarios=("lanekeep",), episodes=1, workers=1, out=str(out)), progress=False)
+    assert rows.read_bytes() == older
 
 
 def test_report_has_the_table_and_real_plots(one_worker, tmp_path):

@@ -29,35 +29,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.evaluation.metrics import MEASURES, read_row
 from drive_sim.config import require
 from drive_sim.files import write_json
 
 CHUNK = 5
 BACKENDS = ("local", "ray")
 KEY = ("agent", "env_id", "seed")
-COLUMNS = (
-    *KEY,
-    "status",
-    "steps",
-    "return",
-    "success",
-    "collided",
-    "collision_kind",
-    "off_road",
-    "route_completion",
-    "red_lights_run",
-    "driving_score",
-    "infraction_penalty",
-    "distance_km",
-    "infractions_per_km",
-    "speed_ratio",
-    "rms_jerk_mps3",
-    "rms_lat_accel_mps2",
-    "max_lat_accel_mps2",
-    "min_ttc_s",
-    "duration_s",
-    "reason",
-)
+#: episodes.csv: the key, the status, an episode's measures (``EpisodeSummary.row()``), the reason for a skip.
+COLUMNS = (*KEY, "status", *MEASURES, "reason")
 
 
 @dataclass(frozen=True)
@@ -234,7 +214,14 @@ def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
     else:
         out.mkdir(parents=True, exist_ok=True)
         write_json(meta_path, {"grid": g, "config": asdict(cfg)})
-    done = {(r["agent"], r["env_id"], int(r["seed"])) for r in read_rows(out / "episodes.csv")}
+    rows_path = out / "episodes.csv"
+    if rows_path.is_file() and rows_path.stat().st_size:
+        with rows_path.open(encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if tuple(header) != COLUMNS:
+            # Rows appended under another header would land in the wrong columns.
+            raise ValueError(f"out: {rows_path} has other columns (written by another drive-sim version); choose another folder")
+    done = {(r["agent"], r["env_id"], int(r["seed"])) for r in read_rows(rows_path)}
     return out, done
 
 
@@ -322,23 +309,13 @@ def by_cell(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], list[dict[s
 
 
 def typed_row(row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row with its numbers and flags as numbers and bools again."""
-    out: dict[str, Any] = dict(row)
-    for k in COLUMNS:
-        if k in _TEXT or k not in row:
-            continue
-        out[k] = row[k] == "True" if k in _FLAGS else float(row[k])
-    out["seed"] = int(row["seed"])
-    return out
+    """A finished episode's CSV row with its numbers and flags as numbers and bools again."""
+    return {**row, **read_row(row), "seed": int(row["seed"])}
 
 
 def short_name(env_id: str) -> str:
     """``DriveSim/Highway-Ice-v0`` -> ``Highway-Ice`` (tables, plots, video names)."""
     return env_id.split("/")[-1].removesuffix("-v0")
-
-
-_TEXT = ("agent", "env_id", "status", "collision_kind", "reason")
-_FLAGS = ("success", "collided", "off_road")
 
 
 # ---------------------------------------------------------------------------------------------- scaling

@@ -137,12 +137,29 @@ class EpisodeSummary:
         }
 
     def row(self) -> dict[str, Any]:
-        """The measures by the benchmark's column names (``return``, not ``episode_return``; no env id, seed or timing)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_MEASURES}
-        return {"steps": out.pop("steps"), "return": out.pop("episode_return"), **out}
+        """The measures by their names (``MEASURES``: ``return`` for ``episode_return``; no env id, seed or timing)."""
+        return {_NAMES.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_MEASURES}
 
 
+#: Summary fields that are not measures of the driving (who, which episode, how it was timed).
 _NOT_MEASURES = ("env_id", "seed", "finished", "act_ms")
+#: Field name -> measure name where they differ (``return`` is a Python keyword).
+_NAMES = {"episode_return": "return"}
+#: The measures of an episode by name -> their type ("bool", "str", "int", "float"), in the order of
+#: ``EpisodeSummary.row()``: the benchmark's CSV columns after the key and status.
+MEASURE_TYPES: dict[str, str] = {
+    _NAMES.get(f.name, f.name): str(f.type) for f in dataclasses.fields(EpisodeSummary) if f.name not in _NOT_MEASURES
+}
+MEASURES: tuple[str, ...] = tuple(MEASURE_TYPES)
+
+
+def read_row(row: Mapping[str, str]) -> dict[str, Any]:
+    """The measures of a row written as text (the benchmark's CSV), flags as bools and numbers as floats again."""
+    out: dict[str, Any] = {}
+    for name, kind in MEASURE_TYPES.items():
+        if name in row:
+            out[name] = row[name] == "True" if kind == "bool" else row[name] if kind == "str" else float(row[name])
+    return out
 
 
 def summarise_log(log: EpisodeLog, penalties: Penalties | None = None, *, act_ms: float | None = None) -> EpisodeSummary:
