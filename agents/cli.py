@@ -150,9 +150,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.evaluation.bench import BenchConfig, film_worst, grid, run_bench
-    from agents.evaluation.bench_report import summarise, write_report
-    from drive_sim.files import write_json
+    from agents.evaluation.bench import BenchConfig
+    from agents.evaluation.bench_report import bench_and_report
 
     split = [a.strip() for a in args.agents.split(",") if a.strip()]
     scen = tuple(x.strip() for x in args.scenarios.split(",") if x.strip())
@@ -166,18 +165,12 @@ def _bench(args: argparse.Namespace) -> int:
         backend=args.backend,
         address=args.address,
     )
-    if args.videos < 0:
-        raise ValueError(f"videos: must be non-negative, got {args.videos}")
-    rows = run_bench(cfg, progress=not args.no_progress)
-    videos = film_worst(cfg, rows, args.videos, progress=not args.no_progress) if args.videos else []
-    cells = summarise(rows, order=grid(cfg))
-    write_json(Path(args.out) / "summary.json", {"cells": cells, "videos": videos})
     command = (
         f"drive-sim bench --agents {args.agents} --scenarios {args.scenarios} --episodes {args.episodes} --seed-start {args.seed_start}"
     )
     if args.videos:
         command += f" --videos {args.videos}"
-    report = write_report(args.out, cells, command=command, videos=videos)
+    cells, report = bench_and_report(cfg, videos=args.videos, command=command, progress=not args.no_progress)
     width = max(len(c["agent"]) for c in cells)
     for c in cells:
         if c["status"] != "ok":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +22,20 @@ def _key(rows):
     return sorted(((r["agent"], r["env_id"], int(r["seed"])), r) for r in rows)
 
 
+_FOLDERS: dict[int, Path] = {}
+
+
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
     out = tmp_path_factory.mktemp("one")
-    return run_bench(BenchConfig(**GRID, workers=1, out=str(out)), progress=False)
+    rows = run_bench(BenchConfig(**GRID, workers=1, out=str(out)), progress=False)
+    _FOLDERS[id(rows)] = out
+    return rows
+
+
+def one_worker_folder(rows):
+    """The folder the module's one-worker grid ran in."""
+    return _FOLDERS[id(rows)]
 
 
 def test_rows_are_the_same_with_one_and_two_workers(one_worker, tmp_path):
@@ -54,6 +66,73 @@ def test_a_killed_run_resumes_to_the_same_rows_without_duplicates(one_worker, tm
     keys = [(r["agent"], r["env_id"], r["seed"]) for r in final]
     assert len(keys) == len(set(keys)) == 6
     assert _key(final) == _key(one_worker)
+
+
+def _bench_args(out, workers=1, episodes=3):
+    args = [sys.executable, "-m", "agents.cli", "bench", "--agents", "random,expert", "--scenarios", "highway"]
+    return args + ["--episodes", str(episodes), "--workers", str(workers), "--out", str(out), "--no-progress"]
+
+
+def test_a_torn_or_damaged_row_is_dropped_and_run_again(one_worker, tmp_path):
+    """Issue 16: a torn last row (truncate -s -20, a full disk mid-write) used to be appended onto, and every later run failed."""
+    import shutil
+
+    src = Path(one_worker_folder(one_worker))
+    for name in ("bench.json", "episodes.csv"):
+        shutil.copyfile(src / name, tmp_path / name)
+    rows_path = tmp_path / "episodes.csv"
+    data = rows_path.read_bytes()
+    rows_path.write_bytes(data[:-20])  # the last row torn
+    assert len(read_rows(rows_path)) == 5
+    again = subprocess.run(_bench_args(tmp_path), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "dropped 1 torn, damaged or repeated line(s)" in again.stderr
+    assert rows_path.read_bytes().endswith(b"\n") and _key(read_rows(rows_path)) == _key(one_worker)
+    # A fragment that a later row was appended to (what the old code left), and a row twice: both go, the episodes run again.
+    lines = rows_path.read_text().splitlines(keepends=True)
+    damaged = lines[0] + lines[1][:-30] + lines[2] + lines[3] + lines[3] + "".join(lines[4:])
+    rows_path.write_text(damaged)
+    assert len(read_rows(rows_path)) == 4  # the fragment takes the row appended to it along
+    again = subprocess.run(_bench_args(tmp_path), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "dropped 2" in again.stderr
+    final = read_rows(rows_path)
+    assert _key(final) == _key(one_worker) and len(rows_path.read_text().splitlines()) == 7
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [c["episodes"] for c in summary["cells"]] == [3, 3]  # each episode counted once
+
+
+def test_workers_die_with_a_killed_bench_and_a_second_bench_is_refused(one_worker, tmp_path):
+    """Issue 16: SIGKILL of drive-sim bench left its workers appending rows; two benches on one folder both wrote every row."""
+    import psutil
+
+    proc = subprocess.Popen(_bench_args(tmp_path, workers=2), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rows_path = tmp_path / "episodes.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_rows(rows_path)) < 1:
+        time.sleep(0.05)
+    # A second bench on the same folder while the first runs: one line, exit 2, nothing written.
+    before = rows_path.read_bytes()
+    second = subprocess.run(_bench_args(tmp_path, workers=1), capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert f"is in use by another drive-sim bench (pid {proc.pid})" in second.stderr
+    assert not (tmp_path / "summary.json").exists()
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers, "the bench runs on a pool"
+    os.kill(proc.pid, signal.SIGKILL)  # the bench alone, not its process group
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"workers outlived their bench: {[p.pid for p in alive]}"
+    settled = rows_path.read_bytes()
+    time.sleep(1.0)
+    assert rows_path.read_bytes() == settled  # nobody appends any more
+    assert before == settled[: len(before)]
+    # The lock died with its holder: a re-run finishes the grid, each episode once.
+    again = subprocess.run(_bench_args(tmp_path, workers=2), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    final = read_rows(rows_path)
+    assert _key(final) == _key(one_worker)
+    assert len(rows_path.read_text().splitlines()) == 7  # header + 6 rows: none twice
 
 
 def test_bad_input_one_line_nothing_overwritten(one_worker, tmp_path):

@@ -19,19 +19,22 @@ films the worst episodes of each cell again from their seeds (``agents.evaluatio
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.evaluation.metrics import MEASURES, read_row
 from drive_sim.config import require
-from drive_sim.files import write_json
+from drive_sim.files import write_json, write_text
 
 CHUNK = 5
 BACKENDS = ("local", "ray")
@@ -66,6 +69,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         require(len(self.agents) > 0, "agents", "name at least one agent")
+        require(len(self.scenarios) > 0, "scenarios", "name at least one scenario, or all")
         require(self.episodes >= 1, "episodes", f"must be at least 1, got {self.episodes}")
         require(self.seed_start >= 0, "seed_start", f"must be non-negative, got {self.seed_start}")
         require(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
@@ -174,13 +178,69 @@ def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str
 
 # ---------------------------------------------------------------------------------------------- rows on disk
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of ``episodes.csv`` (a torn last line, from an interrupted write, is dropped)."""
+    """The sound rows of ``episodes.csv``, each (agent, scenario, seed) once.
+
+    Dropped: a torn last line (an interrupted or failed write), any line that does not parse as a
+    row of ``COLUMNS`` (a fragment another write was appended to), and repeats of an episode (the
+    first row counts). ``repair_rows`` rewrites the file without them.
+    """
+    return _scan_rows(path)[0]
+
+
+def _scan_rows(path: Path) -> tuple[list[dict[str, str]], int]:
+    """The sound rows and how many lines were dropped (torn, unparsable or repeated)."""
     if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8")
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(io.StringIO(text)))
+        return [], 0
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if "\n" not in text:  # not even a whole header: nothing, or a torn header
+        return [], int(bool(text))
+    lines = text.split("\n")
+    if lines[0] != ",".join(COLUMNS):
+        raise ValueError(f"out: {path} has other columns (written by another drive-sim version); choose another folder")
+    dropped = 1 if lines[-1] else 0  # the text after the last newline: a torn line
+    rows: list[dict[str, str]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for line in lines[1:-1]:
+        row = _parse_row(line)
+        key = None if row is None else (row["agent"], row["env_id"], row["seed"])
+        if row is None or key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+    return rows, dropped
+
+
+def _parse_row(line: str) -> dict[str, str] | None:
+    """One CSV line as a row of ``COLUMNS``, or None when it is not one (wrong field count, bad seed, bad numbers)."""
+    fields = next(csv.reader([line]), [])
+    if len(fields) != len(COLUMNS):
+        return None
+    row = dict(zip(COLUMNS, fields, strict=True))
+    try:
+        int(row["seed"])
+        if row["status"] == "ok":
+            read_row(row)
+        elif row["status"] != "skipped":
+            return None
+    except ValueError:
+        return None
+    return row
+
+
+def repair_rows(path: Path) -> int:
+    """Rewrite ``episodes.csv`` without what ``read_rows`` drops (atomically); returns how many lines went.
+
+    Run before appending: a row appended after a torn line would otherwise join it.
+    """
+    rows, dropped = _scan_rows(path)
+    if dropped:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(path, buf.getvalue())
+    return dropped
 
 
 def append_row(path: Path, row: dict[str, Any] | None) -> None:
@@ -191,57 +251,125 @@ def append_row(path: Path, row: dict[str, Any] | None) -> None:
         writer.writeheader()
     else:
         writer.writerow({k: row.get(k, "") for k in COLUMNS})  # str(float) round-trips (inf and nan too)
+    data = buf.getvalue().encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        os.write(fd, buf.getvalue().encode("utf-8"))
+        if os.write(fd, data) != len(data):  # a regular file writes short only when it cannot write (full disk)
+            raise OSError(errno.ENOSPC, "a row was written only in part", str(path))
     finally:
         os.close(fd)
 
 
-def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
+def check_folder(cfg: BenchConfig) -> None:
+    """Refuse, writing nothing, a folder that holds another grid's rows or rows of other columns."""
     out = Path(cfg.out)
-    g = grid(cfg)
+    g = grid(cfg)  # unknown scenarios fail here
     meta_path = out / "bench.json"
     if meta_path.is_file():
         try:
             old = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             raise ValueError(f"out: {meta_path} is not readable; choose another folder") from None
-        if old.get("grid") != g:
+        if not isinstance(old, dict) or old.get("grid") != g:
             raise ValueError(f"out: {out} holds another benchmark's rows (a different grid in {meta_path}); choose another folder")
     elif (out / "episodes.csv").exists():
         raise ValueError(f"out: {out} holds episodes.csv but no bench.json; choose another folder")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(meta_path, {"grid": g, "config": asdict(cfg)})
+    _scan_rows(out / "episodes.csv")  # other columns: refused
+
+
+#: The lock file of a bench folder: held (flock) by the one process writing there; the kernel drops it when that process ends.
+LOCK_NAME = ".bench.lock"
+_HELD: dict[str, int] = {}
+
+
+@contextmanager
+def folder_lock(out: str | Path) -> Iterator[None]:
+    """Hold ``out``'s bench lock (re-entrant in this process); another process holding it is one line.
+
+    ``flock`` ends with its process, SIGKILL included, so a killed run never leaves the folder stuck.
+    """
+    folder = Path(out)
+    key = str(folder.resolve())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / LOCK_NAME, "a+", encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"out: cannot write in {folder} ({err.strerror})") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise ValueError(
+                f"out: {folder} is in use by another drive-sim bench (pid {pid}); let it finish or choose another folder"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+
+
+def _prepare(cfg: BenchConfig) -> tuple[Path, set[tuple[str, str, int]]]:
+    """Under the folder's lock: ``bench.json`` written for a new folder, the rows repaired; returns the episodes done."""
+    out = Path(cfg.out)
+    meta_path = out / "bench.json"
+    if not meta_path.is_file():
+        write_json(meta_path, {"grid": grid(cfg), "config": asdict(cfg)})
     rows_path = out / "episodes.csv"
-    if rows_path.is_file() and rows_path.stat().st_size:
-        with rows_path.open(encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-        if tuple(header) != COLUMNS:
-            # Rows appended under another header would land in the wrong columns.
-            raise ValueError(f"out: {rows_path} has other columns (written by another drive-sim version); choose another folder")
+    # A row appended after a torn line would join it: the rows are settled before anything is appended.
+    dropped = repair_rows(rows_path)
+    if dropped:
+        print(f"bench: {rows_path}: dropped {dropped} torn, damaged or repeated line(s); those episodes run again", file=sys.stderr)
     done = {(r["agent"], r["env_id"], int(r["seed"])) for r in read_rows(rows_path)}
     return out, done
 
 
-def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
-    """Run (or finish) the grid of ``cfg``; returns every row of ``episodes.csv``."""
-    from tqdm import tqdm
-
+def check_bench(cfg: BenchConfig) -> None:
+    """Everything that can refuse a grid, before anything is written: unknown agents, unreadable models, a missing Ray, the folder."""
     from agents.policies.loader import check_agent
 
-    for spec in cfg.agents:  # unknown agents and unreadable models fail here, before any work
+    for spec in cfg.agents:
         check_agent(spec)
     if cfg.backend == "ray":
-        _import_ray()  # a missing extra fails before the folder is touched
+        _import_ray()
+    check_folder(cfg)
+
+
+def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
+    """Run (or finish) the grid of ``cfg``; returns every row of ``episodes.csv``.
+
+    One process at a time per folder (``folder_lock``); the grid is checked (``check_bench``)
+    before anything is written, and the folder's rows repaired before anything is appended.
+    """
+    check_bench(cfg)
+    with folder_lock(cfg.out):
+        return run_locked(cfg, progress=progress)
+
+
+def run_locked(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
+    """``run_bench`` for a caller that checked the grid and holds the folder's lock."""
+    from tqdm import tqdm
+
     out, done = _prepare(cfg)
     # Local pools take single episodes (balanced to the end; each worker keeps its cell's agent and env);
     # Ray takes chunks (fewer tasks to schedule across a cluster).
     tasks = chunks(cfg, done, CHUNK if cfg.backend == "ray" else 1)
     rows_path = out / "episodes.csv"
     total = sum(len(t[2]) for t in tasks)
-    if tasks and not rows_path.exists():
+    if tasks and (not rows_path.exists() or rows_path.stat().st_size == 0):
         append_row(rows_path, None)  # the header, once, before workers append
     with tqdm(total=total, desc="bench", unit="ep", disable=not progress) as bar:
         if cfg.backend == "ray":

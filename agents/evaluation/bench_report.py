@@ -12,8 +12,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation.bench import by_cell, short_name, typed_row
-from drive_sim.files import write_text
+from agents.evaluation.bench import BenchConfig, by_cell, check_bench, film_worst, folder_lock, grid, run_locked, short_name, typed_row
+from drive_sim.config import require
+from drive_sim.files import write_json, write_text
+
+
+def bench_and_report(cfg: BenchConfig, *, videos: int = 0, command: str = "", progress: bool = True) -> tuple[list[dict[str, Any]], Path]:
+    """``drive-sim bench``: run (or finish) the grid, film the ``videos`` worst episodes of each cell, write the summary and report.
+
+    The grid is checked before anything is written, then everything runs under the folder's lock.
+    Returns the cells (``summary.json``) and the report's path.
+    """
+    require(videos >= 0, "videos", f"must be non-negative, got {videos}")
+    check_bench(cfg)
+    with folder_lock(cfg.out):
+        rows = run_locked(cfg, progress=progress)
+        filmed = film_worst(cfg, rows, videos, progress=progress) if videos else []
+        cells = summarise(rows, order=grid(cfg))
+        write_json(Path(cfg.out) / "summary.json", {"cells": cells, "videos": filmed})
+        return cells, write_report(cfg.out, cells, command=command, videos=filmed)
 
 
 def summarise(rows: Sequence[dict[str, str]], *, seed: int = 0, order: dict[str, Any] | None = None) -> list[dict[str, Any]]:
