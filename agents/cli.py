@@ -129,11 +129,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from agents.evaluation.episodes import evaluate_named_agent
     from agents.evaluation.metrics import run_scores
-    from drive_sim.files import write_json
+    from drive_sim.files import check_writable, write_json
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists():
         raise ValueError(f"out: {out} exists; drive-sim never overwrites results, choose another path")
+    if out is not None:
+        check_writable(out)  # before the episodes run, not after
     episodes, what = evaluate_named_agent(
         args.agent, scenario=args.scenario, episodes=args.episodes, seed_start=args.seed_start, progress=not args.no_progress
     )
@@ -223,6 +225,19 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(err: BaseException) -> str:
+    """What went wrong, in one line that names the file where there is one."""
+    if isinstance(err, RecursionError):
+        return "input nested too deeply to read"
+    if isinstance(err, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({err.reason} at byte {err.start})"
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}"
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drive-sim`` command."""
     from drive_sim.config import ConfigError
@@ -268,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(map(len, names))
             for name in names:
                 print(f"{name:{width}s}  {load_scenario(name).description}")
-    except (ConfigError, ValueError) as err:
-        print(f"drive-sim: error: {err}", file=sys.stderr)
+    except (ConfigError, ValueError, OSError, RecursionError) as err:
+        print(f"drive-sim: error: {one_line(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head & co.
         return 0

@@ -28,18 +28,70 @@ def umask_mode(base: int = 0o666) -> int:
     return base & ~mask
 
 
+def check_writable(path: str | Path, what: str = "out") -> Path:
+    """``path``'s folder made if missing and shown writable by a probe file (removed), before any work is done.
+
+    Raises:
+        ValueError: one line naming ``what`` and the path (a folder under a file, read-only, no space).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(f"{what}: cannot write {path} ({err.strerror or err})") from None
+    return path
+
+
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``path`` only once it is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    """Call ``write(tmp_path)`` and move the result to ``path`` only once it is complete and on disk.
+
+    The temporary file is flushed to the disk (``fsync``) before the rename and the folder after
+    it, so a crash or a power cut leaves the old file or the new one. A failed write (a full disk,
+    a read-only folder) raises ``OSError`` and leaves ``path`` as it was.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     os.close(fd)
     try:
         write(Path(tmp))
+        sync_file(Path(tmp))
         os.chmod(tmp, umask_mode())  # mkstemp makes 0600
         os.replace(tmp, path)
+        sync_folder(path.parent)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None  # named by the file meant, not the temporary one
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def sync_file(path: Path) -> None:
+    """Flush a written file to the disk (``fsync``); errors a write deferred (a full disk) surface here."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to the disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems do not sync folders
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Path, text: str) -> None:

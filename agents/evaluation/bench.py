@@ -256,6 +256,8 @@ def append_row(path: Path, row: dict[str, Any] | None) -> None:
     try:
         if os.write(fd, data) != len(data):  # a regular file writes short only when it cannot write (full disk)
             raise OSError(errno.ENOSPC, "a row was written only in part", str(path))
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from None  # the message names the file
     finally:
         os.close(fd)
 

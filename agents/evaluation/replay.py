@@ -13,6 +13,7 @@ functions.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from drive_sim.files import umask_mode
+from drive_sim.files import check_writable, sync_file, sync_folder, umask_mode
 from drive_sim.render import RoadSketch, VideoConfig, compose_frame
 
 VIDEO_FORMATS = (".mp4", ".gif")
@@ -37,11 +38,7 @@ def check_video_path(path: str | Path, *, force: bool = False) -> Path:
         raise FileExistsError(f"out: {path} exists; pass --force to overwrite it")
     if path.is_dir():
         raise ValueError(f"out: {path} is a folder; give a file name ending in .mp4 or .gif")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"out: cannot create the folder {path.parent} ({err.strerror})") from None
-    return path
+    return check_writable(path)
 
 
 class VideoWriter:
@@ -85,7 +82,12 @@ class VideoWriter:
         h, w = frame.shape[:2]
         if (w, h) != self.size or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"video: frame {frame.shape} {frame.dtype} does not match {self.size[0]}x{self.size[1]} RGB uint8")
-        self._gen.send(np.ascontiguousarray(frame))
+        try:
+            self._gen.send(np.ascontiguousarray(frame))
+        except OSError as err:  # ffmpeg stopped (a full disk, a write error): its message runs over many lines
+            raise OSError(
+                errno.EIO, f"the encoder stopped after {self.frames} frames ({str(err).splitlines()[0]})", str(self.path)
+            ) from None
         self.frames += 1
 
     def __enter__(self) -> VideoWriter:
@@ -94,12 +96,34 @@ class VideoWriter:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         try:
             self._gen.close()
-        finally:
-            if exc_type is None and self.frames > 0:
+            if exc_type is None:
+                self._check()
+                sync_file(self._tmp)
                 os.chmod(self._tmp, umask_mode())  # mkstemp makes 0600
                 os.replace(self._tmp, self.path)
-            elif self._tmp.exists():
+                sync_folder(self.path.parent)
+        finally:
+            if self._tmp.exists():
                 self._tmp.unlink()
+
+    def _check(self) -> None:
+        """The encoder's result, read back before the video replaces anything: every frame sent must be there.
+
+        imageio-ffmpeg does not report ffmpeg's exit status, and ffmpeg that fails late (a full disk
+        while it moves the index to the front) leaves a file that does not play.
+        """
+        import imageio_ffmpeg
+
+        if self.frames == 0:
+            raise ValueError(f"video: {self.path}: no frames to write")
+        try:
+            frames, _ = imageio_ffmpeg.count_frames_and_secs(str(self._tmp))
+        except (OSError, RuntimeError) as err:
+            raise OSError(
+                errno.EIO, f"the encoder wrote no playable video ({str(err).splitlines()[0]}); nothing was replaced", str(self.path)
+            ) from None
+        if frames != self.frames:
+            raise OSError(errno.EIO, f"the encoder wrote {frames} of {self.frames} frames; nothing was replaced", str(self.path))
 
 
 @dataclass
@@ -178,6 +202,8 @@ def film_agent(
     check_video_path(out, force=force)
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps: must be at least 1, got {max_steps}")
+    if record_dir is not None:
+        check_writable(Path(record_dir) / "ep", what="record")  # before filming, not after
     agent, target = resolve_agent(spec, scenario)
     env = target.make()
     if record_dir is not None:

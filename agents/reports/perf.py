@@ -27,7 +27,7 @@ import numpy as np
 import envs  # noqa: F401  (registers DriveSim/*)
 from drive_sim._bullet import pb
 from drive_sim.config import require
-from drive_sim.files import write_json, write_text
+from drive_sim.files import check_writable, write_json, write_text
 
 ENV_ID = "DriveSim/Highway-v0"
 
@@ -302,6 +302,8 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     """Run every measurement and, unless ``cfg.out`` is empty, write the report."""
     from tqdm import tqdm
 
+    if cfg.out:
+        check_writable(cfg.out)  # before minutes of measuring, not after
     if cfg.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cfg.cpu % (os.cpu_count() or 1)})
     res = PerfResult(machine=machine_info())
