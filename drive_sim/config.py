@@ -74,7 +74,22 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {_short(value)}")
+        return value
+    if origin is list or tp is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {_short(value)}")
+        if args:
+            return [_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
     return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def build(cls: type[T], data: Mapping[str, Any] | None = None, *, path: str = "") -> T:
@@ -96,6 +111,13 @@ def build(cls: type[T], data: Mapping[str, Any] | None = None, *, path: str = ""
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
         raise ConfigError(f"unknown config key '{where}'; allowed: {', '.join(names)}")
+    required = [
+        f.name for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]  # type: ignore[arg-type]
+    absent = [k for k in required if k not in data]
+    if absent:
+        where = f"{path}.{absent[0]}" if path else absent[0]
+        raise ConfigError(f"{where}: missing (required)")
     kwargs = {k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
     return cls(**kwargs)
 

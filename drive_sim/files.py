@@ -1,16 +1,23 @@
-"""File helpers shared by every layer: whole-file writes that never leave a half-written file, CSV rows.
+"""File helpers shared by every layer: whole-file writes that never leave a half-written file, bounded reads, CSV rows.
 
 Everything a run, a benchmark or a report writes goes through ``atomic_write`` (a temporary file in
-the same folder, renamed into place once complete), so an interrupted write leaves the old file or
-none, never a torn one.
+the same folder, flushed to the disk, renamed into place once complete), so an interrupted write
+leaves the old file or none, never a torn one.
+
+Everything read from a file a user can hand over (configs, scenario files, agent and model
+metadata, episode logs) goes through ``read_text``/``read_json``/``read_yaml``: a size cap, UTF-8 or
+an error that names the file, a nesting-depth cap, and for YAML no aliases (an alias bomb expands a
+few kilobytes into gigabytes). Each refusal is one ``ValueError`` line naming the file and the limit.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +33,135 @@ def umask_mode(base: int = 0o666) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return base & ~mask
+
+
+#: Caps on what a user's file may hold.
+MAX_TEXT_BYTES = 8 * 1024 * 1024  # configs, scenario files, agent JSON (the shipped ones are a few kB)
+MAX_DEPTH = 64  # nesting of mappings and lists
+
+
+def read_text(path: str | Path, what: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A UTF-8 text file of at most ``max_bytes``; every refusal is one line naming ``what`` and the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{what}: {path} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB such a file may have")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{what}: {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what}: {path} is a folder, not a file") from None
+    except OSError as err:
+        raise ValueError(f"{what}: cannot read {path} ({err.strerror or err})") from None
+    return decode_text(data, path, what)
+
+
+def decode_text(data: bytes, where: str | Path, what: str) -> str:
+    """``data`` as UTF-8, or one line naming where it came from and the byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what}: {where} is not UTF-8 text (byte {err.start})") from None
+
+
+def loads_json(text: str, where: str | Path, what: str) -> Any:
+    """JSON text parsed, nesting capped at ``MAX_DEPTH``; one line naming where it came from otherwise."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what}: {where} is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ValueError as err:
+        raise ValueError(f"{what}: {where} is not valid JSON ({err})") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ValueError(f"{what}: {where} is nested too deeply (more than {MAX_DEPTH} levels)")
+    return data
+
+
+def read_json(path: str | Path, what: str, *, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """A JSON file through ``read_text`` and ``loads_json``."""
+    return loads_json(read_text(path, what, max_bytes=max_bytes), path, what)
+
+
+def read_yaml(path: str | Path, what: str, *, max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """A YAML file through ``read_text`` and ``loads_yaml``."""
+    return loads_yaml(read_text(path, what, max_bytes=max_bytes), path, what)
+
+
+def loads_yaml(text: str, where: str | Path, what: str) -> Any:
+    """YAML text parsed safely: no aliases, nesting capped at ``MAX_DEPTH``; one line naming where and why otherwise."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
+    except _Refused as err:
+        raise ValueError(f"{what}: {where} line {err.line}: {err.reason}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{what}: {where}{line} is not valid YAML") from None
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, line: int) -> None:
+        super().__init__(reason)
+        self.reason, self.line = reason, line
+
+
+def _bounded_loader() -> type:
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """SafeLoader that refuses aliases and deep nesting while it composes (before anything is expanded)."""
+
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self._depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise _Refused(f"YAML aliases (*{event.anchor}) are not read; write the value out", event.start_mark.line + 1)
+            self._depth += 1
+            try:
+                if self._depth > MAX_DEPTH:
+                    raise _Refused(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line + 1)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return BoundedLoader
+
+
+def _depth(data: Any, level: int = 0) -> int:
+    """Nesting depth of parsed JSON (iterative: a deep document must not recurse here either)."""
+    deepest, stack = level, [(data, level)]
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, d + 1) for v in item)
+    return deepest
+
+
+def write_image(path: Path, rgb: Any) -> None:
+    """Atomically write an (H, W, 3) uint8 RGB image (PNG or JPEG by the name); OpenCV's silent failure is an error."""
+    import cv2
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
+            raise OSError(errno.EIO, "the image could not be written", str(path))
+
+    atomic_write(path, write)
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Atomically copy ``src`` to ``dst``."""
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def check_writable(path: str | Path, what: str = "out") -> Path:

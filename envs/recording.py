@@ -36,7 +36,7 @@ import numpy as np
 
 import drive_sim
 from drive_sim.config import ConfigError, build
-from drive_sim.files import umask_mode
+from drive_sim.files import read_json, sync_file, sync_folder, umask_mode
 from drive_sim.types import VEHICLE_STATE_FIELDS, VehicleState
 from envs.config import EnvConfig
 
@@ -145,10 +145,15 @@ class EpisodeLog:
             np.savez_compressed(tmp / _ARRAYS, **self.arrays)
             os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
             for f in tmp.iterdir():
+                sync_file(f)
                 os.chmod(f, umask_mode())
+            sync_folder(tmp)
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
+            sync_folder(folder.parent)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror or str(err), str(folder)) from None  # named by the log, not its temporary folder
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
@@ -172,9 +177,9 @@ class EpisodeLog:
             missing = _META if not meta_path.is_file() else _ARRAYS
             raise EpisodeLogError(f"episode log: {folder} has no {missing}; a log folder holds {_META} and {_ARRAYS}")
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise EpisodeLogError(f"episode log: {meta_path} is not readable JSON ({err}); the file may be truncated") from None
+            meta = read_json(meta_path, "episode log", max_bytes=MAX_LOG_BYTES)
+        except ValueError as err:
+            raise EpisodeLogError(f"{err}; the file may be truncated") from None
         if not isinstance(meta, dict) or "format_version" not in meta:
             raise EpisodeLogError(f"episode log: {meta_path} is not a drive-sim episode log (no format_version)")
         version = meta["format_version"]
@@ -183,7 +188,14 @@ class EpisodeLog:
                 f"episode log: {meta_path} has format version {version}, newer than this drive-sim reads "
                 f"({FORMAT_VERSION}); upgrade drive-sim"
             )
+        _check_meta(meta, meta_path)
         try:
+            with zipfile.ZipFile(arrays_path) as archive:  # an .npz is a zip: its sizes are known before anything is read
+                unpacked = sum(i.file_size for i in archive.infolist())
+            if unpacked > MAX_LOG_BYTES:
+                raise EpisodeLogError(
+                    f"episode log: {arrays_path} unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_LOG_BYTES / 1e6:,.0f} MB a log may"
+                )
             with np.load(arrays_path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
@@ -197,10 +209,90 @@ class EpisodeLog:
             raise EpisodeLogError(
                 f"episode log: {arrays_path} is inconsistent ({len(arrays['actions'])} actions, {len(arrays['ego'])} states)"
             )
+        _check_arrays(meta, arrays, arrays_path)
         return cls(meta, arrays, folder)
 
     def _where(self) -> str:
         return f"episode log {self.path}" if self.path is not None else "episode log"
+
+
+#: The most an episode log may hold (a log is about 1 MB per 1,000 steps of dense traffic).
+MAX_LOG_BYTES = 512 * 1024 * 1024
+#: ``episode.json``'s entries a log needs, and their JSON types.
+_META_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "env_id": str,
+    "config": dict,
+    "reset": dict,
+    "control_period_s": (int, float),
+    "ego_fields": list,
+    "info_fields": list,
+    "reward_terms": list,
+    "sensors": list,
+    "events": list,
+}
+
+
+def _check_meta(meta: dict[str, Any], where: Path) -> None:
+    """Every entry of ``episode.json`` that replay and the metrics read, present and of its type (one line naming it)."""
+    for key, kind in _META_FIELDS.items():
+        if key not in meta:
+            raise EpisodeLogError(f"episode log: {where}: {key}: missing (required)")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise EpisodeLogError(
+                f"episode log: {where}: {key}: expected a {getattr(kind, '__name__', 'number')}, got {type(meta[key]).__name__}"
+            )
+    for key in ("ego_fields", "info_fields", "reward_terms", "sensors"):
+        if not all(isinstance(v, str) for v in meta[key]):
+            raise EpisodeLogError(f"episode log: {where}: {key}: expected a list of names")
+    if list(meta["ego_fields"]) != list(EGO_FIELDS):
+        raise EpisodeLogError(f"episode log: {where}: ego_fields: expected {', '.join(EGO_FIELDS)}")
+    missing = [
+        k for k in ("route_completion", "is_success", "collided", "off_road", "speed_limit_mps", "time_s") if k not in meta["info_fields"]
+    ]
+    if missing:
+        raise EpisodeLogError(f"episode log: {where}: info_fields: lacks {', '.join(missing)}")
+    if not (isinstance(meta["control_period_s"], (int, float)) and 0 < meta["control_period_s"] <= 1.0):
+        raise EpisodeLogError(f"episode log: {where}: control_period_s: expected seconds in (0, 1]")
+    seed = meta["reset"].get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise EpisodeLogError(f"episode log: {where}: reset.seed: expected a non-negative integer or null, got {seed!r}")
+    if seed is None and not isinstance(meta["reset"].get("generator_state"), dict):
+        raise EpisodeLogError(f"episode log: {where}: reset: needs a seed or a generator_state")
+    for i, ev in enumerate(meta["events"]):
+        if not (
+            isinstance(ev, dict)
+            and isinstance(ev.get("step"), int)
+            and isinstance(ev.get("kind"), str)
+            and isinstance(ev.get("value"), str)
+        ):
+            raise EpisodeLogError(f"episode log: {where}: events[{i}]: expected {{step, kind, value}}")
+
+
+def _check_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: Path) -> None:
+    """Every array's shape against the episode's length, the traffic count and the meta's column names."""
+    t = len(arrays["actions"])
+    n = arrays["traffic_xy"].shape[1] if arrays["traffic_xy"].ndim == 3 else -1
+    expected: dict[str, tuple[int, ...]] = {
+        "rewards": (t,),
+        "ego": (t + 1, len(meta["ego_fields"])),
+        "info": (t + 1, len(meta["info_fields"])),
+        "traffic_xy": (t + 1, max(n, 0), 2),
+        "traffic_yaw": (t + 1, max(n, 0)),
+        "traffic_v": (t + 1, max(n, 0)),
+        "traffic_active": (t + 1, max(n, 0)),
+        "reward_terms": (t, len(meta["reward_terms"])),
+        "sensor_valid": (t + 1, len(meta["sensors"])),
+    }
+    for key, shape in expected.items():
+        if key not in arrays:
+            if key in ("traffic_v", "traffic_active", "reward_terms", "sensor_valid"):
+                continue  # written by every version, but replay copes without them
+            raise EpisodeLogError(f"episode log: {where}: {key}: missing")
+        a = arrays[key]
+        if a.shape != shape:
+            raise EpisodeLogError(f"episode log: {where}: {key}: shape {a.shape}, expected {shape} ({t} steps, {max(n, 0)} vehicles)")
+        if a.dtype.kind not in "fiub":
+            raise EpisodeLogError(f"episode log: {where}: {key}: expected numbers, got {a.dtype}")
 
 
 def _drive_sim_ids() -> list[str]:

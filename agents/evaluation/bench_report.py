@@ -14,7 +14,7 @@ from typing import Any
 
 from agents.evaluation.bench import BenchConfig, by_cell, check_bench, film_worst, folder_lock, grid, run_locked, short_name, typed_row
 from drive_sim.config import require
-from drive_sim.files import write_json, write_text
+from drive_sim.files import atomic_write, write_json, write_text
 
 
 def bench_and_report(cfg: BenchConfig, *, videos: int = 0, command: str = "", progress: bool = True) -> tuple[list[dict[str, Any]], Path]:
@@ -128,7 +128,7 @@ def write_report(out: str | Path, cells: Sequence[dict[str, Any]], *, command: s
     fig.tight_layout()
     images["speed_vs_safety.png"] = fig
     for name, fig in images.items():
-        fig.savefig(out / name, dpi=100)
+        atomic_write(out / name, lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png"))
         plt.close(fig)
 
     lines = ["# Benchmark", ""]

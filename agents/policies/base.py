@@ -7,7 +7,7 @@ spaces they store (``space_to_json``) are read here, without pickle.
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from gymnasium import spaces
+
+from drive_sim.files import read_json
 
 
 @runtime_checkable
@@ -78,18 +80,20 @@ def read_agent_json(path: str | Path, kind: str | None) -> dict[str, Any]:
     """A JSON agent file (``{"agent": KIND, ...}``), checked to hold ``kind`` (any kind when None).
 
     Raises:
-        ValueError: one line naming the file: missing, not JSON, or another kind of agent.
+        ValueError: one line naming the file: missing, too large, not UTF-8 or JSON, too deep, or another kind of agent.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"agent: {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"agent: {path} is not valid JSON (truncated?)") from None
+    data = read_json(path, "agent")
     if not isinstance(data, dict) or (kind is not None and data.get("agent") != kind):
-        raise ValueError(f"agent: {path} does not hold a {kind} agent")
+        raise ValueError(f"agent: {path} does not hold a {kind or 'drive-sim'} agent")
     return data
+
+
+#: The most elements a stored space may declare (a 1024 x 1024 RGBA image has 4.2M): a file must not make us allocate gigabytes.
+MAX_SPACE_ELEMENTS = 16 * 1024 * 1024
+#: The most actions of a stored Discrete space and sub-spaces of a Dict.
+MAX_DISCRETE_N = 1_000_000
+MAX_DICT_SPACES = 64
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -109,19 +113,50 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
     raise ValueError(f"model: cannot store a {type(space).__name__} space")
 
 
-def space_from_json(d: Mapping[str, Any]) -> spaces.Space:
-    """Inverse of ``space_to_json``."""
+def space_from_json(d: Any, where: str = "space") -> spaces.Space:
+    """Inverse of ``space_to_json``, every field checked (``where`` names the field in messages).
+
+    Raises:
+        ValueError: naming the field that is missing, of the wrong type or over a size limit.
+    """
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where}: expected a space (a mapping with a type), got {type(d).__name__}")
     kind = d.get("type")
     if kind == "Dict":
-        return spaces.Dict({k: space_from_json(s) for k, s in d["spaces"].items()})
+        subs = d.get("spaces")
+        if not isinstance(subs, Mapping) or not subs or len(subs) > MAX_DICT_SPACES:
+            raise ValueError(f"{where}.spaces: expected 1 to {MAX_DICT_SPACES} named spaces")
+        return spaces.Dict({str(k): space_from_json(s, f"{where}.spaces.{k}") for k, s in subs.items()})
     if kind == "Discrete":
-        return spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
+        n, start = d.get("n"), d.get("start", 0)
+        if not _is_int(n) or not 1 <= n <= MAX_DISCRETE_N:
+            raise ValueError(f"{where}.n: expected an integer from 1 to {MAX_DISCRETE_N:,}, got {n!r}")
+        if not _is_int(start):
+            raise ValueError(f"{where}.start: expected an integer, got {start!r}")
+        return spaces.Discrete(int(n), start=int(start))
     if kind == "Box":
-        dtype = np.dtype(d["dtype"])
-        shape = tuple(int(n) for n in d["shape"])
+        shape = d.get("shape")
+        if not isinstance(shape, list) or not all(_is_int(k) and k >= 1 for k in shape):
+            raise ValueError(f"{where}.shape: expected a list of positive integers, got {shape!r}")
+        if math.prod(shape) > MAX_SPACE_ELEMENTS:
+            raise ValueError(f"{where}.shape: {shape} has {math.prod(shape):,} elements, more than the {MAX_SPACE_ELEMENTS:,} allowed")
+        try:
+            dtype = np.dtype(d.get("dtype"))
+        except TypeError:
+            raise ValueError(f"{where}.dtype: {d.get('dtype')!r} is not a number type") from None
+        if dtype.kind not in "uif":
+            raise ValueError(f"{where}.dtype: {d.get('dtype')!r} is not a number type")
 
-        def arr(v: Any) -> np.ndarray:
-            return np.broadcast_to(np.asarray(v, dtype=np.float64), shape).astype(dtype)
+        def arr(key: str) -> np.ndarray:
+            try:
+                a = np.asarray(d.get(key), dtype=np.float64)
+                return np.broadcast_to(a, tuple(shape)).astype(dtype)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}.{key}: expected a number or numbers of shape {shape}") from None
 
-        return spaces.Box(arr(d["low"]), arr(d["high"]), shape, dtype)
-    raise ValueError(f"model: unknown space type {kind!r}")
+        return spaces.Box(arr("low"), arr("high"), tuple(shape), dtype)
+    raise ValueError(f"{where}.type: {kind!r} is not a space type; allowed: Box, Discrete, Dict")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

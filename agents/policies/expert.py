@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.policies.base import read_agent_json
-from drive_sim.config import ConfigError, build
+from drive_sim.config import ConfigError, build, require
+from drive_sim.files import write_text
 from drive_sim.planning.driver import DriveCommand, DriverConfig
 from drive_sim.vehicle import VehicleConfig
 from envs.kinematics import KinematicsDriver, KinematicsLayout
@@ -90,10 +92,25 @@ class ExpertAgent:
             "driver": dataclasses.asdict(self.cfg),
             "control_period_s": self.control_period_s,
         }
-        Path(path).write_text(json.dumps(data, indent=2))
+        write_text(Path(path), json.dumps(data, indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> ExpertAgent:
         """Read settings written by ``save``."""
         data = read_agent_json(path, "expert")
-        return cls(KinematicsLayout(**data["layout"]), build(DriverConfig, data["driver"]), data["control_period_s"])
+        try:
+            for key in ("layout", "driver"):
+                if not isinstance(data.get(key), dict):
+                    raise ConfigError(f"{key}: expected a mapping")
+            layout = build(KinematicsLayout, data["layout"], path="layout")
+            require(
+                layout.vehicles >= 0 and layout.waypoints >= 2 and layout.spacing_m > 0,
+                "layout",
+                "needs vehicles >= 0, waypoints >= 2, spacing_m > 0",
+            )
+            period = data.get("control_period_s")
+            ok = isinstance(period, (int, float)) and not isinstance(period, bool) and math.isfinite(period) and 0 < period <= 1.0
+            require(ok, "control_period_s", f"expected a number of seconds in (0, 1], got {period!r}")
+            return cls(layout, build(DriverConfig, data["driver"], path="driver"), float(period))
+        except ConfigError as err:
+            raise ConfigError(f"agent: {path}: {err}") from None

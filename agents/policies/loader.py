@@ -119,4 +119,20 @@ def _from_file(path: Path, algo: str | None = None) -> tuple[Agent, AgentEnv | N
     meta = agent.meta
     if not meta.get("env_id"):
         return agent, None
-    return agent, AgentEnv(meta["env_id"], meta["obs_type"], meta["action_type"], meta.get("env_cfg") or {})
+    return agent, _agent_env(meta, path)
+
+
+def _agent_env(meta: dict[str, Any], path: Path) -> AgentEnv:
+    """The env a model file names, checked against the registered ids and types (one line naming the field)."""
+    import envs
+
+    checks = (("env_id", tuple(envs.ENV_IDS)), ("obs_type", envs.OBS_TYPES), ("action_type", envs.ACTION_TYPES))
+    for key, allowed in checks:
+        if meta.get(key) not in allowed:
+            raise ValueError(
+                f"model: {path}: {key}: {meta.get(key)!r} is not a drive-sim {key.replace('_', ' ')}; allowed: {', '.join(allowed)}"
+            )
+    env_cfg = meta.get("env_cfg") or {}
+    if not isinstance(env_cfg, dict):
+        raise ValueError(f"model: {path}: env_cfg: expected a mapping of env config overrides")
+    return AgentEnv(meta["env_id"], meta["obs_type"], meta["action_type"], env_cfg)

@@ -22,6 +22,7 @@ Truncated episodes (time limit) bootstrap from the final observation; terminated
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,10 +32,13 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from drive_sim.config import ConfigError, require
+from drive_sim.config import ConfigError, build, require
+from drive_sim.files import atomic_write, loads_json
 
 FORMAT = "drive-sim-q-table"
 FORMAT_VERSION = 1
+#: The most a Q table file may unpack to (a table of 13 x 13 states is kilobytes).
+MAX_TABLE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -226,31 +230,66 @@ class QLearningAgent:
             "epsilon": self.epsilon,
             "env": self.meta,
         }
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, q=self.q, header=np.array(json.dumps(header)))
-        tmp.replace(path)  # atomic: a crash never leaves a half-written model
+        # Atomic: a crash never leaves a half-written model (the temporary name ends in .npz, so numpy keeps it).
+        atomic_write(Path(path), lambda tmp: np.savez_compressed(tmp, q=self.q, header=np.array(json.dumps(header))))
 
     @classmethod
     def load(cls, path: str | Path) -> QLearningAgent:
-        """Read a table written by ``save`` (``allow_pickle=False``: no code runs)."""
+        """Read a table written by ``save`` (``allow_pickle=False``: no code runs), every field checked.
+
+        Raises:
+            ConfigError: one line naming the file and the field: missing, damaged, over ``MAX_TABLE_BYTES``,
+                another format, or a header field or table shape that is wrong.
+        """
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such Q-table file")
         try:
+            with zipfile.ZipFile(path) as archive:  # an .npz is a zip: its sizes are known before anything is read
+                unpacked = sum(i.file_size for i in archive.infolist())
+            if unpacked > MAX_TABLE_BYTES:
+                raise ConfigError(
+                    f"{path}: unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_TABLE_BYTES / 1e6:,.0f} MB a Q table may"
+                )
             with np.load(path, allow_pickle=False) as data:
-                q, header = data["q"], json.loads(str(data["header"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{path}: not a drive-sim Q table ({exc.__class__.__name__}: {exc})") from None
-        if header.get("format") != FORMAT:
-            raise ConfigError(f"{path}: not a drive-sim Q table (format {header.get('format')!r})")
-        if header.get("version", 0) > FORMAT_VERSION:
-            raise ConfigError(f"{path}: format version {header['version']} is newer than this drive-sim reads ({FORMAT_VERSION})")
-        d = header["discretiser"]
-        disc = Discretiser(tuple(d["features"]), tuple(d["bins"]), tuple(d["low"]), tuple(d["high"]))
-        if q.shape[0] != disc.n_states:
-            raise ConfigError(f"{path}: table has {q.shape[0]} states, its discretiser {disc.n_states}")
-        return cls(disc, q, header["names"], float(header.get("epsilon", 0.05)), meta=header.get("env") or {})
+                q, text = data["q"], str(data["header"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(
+                f"{path}: not a drive-sim Q table ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        try:
+            header = loads_json(text, f"{path}: header", "q table")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ConfigError(f"{path}: not a drive-sim Q table (format {header.get('format') if isinstance(header, dict) else None!r})")
+        version = header.get("version", 0)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ConfigError(f"{path}: format version {version!r} is newer than this drive-sim reads ({FORMAT_VERSION})")
+        try:
+            if not isinstance(header.get("discretiser"), dict):
+                raise ConfigError("discretiser: expected a mapping of features, bins, low and high")
+            disc = build(Discretiser, header["discretiser"], path="discretiser")
+            names = header.get("names")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError("names: expected a list of observation entry names")
+            epsilon = header.get("epsilon", 0.05)
+            if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 1.0:
+                raise ConfigError(f"epsilon: expected a number from 0 to 1, got {epsilon!r}")
+            env = header.get("env") or {}
+            if not isinstance(env, dict):
+                raise ConfigError("env: expected a mapping")
+        except (ConfigError, TypeError) as err:
+            raise ConfigError(f"{path}: header: {err}") from None
+        if q.ndim != 2 or q.shape[0] != disc.n_states or q.shape[1] < 1 or q.dtype.kind not in "fi":
+            raise ConfigError(
+                f"{path}: table of shape {q.shape} ({q.dtype}) does not fit its discretiser: ({disc.n_states} states, actions) numbers"
+            )
+        if not np.all(np.isfinite(q)):
+            raise ConfigError(f"{path}: table holds values that are not finite numbers")
+        return cls(disc, q, names, float(epsilon), meta=env)
 
 
 @dataclass

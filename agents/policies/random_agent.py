@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.policies.base import read_agent_json, space_from_json, space_to_json
+from drive_sim.files import write_text
 
 
 class RandomAgent:
@@ -45,10 +46,19 @@ class RandomAgent:
 
     def save(self, path: str | Path) -> None:
         """Write the action space and the seed as JSON."""
-        Path(path).write_text(json.dumps({"agent": "random", "seed": self.seed, "action_space": space_to_json(self.action_space)}))
+        write_text(Path(path), json.dumps({"agent": "random", "seed": self.seed, "action_space": space_to_json(self.action_space)}))
 
     @classmethod
     def load(cls, path: str | Path) -> RandomAgent:
         """Read what ``save`` wrote."""
         data = read_agent_json(path, "random")
-        return cls(space_from_json(data["action_space"]), int(data["seed"]))
+        seed = data.get("seed")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"agent: {path}: seed: expected a non-negative integer, got {seed!r}")
+        try:
+            space = space_from_json(data.get("action_space"), "action_space")
+        except ValueError as err:
+            raise ValueError(f"agent: {path}: {err}") from None
+        if not isinstance(space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"agent: {path}: action_space: a random agent draws from a Box or Discrete space")
+        return cls(space, seed)

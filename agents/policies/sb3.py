@@ -21,6 +21,7 @@ import inspect
 import io
 import json
 import math
+import pickle
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -31,7 +32,8 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.policies.base import space_from_json, space_to_json
-from drive_sim.config import ConfigError, require
+from drive_sim.config import ConfigError, build, require
+from drive_sim.files import atomic_write, decode_text, loads_json
 
 ALGOS = ("ppo", "dqn", "sac")
 META_NAME = "drive_sim.json"
@@ -191,12 +193,28 @@ def save_model(model: Any, path: str | Path, meta: Mapping[str, Any], normalisat
         dst.writestr(META_NAME, json.dumps(info, indent=1))
 
 
+#: The most a model file may unpack to: a zip bomb of a few MB must not become gigabytes in memory.
+MAX_MODEL_BYTES = 512 * 1024 * 1024
+#: ``drive_sim.json``'s required entries and their JSON types.
+_META_FIELDS = {
+    "algo": str,
+    "env_id": str,
+    "obs_type": str,
+    "action_type": str,
+    "policy": dict,
+    "hyperparams": dict,
+    "observation_space": dict,
+    "action_space": dict,
+}
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """``drive_sim.json`` of a model file.
+    """``drive_sim.json`` of a model file, every field checked.
 
     Raises:
-        ValueError: one line naming the file: missing, truncated/not a zip, not a drive-sim model,
-            or written by a newer format.
+        ValueError: one line naming the file (and the field): missing, truncated/not a zip, unpacking
+            to more than ``MAX_MODEL_BYTES``, not a drive-sim model, written by a newer format, or a
+            field that is missing or wrong.
     """
     path = Path(path)
     if not path.is_file():
@@ -210,17 +228,68 @@ def read_meta(path: str | Path) -> dict[str, Any]:
                 raise ValueError(
                     f"model: {path} was not written by drive-sim (no {META_NAME} inside); save it with agents.policies.sb3.save_model"
                 )
+            unpacked = sum(i.file_size for i in archive.infolist())  # before anything is decompressed
+            if unpacked > MAX_MODEL_BYTES:
+                raise ValueError(
+                    f"model: {path} unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_MODEL_BYTES / 1e6:,.0f} MB a model may"
+                )
             bad = archive.testzip()
             if bad is not None:
                 raise ValueError(f"model: {path} is damaged ({bad} fails its checksum)")
-            meta = json.loads(archive.read(META_NAME))
+            inside = f"{path}: {META_NAME}"
+            meta = loads_json(decode_text(archive.read(META_NAME), inside, "model"), inside, "model")
     except zipfile.BadZipFile:
         raise ValueError(f"model: {path} is not a complete model file (truncated, or not a .zip)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(f"model: {path} has an unreadable {META_NAME}") from None
+    except OSError as err:
+        raise ValueError(f"model: cannot read {path} ({err.strerror or err})") from None
+    where = f"model: {path}: {META_NAME}"
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where} is not a mapping of fields")
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"model: {path} has format {meta.get('format')!r}; this drive-sim reads format {FORMAT_VERSION}")
+    for key, kind in _META_FIELDS.items():
+        if key not in meta:
+            raise ValueError(f"{where}: {key}: missing (required)")
+        if not isinstance(meta[key], kind):
+            raise ValueError(f"{where}: {key}: expected a {'string' if kind is str else 'mapping'}, got {type(meta[key]).__name__}")
+    if meta["algo"] not in ALGOS:
+        raise ValueError(f"{where}: algo: {meta['algo']!r} is not allowed; allowed: {', '.join(ALGOS)}")
+    if not isinstance(meta.get("env_cfg") or {}, dict):
+        raise ValueError(f"{where}: env_cfg: expected a mapping")
+    steps = meta.get("num_timesteps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"{where}: num_timesteps: expected a non-negative integer, got {steps!r}")
+    try:
+        obs_space = space_from_json(meta["observation_space"], "observation_space")
+        space_from_json(meta["action_space"], "action_space")
+        _check_normalisation(meta.get("normalisation"), obs_space)
+        build(PolicyConfig, meta["policy"], path="policy")
+        check_hyperparams(meta["algo"], meta["hyperparams"])
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     return meta
+
+
+def _check_normalisation(state: Any, obs_space: spaces.Space) -> None:
+    """Observation-normalisation statistics that ``normalise_obs`` can apply to ``obs_space``'s observations."""
+    if state is None:
+        return
+    if not isinstance(state, dict):
+        raise ValueError("normalisation: expected a mapping or null")
+    for key in ("norm_obs", "norm_reward"):
+        if not isinstance(state.get(key), bool):
+            raise ValueError(f"normalisation.{key}: expected true or false")
+    for key in ("clip_obs", "epsilon"):
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"normalisation.{key}: expected a positive number, got {value!r}")
+    if state["norm_obs"]:
+        size = int(np.prod(obs_space.shape)) if isinstance(obs_space, spaces.Box) else -1
+        for key in ("obs_mean", "obs_var"):
+            values = state.get(key)
+            ok = isinstance(values, list) and len(values) == size and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+            if not ok:
+                raise ValueError(f"normalisation.{key}: expected {size} finite numbers (one per observation entry)")
 
 
 def load_model(path: str | Path, *, algo: str | None = None, env: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -241,8 +310,8 @@ def load_model(path: str | Path, *, algo: str | None = None, env: Any = None) ->
     cls = algo_class(str(meta.get("algo")))
     obs_space = space_from_json(meta["observation_space"])
     act_space = space_from_json(meta["action_space"])
-    policy = PolicyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["policy"].items()})
-    hp = check_hyperparams(meta["algo"], meta.get("hyperparams", {}))
+    policy = build(PolicyConfig, meta["policy"], path="policy")
+    hp = check_hyperparams(meta["algo"], meta["hyperparams"])
     policy_name = "MultiInputPolicy" if isinstance(obs_space, spaces.Dict) else "MlpPolicy"
     rebuilt: dict[str, Any] = {
         "policy_class": cls.policy_aliases[policy_name],
@@ -259,7 +328,9 @@ def load_model(path: str | Path, *, algo: str | None = None, env: Any = None) ->
         if key in inspect.signature(cls.__init__).parameters:
             rebuilt[key] = hp.get(key, inspect.signature(cls.__init__).parameters[key].default)
     with zipfile.ZipFile(path) as archive:
-        data = json.loads(archive.read("data"))
+        data = loads_json(decode_text(archive.read("data"), f"{path}: data", "model"), f"{path}: data", "model")
+    if not isinstance(data, dict):
+        raise ValueError(f"model: {path}: data is not a mapping of SB3 attributes")
     pickled = [k for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v]
     unknown = [k for k in pickled if k not in rebuilt]
     if unknown:
@@ -271,8 +342,14 @@ def load_model(path: str | Path, *, algo: str | None = None, env: Any = None) ->
         custom["policy_kwargs"] = rebuilt["policy_kwargs"]
     try:
         model = cls.load(path, env=env, device="cpu", custom_objects=custom)
-    except (ValueError, KeyError, RuntimeError) as err:
-        raise ValueError(f"model: {path} does not load ({str(err).splitlines()[0]})") from None
+    except pickle.UnpicklingError:
+        # torch.load(weights_only=True) refused an entry that is not plain tensors; its own advice (load it
+        # with weights_only=False) would run the file's code, so it is not passed on.
+        raise ValueError(
+            f"model: {path} holds weights that are not plain tensors; drive-sim does not load them (no code from a model runs)"
+        ) from None
+    except Exception as err:  # SB3 and torch raise many kinds on a damaged or mismatched file
+        raise ValueError(f"model: {path} does not load ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     return model, meta
 
 
@@ -336,7 +413,8 @@ class SB3Agent:
 
     def save(self, path: str | Path) -> None:
         """Write the model with its metadata and normalisation statistics."""
-        save_model(self.model, path, {k: v for k, v in self.meta.items() if k in _META_KEYS}, self.normalisation_state)
+        meta = {k: v for k, v in self.meta.items() if k in _META_KEYS}
+        atomic_write(Path(path), lambda tmp: save_model(self.model, tmp, meta, self.normalisation_state))
 
     @classmethod
     def load(cls, path: str | Path, algo: str | None = None) -> SB3Agent:

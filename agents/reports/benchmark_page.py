@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import shlex
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from agents.evaluation.bench import measure_scaling, short_name
 from agents.evaluation.bench_report import with_ci
 from agents.reports.perf import machine_info
-from drive_sim.files import write_json, write_text
+from drive_sim.files import atomic_write, copy_file, write_json, write_text
 
 SCALING_GRID = {"agents": ("expert", "random", "zoo:ppo-highway-lidar"), "scenarios": ("highway", "merge"), "episodes": 20}
 PLOTS = ("success_heatmap.png", "driving_score.png", "speed_vs_safety.png")
@@ -38,18 +37,19 @@ def _leaderboard(results: Path, images: Path, videos: Path, keep: list[str]) -> 
     bench = json.loads((results / "bench.json").read_text())
     images.mkdir(parents=True, exist_ok=True)
     for name in PLOTS:
-        shutil.copyfile(results / name, images / name)
+        copy_file(results / name, images / name)
     # The rows themselves (the source of truth), compressed: anyone can aggregate them again.
     rows_copy = images.parent.parent / "runs" / "benchmark-episodes.csv.gz"
     rows_copy.parent.mkdir(parents=True, exist_ok=True)
-    rows_copy.write_bytes(gzip.compress((results / "episodes.csv").read_bytes(), compresslevel=9, mtime=0))
+    packed = gzip.compress((results / "episodes.csv").read_bytes(), compresslevel=9, mtime=0)
+    atomic_write(rows_copy, lambda tmp: tmp.write_bytes(packed))
     kept = []
     for name in keep:
         src = results / "videos" / name
         if not src.is_file():
             raise ValueError(f"video: {src} does not exist")
         videos.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, videos / name)
+        copy_file(src, videos / name)
         entry = next((v for v in summary.get("videos", []) if v["video"] == f"videos/{name}"), {"video": f"videos/{name}"})
         kept.append(entry)
     return {"grid": bench["grid"], "cells": summary["cells"], "videos": summary.get("videos", []), "kept_videos": kept}

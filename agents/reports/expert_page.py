@@ -16,7 +16,7 @@ from typing import Any
 from agents.evaluation.episodes import evaluate_expert
 from agents.evaluation.metrics import EpisodeSummary, aggregate
 from agents.reports.perf import machine_info
-from drive_sim.files import write_json, write_text
+from drive_sim.files import atomic_write, write_json, write_text
 
 #: Scenario -> the success rate the expert must reach there.
 SCENARIOS = {
@@ -57,8 +57,7 @@ def _plot(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("Expert driver, 50 evaluation seeds per scenario (black: success target)", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
 

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import json
 import platform
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import yaml
 
 from agents.training.runs import read_status
-from drive_sim.files import atomic_write, write_json, write_text
+from drive_sim.files import atomic_write, copy_file, write_json, write_text
 
 #: The light records of a run kept beside the page (the models go to the zoo, the rest stays out of git).
 KEPT = ("config.yaml", "status.json", "eval.json", "eval.csv", "evaluations.csv", "train_episodes.csv", "learning_curve.png")
@@ -228,7 +227,7 @@ def update_results(
             keep.mkdir(parents=True, exist_ok=True)
             for item in KEPT:
                 if (folder / item).is_file():
-                    shutil.copyfile(folder / item, keep / item)
+                    copy_file(folder / item, keep / item)
             runs[name] = keep
     saved = out.with_suffix(".json")
     data = json.loads(saved.read_text()) if saved.is_file() else {}

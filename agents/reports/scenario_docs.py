@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from drive_sim.files import write_text
+from drive_sim.files import write_image, write_text
 from drive_sim.render import BirdsEyeConfig, ChaseViewConfig, birds_eye_view, chase_view
 from drive_sim.road import NETWORK_LAYOUTS
 from drive_sim.scenarios import Scenario, load_scenario
@@ -80,7 +80,7 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
             centre = "ego" if sc.world.road.layout == "merge" else "origin"
             panels.append(birds_eye_view(env.unwrapped.world, BirdsEyeConfig(width=chase.shape[0], height=chase.shape[0], centre=centre)))
         img_path = images / f"{name}.png"
-        cv2.imwrite(str(img_path), np.concatenate(panels, axis=1)[..., ::-1])
+        write_image(img_path, np.concatenate(panels, axis=1))
         vis = env.unwrapped.world.conditions.visibility_m
         env.close()
         assert vis <= CLEAR_VISIBILITY_M

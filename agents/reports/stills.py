@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from drive_sim.files import write_image
 from drive_sim.render import ChaseViewConfig, chase_view
 
 
@@ -28,6 +29,6 @@ def render_stills(out: str | Path = "docs/images", steps: int = 8) -> list[Path]
             env.close()
         cam = cv2.resize(obs, (chase.shape[0], chase.shape[0]), interpolation=cv2.INTER_NEAREST)
         path = folder / f"{env_id.split('/')[1].lower()}.png"
-        cv2.imwrite(str(path), np.concatenate([chase, cam], axis=1)[..., ::-1])
+        write_image(path, np.concatenate([chase, cam], axis=1))
         written.append(path)
     return written

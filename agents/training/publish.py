@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import yaml
 
 from agents.policies.zoo import MAX_BYTES, ZooEntry, zoo_folder
-from drive_sim.files import read_csv, write_text
+from drive_sim.files import copy_file, read_csv, write_text
 
 
 def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, folder: Path | None = None) -> ZooEntry:
@@ -37,7 +36,7 @@ def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, f
         results={k: v for k, v in summary.items() if k != "seeds"},
         check_episode=_first_episode(run),
     )
-    shutil.copyfile(src, folder / entry.file)
+    copy_file(src, folder / entry.file)
     index = folder / "index.yaml"
     data = yaml.safe_load(index.read_text(encoding="utf-8")) if index.is_file() else {}
     data = data or {}
