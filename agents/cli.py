@@ -101,6 +101,13 @@ def _build() -> argparse.ArgumentParser:
 _TRAIN_KEYS = ("scenario", "algo", "obs", "action", "total_steps", "n_envs", "seed", "eval_episodes", "out_dir", "name")
 
 
+def _say(message: str) -> None:
+    """A phase line on stdout, above any progress bar (tqdm redraws it below)."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stdout)
+
+
 def _train(args: argparse.Namespace) -> int:
     from agents.training.config import resolve_config
     from agents.training.trainer import TrainingInterrupted, resume, train
@@ -112,11 +119,11 @@ def _train(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"resume: a resumed run keeps its own config; drop {', '.join(given + (['--config'] if args.config else []))}"
                 )
-            run = resume(args.resume, progress=not args.no_progress)
+            run = resume(args.resume, progress=not args.no_progress, say=_say)
         else:
             overrides = {k: getattr(args, k) for k in _TRAIN_KEYS if getattr(args, k) is not None}
             run_cfg, source = resolve_config(overrides, args.config)
-            run = train(run_cfg, source=source, progress=not args.no_progress)
+            run = train(run_cfg, source=source, progress=not args.no_progress, say=_say)
     except TrainingInterrupted as stop:
         print(f"drive-sim: {stop}", file=sys.stderr)
         return 130

@@ -95,10 +95,10 @@ def loads_yaml(text: str, where: str | Path, what: str) -> Any:
     try:
         return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
     except _Refused as err:
-        raise ValueError(f"{what}: {where} line {err.line}: {err.reason}") from None
+        raise ValueError(f"{what}: {where}: line {err.line}: {err.reason}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
+        line = f": line {mark.line + 1}" if mark is not None else ""
         raise ValueError(f"{what}: {where}{line} is not valid YAML") from None
 
 

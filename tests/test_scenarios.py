@@ -42,7 +42,7 @@ def test_bad_scenario_file_names_file_and_field(tmp_path, text, match):
 
 
 def test_missing_scenario_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read scenario file"):
+    with pytest.raises(ConfigError, match="scenario: .*nope.yaml does not exist"):
         Scenario.from_yaml(tmp_path / "nope.yaml")
 
 

@@ -22,7 +22,6 @@ import csv
 import errno
 import fcntl
 import io
-import json
 import os
 import re
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 
 from agents.evaluation.metrics import MEASURES, read_row
 from drive_sim.config import require
-from drive_sim.files import write_json, write_text
+from drive_sim.files import read_json, write_json, write_text
 
 CHUNK = 5
 BACKENDS = ("local", "ray")
@@ -269,8 +268,8 @@ def check_folder(cfg: BenchConfig) -> None:
     meta_path = out / "bench.json"
     if meta_path.is_file():
         try:
-            old = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            old = read_json(meta_path, "out")
+        except ValueError:
             raise ValueError(f"out: {meta_path} is not readable; choose another folder") from None
         if not isinstance(old, dict) or old.get("grid") != g:
             raise ValueError(f"out: {out} holds another benchmark's rows (a different grid in {meta_path}); choose another folder")
@@ -548,7 +547,8 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
         if not path.exists():
             todo.append((entry, path))
         elif check.is_file():  # filmed by an earlier run: its check result
-            entry["matches"] = bool(json.loads(check.read_text(encoding="utf-8")).get("matches"))
+            done = read_json(check, "videos")
+            entry["matches"] = isinstance(done, dict) and done.get("matches") is True
     if not todo:
         return out
     folder.mkdir(parents=True, exist_ok=True)

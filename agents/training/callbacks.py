@@ -11,8 +11,9 @@ signal stops training at a step whose state can be resumed exactly.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,22 @@ class RunCallback(BaseCallback):
     model, its step count and (off-policy) its replay buffer agree.
     """
 
-    def __init__(self, run: Path, train: Any, meta: Mapping[str, Any], stop: threading.Event, n_envs: int) -> None:
+    def __init__(
+        self,
+        run: Path,
+        train: Any,
+        meta: Mapping[str, Any],
+        stop: threading.Event,
+        n_envs: int,
+        *,
+        progress: bool = False,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__()
+        self.progress = progress
+        self.say = say or (lambda _msg: None)
+        self._bar: Any = None
+        self._status_at = 0.0
         self.run = run
         self.cfg = train
         self.meta = dict(meta)
@@ -64,6 +79,23 @@ class RunCallback(BaseCallback):
         if rows:
             self._best = max(score_row(r) for r in rows)
 
+    def _on_training_start(self) -> None:
+        if self.progress:
+            from tqdm import tqdm
+
+            # The whole run's steps, from where it stands: a resumed run's bar starts at its step count. An
+            # on-policy run ends with its last whole rollout (SB3 does not cut one short), so 1,000,000 becomes 1,001,472.
+            n, total = self.model.num_timesteps, self.cfg.total_steps
+            if isinstance(self.model, OnPolicyAlgorithm):
+                rollout = self.model.n_steps * self.n_envs
+                total = -(-total // rollout) * rollout
+            self._bar = tqdm(total=total, initial=n, desc="training", unit="step", dynamic_ncols=True)
+
+    def _on_training_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def _on_rollout_start(self) -> None:
         n = self.model.num_timesteps
         self.consistent_steps = n
@@ -76,6 +108,10 @@ class RunCallback(BaseCallback):
             self._validate(n)
             self._next_eval = (n // cfg.eval_every_steps + 1) * cfg.eval_every_steps
         self.flush_episodes()
+        if time.monotonic() - self._status_at >= STATUS_EVERY_S:  # status.json says where the run is, not where it last checkpointed
+            status = read_status(self.run)
+            set_status(self.run, "running", n, status.get("checkpoint"), **status_extras(status))
+            self._status_at = time.monotonic()
 
     def validate_if_due(self) -> None:
         """Validate the final model when the last validation round is older than it."""
@@ -84,6 +120,10 @@ class RunCallback(BaseCallback):
             self._validate(n)
 
     def _on_step(self) -> bool:
+        if self._bar is not None:
+            if self._bar.n + self.n_envs > self._bar.total:
+                self._bar.total = self._bar.n + self.n_envs
+            self._bar.update(self.n_envs)
         infos = self.locals["infos"]
         rewards = self.locals["rewards"]
         dones = self.locals["dones"]
@@ -145,12 +185,15 @@ class RunCallback(BaseCallback):
         agent = SB3Agent(self.model, self.meta, norm)
         seeds = range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + cfg.val_episodes)
         target = AgentEnv(self.meta["env_id"], cfg.obs, cfg.action, self.meta.get("env_cfg") or {})
+        self.say(f"validation at step {steps:,}: {len(seeds)} episodes on seeds {seeds[0]}-{seeds[-1]} ...")
         row = validation_row(steps, evaluate_agent(agent, target, seeds))
         for key in VALIDATION_SCORES:
             self.logger.record(f"eval/{key}", row[key])
         self.logger.dump(steps)  # now: the run may stop before SB3's next dump
         score = score_row(row)
-        if self._best is None or score > self._best:
+        best = self._best is None or score > self._best
+        self.say(f"validation at step {steps:,}: {validation_text(row)}" + ("  (best so far: best_model.zip)" if best else ""))
+        if best:
             self._best = score
             atomic_write(self.run / "best_model.zip", lambda p: save_model(self.model, p, self.meta, norm))
         rows = read_csv(self.run / "evaluations.csv") + [row]
@@ -165,6 +208,19 @@ def validation_row(steps: int, episodes: list[EpisodeSummary]) -> dict[str, Any]
     """One ``evaluations.csv`` row from a validation round's episodes (scored as their ``brief`` rows, like the final test)."""
     s = run_scores([e.brief() for e in episodes])
     return {"step": steps, **{k: round(s[k], 4) for k in VALIDATION_SCORES}}
+
+
+def validation_text(row: Mapping[str, Any]) -> str:
+    """A validation round's scores as the phase line shows them."""
+    return (
+        f"success {float(row['success_rate']):.0%}, collisions {float(row['collision_rate']):.0%}, "
+        f"route {float(row['mean_route_completion']):.2f}, speed/limit {float(row['mean_speed_ratio']):.2f}, "
+        f"return {float(row['mean_return']):.1f}"
+    )
+
+
+#: How often status.json is brought up to date while training [s].
+STATUS_EVERY_S = 10.0
 
 
 def score_row(row: Mapping[str, Any]) -> tuple[float, float, float]:

@@ -14,17 +14,17 @@ three never overlap, so the reported score is not the one the best model was pic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import envs
 from agents.policies.base import AgentEnv
 from drive_sim.config import ConfigError, build, merge, require
+from drive_sim.files import read_yaml
 
 ALGOS = ("ppo", "dqn", "sac", "q")
 TRAIN_SEED_BASE = 1000
@@ -97,6 +97,9 @@ class TrainConfig:
             "only vector observations (lidar, kinematics) are normalised",
         )
         envs.env_id(self.scenario)
+        if self.name is not None:
+            ok = bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", self.name)) and self.name not in (".", "..")
+            require(ok, "name", f"{self.name!r} is not a folder name; use letters, digits, '.', '_' and '-' (it stays inside out_dir)")
 
     @property
     def run_name(self) -> str:
@@ -183,14 +186,10 @@ def shipped_configs() -> list[str]:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML config as a mapping with at most the sections ``train``, ``hyperparams``, ``policy`` and ``env``."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config: {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config: {path}{where} is not valid YAML") from None
+        data = read_yaml(path, "config") or {}
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config: {path} must hold a mapping of sections ({', '.join(SECTIONS)})")
     unknown = sorted(set(data) - set(SECTIONS))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -10,15 +9,15 @@ from typing import Any
 import yaml
 
 from agents.policies.zoo import MAX_BYTES, ZooEntry, zoo_folder
-from drive_sim.files import copy_file, read_csv, write_text
+from drive_sim.files import copy_file, read_csv, read_json, read_yaml, write_text
 
 
 def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, folder: Path | None = None) -> ZooEntry:
     """Copy the model a finished run evaluated into the zoo and record its entry (replacing one of the same name)."""
     run = Path(run_dir)
     folder = folder or zoo_folder()
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    summary = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    cfg = read_yaml(run / "config.yaml", "zoo")
+    summary = read_json(run / "eval.json", "zoo")
     src = run / summary["model"]
     if src.stat().st_size > MAX_BYTES:
         raise ValueError(f"zoo: {src} is {src.stat().st_size / 1e6:.1f} MB; zoo models must stay under {MAX_BYTES / 1e6:.1f} MB")
@@ -38,7 +37,7 @@ def add_to_zoo(run_dir: str | Path, name: str, description: str, command: str, f
     )
     copy_file(src, folder / entry.file)
     index = folder / "index.yaml"
-    data = yaml.safe_load(index.read_text(encoding="utf-8")) if index.is_file() else {}
+    data = read_yaml(index, "zoo") if index.is_file() else {}
     data = data or {}
     data[name] = {k: v for k, v in asdict(entry).items() if k != "name"}
     write_text(index, yaml.safe_dump(dict(sorted(data.items())), sort_keys=False))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drive_sim.files import write_json
+from drive_sim.files import read_json, write_json
 
 
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
@@ -41,15 +40,30 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: What ``status.json`` says a run is doing.
+STATES = ("running", "interrupted", "finished", "failed")
+
+
 def read_status(run: Path) -> dict[str, Any]:
-    """``status.json`` of a run folder (empty when missing)."""
+    """``status.json`` of a run folder (empty when missing), its fields checked.
+
+    Raises:
+        ValueError: one line naming the file and the field.
+    """
     path = run / "status.json"
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise ValueError(f"status: {path} is not valid JSON") from None
+    data = read_json(path, "status")
+    if not isinstance(data, dict):
+        raise ValueError(f"status: {path} is not a mapping of fields")
+    if data.get("state") not in STATES:
+        raise ValueError(f"status: {path}: state: {data.get('state')!r} is not one of {', '.join(STATES)}")
+    steps = data.get("steps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"status: {path}: steps: expected a non-negative integer, got {steps!r}")
+    if data.get("checkpoint") is not None and not isinstance(data["checkpoint"], str):
+        raise ValueError(f"status: {path}: checkpoint: expected a path inside the run or null")
+    return data
 
 
 def set_status(run: Path, state: str, steps: int, checkpoint: str | None, **extra: Any) -> None:

@@ -50,16 +50,21 @@ def build_model(algo: str, venv: Any, hyperparams: Mapping[str, Any], policy: Po
     if algo == "dqn" and not isinstance(venv.action_space, spaces.Discrete):
         raise ConfigError("action: dqn needs a discrete action space (--action discrete or meta)")
     policy_name = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
-    return cls(
-        policy_name,
-        venv,
-        policy_kwargs=policy_kwargs(policy, venv.observation_space, algo),
-        seed=seed,
-        device="cpu",
-        verbose=0,
-        tensorboard_log=tensorboard_log,
-        **hp,
-    )
+    try:
+        return cls(
+            policy_name,
+            venv,
+            policy_kwargs=policy_kwargs(policy, venv.observation_space, algo),
+            seed=seed,
+            device="cpu",
+            verbose=0,
+            tensorboard_log=tensorboard_log,
+            **hp,
+        )
+    except (AssertionError, ValueError, TypeError, RuntimeError) as err:
+        # SB3 checks its arguments with asserts (a batch size of -1) and torch with its own errors (a layer of 0).
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"hyperparams: {cls.__name__} refuses them ({why})") from None
 
 
 # ---------------------------------------------------------------------------------------------- vector envs

@@ -15,9 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from drive_sim.config import ConfigError, build, require
+from drive_sim.files import loads_yaml, read_text
 from drive_sim.road import ego_road_length_m
 from drive_sim.world import WorldConfig
 
@@ -109,9 +108,9 @@ class Scenario:
         """
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"{path}: cannot read scenario file ({err.strerror})") from None
+            text = read_text(path, "scenario")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         data = _parse_yaml(text, str(path))
         data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path))
@@ -119,11 +118,9 @@ class Scenario:
 
 def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}:{where} is not valid YAML") from None
+        data = loads_yaml(text, source, "scenario")  # no aliases, nesting capped: a scenario file is a user's file
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -14,9 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.policies.base import AgentEnv
+from drive_sim.files import read_yaml
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -76,7 +75,7 @@ def zoo_entries(folder: Path | None = None) -> dict[str, ZooEntry]:
     index = (folder or zoo_folder()) / "index.yaml"
     if not index.is_file():
         return {}
-    data = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
+    data = read_yaml(index, "zoo") or {}
     return {name: ZooEntry(name=name, **entry) for name, entry in data.items()}
 
 
