@@ -18,10 +18,16 @@ from typing import Any
 
 def _libc_fflush() -> None:
     """Flush C stdio buffers so text the extension printed lands in /dev/null, not later."""
+    global _LIBC
     try:
-        ctypes.CDLL(None).fflush(None)
+        if _LIBC is None:
+            _LIBC = ctypes.CDLL(None)  # once: each CDLL() makes new function objects
+        _LIBC.fflush(None)
     except (OSError, AttributeError):  # no C library to flush (unusual platforms)
         pass
+
+
+_LIBC: Any = None
 
 
 @contextlib.contextmanager
@@ -46,6 +52,34 @@ def _quiet_fds() -> Iterator[None]:
 with _quiet_fds():
     import pybullet as pb
     from pybullet_utils.bullet_client import BulletClient
+
+
+# PyBullet 3.2.7 keeps references to the sequences it is given for shapes (createVisualShape,
+# createCollisionShape, createVisualShapeArray): after a call the vertex list, each vertex and the
+# index list each hold two more references, so a fresh list per call is never freed (measured: 5.6 MB
+# per Highway-v0 env created and closed, 334 MB over 60 cycles). Handing PyBullet the same list
+# objects for the same geometry turns that into reference counts on objects that live anyway, so
+# memory stays flat over any number of worlds of the same scenarios. Distinct geometry still costs
+# what PyBullet keeps; the cache holds at most ``_ARGS_MAX`` of them.
+_ARGS: dict[bytes, Any] = {}
+_ARGS_MAX = 50_000
+
+
+def shared_args(value: Any) -> Any:
+    """``value`` (an array or nested lists of numbers) as nested lists, the same objects for the same numbers."""
+    import hashlib
+
+    import numpy as np
+
+    a = np.asarray(value)
+    key = hashlib.blake2b(a.tobytes(), digest_size=16, person=str((a.shape, a.dtype.str)).encode()[:16]).digest()
+    args = _ARGS.get(key)
+    if args is None:
+        args = a.tolist()
+        if len(_ARGS) >= _ARGS_MAX:
+            _ARGS.pop(next(iter(_ARGS)))
+        _ARGS[key] = args
+    return args
 
 
 def connect_direct() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from drive_sim._bullet import pb, static_body
+from drive_sim._bullet import pb, shared_args, static_body
 from drive_sim.road.geometry import Centreline, Road
 from drive_sim.road.network import LaneGraph
 
@@ -117,7 +117,7 @@ def _barrier(line: Centreline, ss: np.ndarray, d_inner: float, outward: float, *
 
 
 def _visual_body(client: Any, verts: np.ndarray, idx: list[int], rgba: tuple[float, ...]) -> int:
-    shape = client.createVisualShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, rgbaColor=list(rgba))
+    shape = client.createVisualShape(pb.GEOM_MESH, vertices=shared_args(verts), indices=shared_args(idx), rgbaColor=shared_args(rgba))
     return static_body(client, -1, shape)
 
 
@@ -149,9 +149,13 @@ def build_scenery(client: Any, road: Road) -> Scenery:
             out.marking.append(_visual_body(client, *_merge(yellow), YELLOW))
         for d_inner, outward in ((pave_r, -1.0), (pave_l, 1.0)):
             verts, idx = _barrier(line, ss, d_inner, outward, visual=False)
-            col = client.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), indices=idx, flags=pb.GEOM_FORCE_CONCAVE_TRIMESH)
+            col = client.createCollisionShape(
+                pb.GEOM_MESH, vertices=shared_args(verts), indices=shared_args(idx), flags=pb.GEOM_FORCE_CONCAVE_TRIMESH
+            )
             vverts, vidx = _barrier(line, ss, d_inner, outward, visual=True)
-            vis = client.createVisualShape(pb.GEOM_MESH, vertices=vverts.tolist(), indices=vidx, rgbaColor=list(BARRIER))
+            vis = client.createVisualShape(
+                pb.GEOM_MESH, vertices=shared_args(vverts), indices=shared_args(vidx), rgbaColor=shared_args(BARRIER)
+            )
             out.barrier.append(static_body(client, col, vis))
     return out
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from drive_sim._bullet import connect_direct, pb, static_body
+from drive_sim._bullet import connect_direct, pb, shared_args, static_body
 from drive_sim.config import require
 from drive_sim.network_traffic import EgoOnGraph, NetworkTraffic
 from drive_sim.road import NETWORK_LAYOUTS, LaneGraph, Road, RoadConfig, ego_route, make_network, make_road
@@ -265,16 +265,16 @@ class World:
     # ------------------------------------------------------------------ construction helpers
     def _create_traffic_bodies(self, n: int) -> list[int]:
         c = self.client
-        half = [VEHICLE_LENGTH_M / 2, VEHICLE_WIDTH_M / 2, 0.75]
+        half = shared_args([VEHICLE_LENGTH_M / 2, VEHICLE_WIDTH_M / 2, 0.75])  # PyBullet keeps what it is given
         col = c.createCollisionShape(pb.GEOM_BOX, halfExtents=half)
         ids = []
         for i in range(n):
             colour = _TRAFFIC_COLOURS[i % len(_TRAFFIC_COLOURS)]
             vis = c.createVisualShapeArray(
-                shapeTypes=[pb.GEOM_BOX, pb.GEOM_BOX],
-                halfExtents=[[VEHICLE_LENGTH_M / 2, VEHICLE_WIDTH_M / 2, 0.4], [1.1, 0.8, 0.3]],
-                visualFramePositions=[[0.0, 0.0, -0.3], [-0.3, 0.0, 0.4]],
-                rgbaColors=[list(colour), [0.15, 0.2, 0.3, 1.0]],
+                shapeTypes=shared_args([pb.GEOM_BOX, pb.GEOM_BOX]),
+                halfExtents=shared_args([[VEHICLE_LENGTH_M / 2, VEHICLE_WIDTH_M / 2, 0.4], [1.1, 0.8, 0.3]]),
+                visualFramePositions=shared_args([[0.0, 0.0, -0.3], [-0.3, 0.0, 0.4]]),
+                rgbaColors=shared_args([list(colour), [0.15, 0.2, 0.3, 1.0]]),
             )
             # Parked far below the ground until reset places them.
             ids.append(static_body(c, col, vis, (0.0, 0.0, -50.0 - 5 * i)))

@@ -44,8 +44,9 @@ class PerfConfig:
         scenario_steps: lidar env steps per repeat for each other registered scenario.
         planner_steps: expert-driven Highway-v0 steps per repeat (planner timing).
         video_frames: composed video frames per repeat (each of ``VIDEO_SCENES``).
-        memory_steps: steps of the memory check (0 skips it).
+        memory_steps: steps of the memory check (0 skips it and the create/close check).
         reset_every: the memory check resets the env every this many steps.
+        env_cycles: envs made and closed in the create/close memory check.
         cpu: core to pin the process to (-1: do not pin).
         out: Markdown report path ("" writes nothing); JSON and PNG go beside it.
     """
@@ -59,6 +60,7 @@ class PerfConfig:
     video_frames: int = 100
     memory_steps: int = 20_000
     reset_every: int = 200
+    env_cycles: int = 200
     cpu: int = 0
     out: str = "docs/performance.md"
 
@@ -68,6 +70,7 @@ class PerfConfig:
             require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
         require(self.memory_steps >= 0, "memory_steps", f"must be non-negative, got {self.memory_steps}")
         require(self.reset_every >= 1, "reset_every", f"must be at least 1, got {self.reset_every}")
+        require(self.env_cycles >= 1, "env_cycles", f"must be at least 1, got {self.env_cycles}")
 
 
 @dataclass
@@ -298,6 +301,33 @@ def measure_memory(steps: int, reset_every: int, warmup: int = 1000) -> dict[str
     }
 
 
+#: Scenarios the create/close check cycles through (open road, junction, lane keeping: every scenery builder).
+CYCLE_IDS = ("DriveSim/Highway-v0", "DriveSim/Intersection-v0", "DriveSim/LaneKeep-v0")
+
+
+def measure_env_cycles(cycles: int, warmup: int = 6) -> dict[str, float]:
+    """RSS [MB] before and after ``cycles`` envs made, reset, stepped once and closed (``CYCLE_IDS`` in turn)."""
+    action = np.array([0.0, 0.1], np.float32)
+
+    def cycle(i: int) -> None:
+        env = gym.make(CYCLE_IDS[i % len(CYCLE_IDS)], obs_type="lidar")
+        try:
+            env.reset(seed=i)
+            env.step(action)
+        finally:
+            env.close()
+
+    for i in range(warmup):
+        cycle(i)
+    gc.collect()
+    before = _rss_mb()
+    for i in range(cycles):
+        cycle(i)
+    gc.collect()
+    after = _rss_mb()
+    return {"cycles": float(cycles), "rss_before_mb": before, "rss_after_mb": after, "growth_mb": after - before}
+
+
 def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     """Run every measurement and, unless ``cfg.out`` is empty, write the report."""
     from tqdm import tqdm
@@ -353,6 +383,8 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
                 env.close()
         elif task == "memory":
             res.memory = measure_memory(cfg.memory_steps, cfg.reset_every)
+            cycles = measure_env_cycles(cfg.env_cycles)
+            res.memory.update({f"env_cycles_{k}": v for k, v in cycles.items()})
         else:
             env = gym.make(task)
             env.reset(seed=0)
@@ -470,6 +502,12 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
             f"Memory: RSS {mem['rss_before_mb']:.1f} MB -> {mem['rss_after_mb']:.1f} MB over {int(mem['steps']):,} lidar steps "
             f"with a reset every {int(mem['reset_every'])} steps: growth {mem['growth_mb']:+.1f} MB (target < 50 MB).",
         ]
+        if "env_cycles_growth_mb" in mem:
+            lines.append(
+                f"Envs made and closed: RSS {mem['env_cycles_rss_before_mb']:.1f} MB -> {mem['env_cycles_rss_after_mb']:.1f} MB over "
+                f"{int(mem['env_cycles_cycles'])} create/reset/close cycles of {', '.join(CYCLE_IDS)}: growth "
+                f"{mem['env_cycles_growth_mb']:+.1f} MB (target < 20 MB)."
+            )
     lines += ["", f"![throughput]({out.with_suffix('.png').name})", ""]
     write_text(out, "\n".join(lines))
     write_json(
