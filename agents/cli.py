@@ -90,7 +90,7 @@ def _build() -> argparse.ArgumentParser:
         "--memory-steps", type=int, default=p.memory_steps, help=f"steps of the memory check, 0 to skip (default {p.memory_steps})"
     )
     pf.add_argument("--cpu", type=int, default=p.cpu, help=f"core to pin to, -1 for none (default {p.cpu})")
-    pf.add_argument("--out", default=p.out, help=f"report path, '' for none (default {p.out})")
+    pf.add_argument("--out", default="", help="write the report here (docs/performance.md is the committed page); default: print only")
     pf.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     pf.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -260,25 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "bench":
             return _bench(args)
         elif args.command == "perf":
-            from agents.reports.perf import PerfConfig, run_perf
+            from agents.reports.perf import QUICK, PerfConfig, ratio_text, run_perf
 
-            quick = {
-                "lidar_steps": 100,
-                "camera_steps": 20,
-                "highway_env_steps": 2,
-                "scenario_steps": 20,
-                "planner_steps": 20,
-                "video_frames": 5,
-                "repeats": 1,
-                "memory_steps": 0,
-            }
-            sizes = quick if args.quick else {}
+            sizes = QUICK if args.quick else {}
             cfg = PerfConfig(**{"repeats": args.repeats, "memory_steps": args.memory_steps, "cpu": args.cpu, "out": args.out, **sizes})
             res = run_perf(cfg, progress=not args.no_progress)
             for key, value in res.rates.items():
                 print(f"{key:32s} {value:12,.1f} /s")
             for key, value in res.ratios.items():
-                print(f"{key:32s} {value:12,.2f}")
+                print(f"{key:32s} {ratio_text(value):>12s}")
             if res.memory:
                 print(f"{'rss_growth_mb':32s} {res.memory['growth_mb']:12,.1f}")
             if cfg.out:

@@ -1,9 +1,9 @@
 """Write docs/benchmark.md: the leaderboard from a finished `drive-sim bench` folder, and worker scaling.
 
-python scripts/benchmark_doc.py --results results/leaderboard        # the leaderboard (and its plots)
-python scripts/benchmark_doc.py --scaling                            # measure 1 vs 2 workers (~10 min)
-python scripts/benchmark_doc.py --results ... --video NAME.mp4 ...   # also keep some worst-episode videos
-python scripts/benchmark_doc.py                                      # the page again from docs/benchmark.json
+python scripts/benchmark_doc.py --out docs/benchmark.md --results results/leaderboard   # the leaderboard (and its plots)
+python scripts/benchmark_doc.py --out docs/benchmark.md --scaling                       # measure 1 vs 2 workers (~10 min)
+python scripts/benchmark_doc.py --out docs/benchmark.md --results ... --video NAME.mp4  # also keep some worst-episode videos
+python scripts/benchmark_doc.py --out docs/benchmark.md                                 # the page again from its .json
 
 Both parts are kept in docs/benchmark.json, so either can be refreshed alone (agents.reports.benchmark_page).
 """
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", action="append", default=[], help="a worst-episode video of --results to keep in docs/videos/benchmark")
     ap.add_argument("--scaling", action="store_true", help="measure episodes/min with 1 and 2 workers")
     ap.add_argument("--repeats", type=int, default=3, help="scaling repeats (default 3)")
-    ap.add_argument("--out", default="docs/benchmark.md")
+    ap.add_argument("--out", required=True, help="the page to write (docs/benchmark.md: the committed page; its .json beside it)")
     args = ap.parse_args(argv)
     try:
         out = write_benchmark_page(

@@ -1,6 +1,6 @@
 """Measure the expert driver on 50 seeds per scenario and write docs/expert.md.
 
-python scripts/expert_table.py [--episodes 50] [--workers 2] [--out docs/expert.md]
+python scripts/expert_table.py --out docs/expert.md [--episodes 50] [--workers 2]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=50, help="seeds 0..N-1 per scenario (default 50)")
     ap.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    ap.add_argument("--out", default="docs/expert.md", help="report path (default docs/expert.md)")
+    ap.add_argument("--out", required=True, help="the page to write (docs/expert.md: the committed page; its .json beside it)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.episodes < 1 or args.workers < 1:

@@ -1,7 +1,7 @@
 """Write docs/results.md from finished benchmark run folders (and measure PPO throughput).
 
-python scripts/results.py --runs runs/*                     # the table and curves
-python scripts/results.py --runs ... --throughput           # also measure PPO timesteps/s
+python scripts/results.py --out docs/results.md --runs runs/*              # the table and curves
+python scripts/results.py --out docs/results.md --runs ... --throughput    # also measure PPO timesteps/s
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="*", default=[], help="finished run folders of shipped configs")
     ap.add_argument("--throughput", action="store_true", help="measure PPO training throughput (a few minutes)")
-    ap.add_argument("--out", default="docs/results.md")
+    ap.add_argument("--out", required=True, help="the page to write (docs/results.md: the committed page; its .json beside it)")
     ap.add_argument("--note", action="append", default=[], help="a line for 'Earlier attempts and changes' (kept)")
     args = ap.parse_args(argv)
     try:

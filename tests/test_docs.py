@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,19 @@ def test_benchmark_page_shows_runnable_relative_commands():
         "drive-sim bench --agents a,zoo:b --out results/y --episodes 5"
     )
     assert with_out("drive-sim bench --agents a", "results/y") == "drive-sim bench --agents a --out results/y"
+
+
+def _readme_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_the_readme_shows_python_snippets():
+    assert len(_readme_snippets()) >= 4
+
+
+@pytest.mark.parametrize("index", range(len(_readme_snippets())))
+def test_readme_snippets_run_as_written(index, tmp_path):
+    """Issue 16: each snippet runs on its own in a fresh interpreter, from a folder outside the repository."""
+    code = _readme_snippets()[index]
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"README snippet {index + 1} fails:\n{code}\n{r.stderr[-2000:]}"

@@ -55,7 +55,7 @@ def _leaderboard(results: Path, images: Path, videos: Path, keep: list[str]) -> 
     return {"grid": bench["grid"], "cells": summary["cells"], "videos": summary.get("videos", []), "kept_videos": kept}
 
 
-def render(data: dict[str, Any], findings: str) -> str:
+def render(data: dict[str, Any], findings: str, out: str | Path = "docs/benchmark.md") -> str:
     """The page's Markdown from its saved data (``docs/benchmark.json``) and the hand-written findings."""
     lines = ["# Benchmark", ""]
     lb = data.get("leaderboard")
@@ -69,7 +69,7 @@ def render(data: dict[str, Any], findings: str) -> str:
             f"seeds {g['seeds'][0]}-{g['seeds'][1] - 1} (the test seeds; training uses 1000+, validation 100-199). Made with",
             "",
             f"    {with_out(lb['command'], portable(lb['results_arg']))}",
-            f"    python scripts/benchmark_doc.py --results {portable(lb['results_arg'])}",
+            f"    python scripts/benchmark_doc.py --out {portable(out)} --results {portable(lb['results_arg'])}",
             "",
             f"One row per episode: [runs/benchmark-episodes.csv.gz](runs/benchmark-episodes.csv.gz). Run "
             f"on {lb['machine']['date']}, {lb['machine']['cpu']}, {lb['machine']['logical_cores']} cores, Python "
@@ -133,7 +133,8 @@ def render(data: dict[str, Any], findings: str) -> str:
         lines += [
             "## Scaling with workers",
             "",
-            f"`python scripts/benchmark_doc.py --scaling` on {m['date']}, {m['cpu']}, {m['logical_cores']} cores: the grid "
+            f"`python scripts/benchmark_doc.py --out {portable(out)} --scaling` on {m['date']}, {m['cpu']}, "
+            f"{m['logical_cores']} cores: the grid "
             f"{', '.join(sc['agents'])} x {', '.join(sc['scenarios'])} x {sc['episodes_per_scenario']} seeds ({sc['episodes']} "
             f"episodes, one episode per task), each run a fresh `drive-sim bench` process writing to an empty folder (interpreter "
             f"and worker start-up, model loading and the report included), medians of "
@@ -202,5 +203,5 @@ def write_benchmark_page(
     if scaling:
         data["scaling"] = {**measure_scaling(**SCALING_GRID, repeats=repeats), "machine": machine_info()}
     write_json(saved, data)
-    write_text(out, render(data, _findings(out)))
+    write_text(out, render(data, _findings(out), out))
     return out

@@ -74,7 +74,7 @@ def write_expert_page(out: str | Path, *, episodes: int = 50, workers: int = 2, 
     lines = [
         "# The expert driver",
         "",
-        f"Measured {m['date']} with `python scripts/expert_table.py --episodes {episodes} --workers {workers}` "
+        f"Measured {m['date']} with `python scripts/expert_table.py --out {out.as_posix()} --episodes {episodes} --workers {workers}` "
         f"({wall / 60:.1f} min wall clock on {m['logical_cores']} cores, {m['cpu']}).",
         "",
         "`agents/policies/expert.py`: the lattice planner and pure pursuit + speed PID (`drive_sim/planning/`) on the "

@@ -11,6 +11,7 @@ measured in the same run, because the machine is shared and noisy.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import statistics
@@ -48,7 +49,8 @@ class PerfConfig:
         reset_every: the memory check resets the env every this many steps.
         env_cycles: envs made and closed in the create/close memory check.
         cpu: core to pin the process to (-1: do not pin).
-        out: Markdown report path ("" writes nothing); JSON and PNG go beside it.
+        out: Markdown report path ("" writes nothing; docs/performance.md is the committed page); JSON and PNG go beside it.
+        quick: the sizes are a smoke run's (``QUICK``): the report says its figures are not measurements.
     """
 
     repeats: int = 5
@@ -62,7 +64,8 @@ class PerfConfig:
     reset_every: int = 200
     env_cycles: int = 200
     cpu: int = 0
-    out: str = "docs/performance.md"
+    out: str = ""
+    quick: bool = False
 
     def __post_init__(self) -> None:
         require(self.repeats >= 1, "repeats", f"must be at least 1, got {self.repeats}")
@@ -71,6 +74,20 @@ class PerfConfig:
         require(self.memory_steps >= 0, "memory_steps", f"must be non-negative, got {self.memory_steps}")
         require(self.reset_every >= 1, "reset_every", f"must be at least 1, got {self.reset_every}")
         require(self.env_cycles >= 1, "env_cycles", f"must be at least 1, got {self.env_cycles}")
+
+
+#: ``drive-sim perf --quick``: sizes that check every measurement runs, in about a minute.
+QUICK = {
+    "lidar_steps": 100,
+    "camera_steps": 20,
+    "highway_env_steps": 2,
+    "scenario_steps": 20,
+    "planner_steps": 20,
+    "video_frames": 5,
+    "repeats": 1,
+    "memory_steps": 0,
+    "quick": True,
+}
 
 
 @dataclass
@@ -454,14 +471,25 @@ _LABELS = {
 }
 
 
+def ratio_text(value: float) -> str:
+    """A ratio as the report and the command print it; one that could not be measured says why."""
+    return "n/a (highway-env not installed)" if math.isnan(value) else f"{value:,.2f}"
+
+
 def write_report(res: PerfResult, cfg: PerfConfig) -> None:
     """Markdown report, JSON figures and a bar chart next to ``cfg.out``."""
     out = Path(cfg.out)
     m = res.machine
+    command = f"drive-sim perf{' --quick' if cfg.quick else ''} --out {out.as_posix()}"
     lines = [
         "# Performance",
         "",
-        f"Measured {m['date']} with `drive-sim perf` (repeats={cfg.repeats}, pinned to one core: {cfg.cpu >= 0}).",
+        *(
+            ["**Quick run** (`--quick`: smoke sizes, one repeat, no memory check): the figures below are not measurements.", ""]
+            if cfg.quick
+            else []
+        ),
+        f"Measured {m['date']} with `{command}` (repeats={cfg.repeats}, pinned to one core: {cfg.cpu >= 0}).",
         "",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; "
         f"Python {m['python']}, PyBullet {m['pybullet']}, Gymnasium {m['gymnasium']}.",
@@ -488,7 +516,7 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
         "video_frames_per_s_worst": ">= 30",
     }
     for key, value in res.ratios.items():
-        lines.append(f"| {key} | {value:,.2f} | {targets.get(key, '')} |")
+        lines.append(f"| {key} | {ratio_text(value)} | {targets.get(key, '')} |")
     scen = {k.split(":", 1)[1]: v for k, v in res.rates.items() if k.startswith("scenario:")}
     if scen:
         base = res.rates["env_lidar"]

@@ -194,7 +194,8 @@ def write_results(
             lines += [f"drive-sim trains {ours / ref:.1f}x as many timesteps per second as highway-env's highway-fast-v0."]
         lines += [
             "",
-            f"Measured {throughput.get('date', '?')} with `python scripts/results.py --throughput` (quiet machine, nothing else running).",
+            f"Measured {throughput.get('date', '?')} with `python scripts/results.py --out {out.as_posix()} --throughput` "
+            "(quiet machine, nothing else running).",
         ]
     text = "\n".join(lines) + "\n"
     write_text(out, text)

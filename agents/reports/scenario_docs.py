@@ -60,9 +60,10 @@ def _describe(sc: Scenario) -> str:
     return "; ".join(parts)
 
 
-def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Path = "docs/images/scenarios", steps: int = 8) -> str:
-    """Render a picture of every registered scenario and write the page; returns its text."""
-    out, images = Path(out), Path(images)
+def write_scenario_docs(out: str | Path, images: str | Path | None = None, steps: int = 8) -> str:
+    """Render a picture of every registered scenario and write the page (pictures in ``images``, default beside it); returns its text."""
+    out = Path(out)
+    images = Path(images) if images is not None else out.parent / "images" / "scenarios"
     images.mkdir(parents=True, exist_ok=True)
     rows = []
     for env_id, name in envs.ENV_IDS.items():
@@ -90,7 +91,8 @@ def write_scenario_docs(out: str | Path = "docs/scenarios.md", images: str | Pat
         [
             "# Scenarios",
             "",
-            f"Generated {datetime.now(timezone.utc):%Y-%m-%d} by `python scripts/scenario_docs.py`. Each picture is the project's",
+            f"Generated {datetime.now(timezone.utc):%Y-%m-%d} by `python scripts/scenario_docs.py --out {out.as_posix()}`. "
+            "Each picture is the project's",
             "chase view (left) and the agent's 84x84 camera (middle), 0.8 s into an episode (seed 3); weather effects on",
             "the camera show in that image. Junction layouts add a bird's-eye view (right).",
             "",

@@ -41,7 +41,8 @@ def write_vehicle_report(out: str | Path = "docs/vehicle.md") -> str:
     lines = [
         "# The ego car",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} with `python scripts/vehicle_report.py` (PyBullet {m['pybullet']}).",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} with `python scripts/vehicle_report.py --out {Path(out).as_posix()}` "
+        f"(PyBullet {m['pybullet']}).",
         "",
         "A jointed PyBullet multibody (`drive_sim/assets/car.urdf`): 4.5 m x 1.8 m, 1490 kg, wheelbase "
         f"{v.wheelbase_m} m, rear-wheel drive, {v.max_power_w / 1000:.0f} kW and {v.max_wheel_torque_nm:.0f} N m at the wheels, "
