@@ -247,6 +247,8 @@ def one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drive-sim`` command."""
+    from gymnasium.error import Error as GymError
+
     from drive_sim.config import ConfigError
 
     args = _build().parse_args(argv)
@@ -280,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(map(len, names))
             for name in names:
                 print(f"{name:{width}s}  {load_scenario(name).description}")
-    except (ConfigError, ValueError, OSError, RecursionError) as err:
+    except (ConfigError, ValueError, OSError, RecursionError, GymError) as err:
         print(f"drive-sim: error: {one_line(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head & co.

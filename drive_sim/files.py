@@ -46,7 +46,7 @@ def read_text(path: str | Path, what: str, *, max_bytes: int = MAX_TEXT_BYTES) -
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValueError(f"{what}: {path} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB such a file may have")
+            raise ValueError(f"{what}: {path} is {size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:.0f} MiB such a file may have")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ValueError(f"{what}: {path} does not exist") from None
@@ -171,6 +171,9 @@ def check_writable(path: str | Path, what: str = "out") -> Path:
         ValueError: one line naming ``what`` and the path (a folder under a file, read-only, no space).
     """
     path = Path(path)
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise ValueError(f"{what}: cannot write {path} ({blocked} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)

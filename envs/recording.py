@@ -194,7 +194,8 @@ class EpisodeLog:
                 unpacked = sum(i.file_size for i in archive.infolist())
             if unpacked > MAX_LOG_BYTES:
                 raise EpisodeLogError(
-                    f"episode log: {arrays_path} unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_LOG_BYTES / 1e6:,.0f} MB a log may"
+                    f"episode log: {arrays_path} unpacks to {unpacked / 2**20:,.0f} MiB, "
+                    f"more than the {MAX_LOG_BYTES / 2**20:,.0f} MiB a log may"
                 )
             with np.load(arrays_path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}

@@ -356,12 +356,12 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]
     before anything is written, and the folder's rows repaired before anything is appended.
     """
     check_bench(cfg)
-    with folder_lock(cfg.out):
+    with backend_session(cfg), folder_lock(cfg.out):
         return run_locked(cfg, progress=progress)
 
 
 def run_locked(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str]]:
-    """``run_bench`` for a caller that checked the grid and holds the folder's lock."""
+    """``run_bench`` for a caller that checked the grid, joined its backend (``backend_session``) and holds the folder's lock."""
     from tqdm import tqdm
 
     out, done = _prepare(cfg)
@@ -402,13 +402,6 @@ def _run_ray(tasks: Sequence[tuple[str, str, list[int]]], rows_path: Path, cfg: 
     every episode that reached it. Cluster nodes need drive-sim installed (the tasks import it).
     """
     ray = _import_ray()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked
-    started = not ray.is_initialized()
-    if started:
-        if cfg.address:
-            ray.init(address=cfg.address, logging_level="ERROR", log_to_driver=False)
-        else:
-            ray.init(num_cpus=cfg.workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     remote = ray.remote(num_cpus=1)(iter_chunk)
     pending = [remote.remote(*t) for t in tasks]
     try:
@@ -425,6 +418,34 @@ def _run_ray(tasks: Sequence[tuple[str, str, list[int]]], rows_path: Path, cfg: 
     finally:
         for gen in pending:
             ray.cancel(gen, force=True)
+
+
+@contextmanager
+def backend_session(cfg: BenchConfig) -> Iterator[None]:
+    """The grid's backend, joined before the folder is touched: for Ray, the cluster at ``cfg.address`` or a local one.
+
+    A cluster that cannot be joined is one line naming the address, with nothing written. Ray
+    started here is shut down at the end; one this process had already joined is left running.
+    """
+    if cfg.backend != "ray":
+        yield
+        return
+    ray = _import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked
+    started = not ray.is_initialized()
+    if started:
+        try:
+            if cfg.address:
+                ray.init(address=cfg.address, logging_level="ERROR", log_to_driver=False)
+            else:
+                ray.init(num_cpus=cfg.workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            where = f"the Ray cluster at {cfg.address!r}" if cfg.address else "a local Ray"
+            raise ValueError(f"address: cannot join {where} ({why})") from None
+    try:
+        yield
+    finally:
         if started:
             ray.shutdown()
 

@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation.bench import BenchConfig, by_cell, check_bench, film_worst, folder_lock, grid, run_locked, short_name, typed_row
+from agents.evaluation.bench import (
+    BenchConfig,
+    backend_session,
+    by_cell,
+    check_bench,
+    film_worst,
+    folder_lock,
+    grid,
+    run_locked,
+    short_name,
+    typed_row,
+)
 from drive_sim.config import require
 from drive_sim.files import atomic_write, write_json, write_text
 
@@ -25,7 +36,7 @@ def bench_and_report(cfg: BenchConfig, *, videos: int = 0, command: str = "", pr
     """
     require(videos >= 0, "videos", f"must be non-negative, got {videos}")
     check_bench(cfg)
-    with folder_lock(cfg.out):
+    with backend_session(cfg), folder_lock(cfg.out):
         rows = run_locked(cfg, progress=progress)
         filmed = film_worst(cfg, rows, videos, progress=progress) if videos else []
         cells = summarise(rows, order=grid(cfg))

@@ -202,6 +202,8 @@ def film_agent(
     check_video_path(out, force=force)
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps: must be at least 1, got {max_steps}")
+    if seed < 0:
+        raise ValueError(f"seed: must be non-negative, got {seed}")
     if record_dir is not None:
         check_writable(Path(record_dir) / "ep", what="record")  # before filming, not after
     agent, target = resolve_agent(spec, scenario)

@@ -249,7 +249,7 @@ class QLearningAgent:
                 unpacked = sum(i.file_size for i in archive.infolist())
             if unpacked > MAX_TABLE_BYTES:
                 raise ConfigError(
-                    f"{path}: unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_TABLE_BYTES / 1e6:,.0f} MB a Q table may"
+                    f"{path}: unpacks to {unpacked / 2**20:,.0f} MiB, more than the {MAX_TABLE_BYTES / 2**20:,.0f} MiB a Q table may"
                 )
             with np.load(path, allow_pickle=False) as data:
                 q, text = data["q"], str(data["header"])

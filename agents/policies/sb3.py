@@ -231,7 +231,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             unpacked = sum(i.file_size for i in archive.infolist())  # before anything is decompressed
             if unpacked > MAX_MODEL_BYTES:
                 raise ValueError(
-                    f"model: {path} unpacks to {unpacked / 1e6:,.0f} MB, more than the {MAX_MODEL_BYTES / 1e6:,.0f} MB a model may"
+                    f"model: {path} unpacks to {unpacked / 2**20:,.0f} MiB, more than the {MAX_MODEL_BYTES / 2**20:,.0f} MiB a model may"
                 )
             bad = archive.testzip()
             if bad is not None:
