@@ -105,3 +105,15 @@ def test_train_and_replay_outputs_under_a_file_or_in_proc_fail_in_one_line(tmp_p
     for args, expect in cases:
         _one_line_error(_cli(args, tmp_path, timeout=120), expect)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_train_on_a_full_disk_fails_in_one_line_and_the_run_says_failed(tmp_path):
+    import json
+
+    r = _cli(
+        ["train", "--scenario", "lanekeep", "--total-steps", "2048", "--eval-episodes", "1", "--out-dir", "runs"], tmp_path, fsize=60_000
+    )
+    _one_line_error(r, "model.zip")
+    status = json.loads((tmp_path / "runs" / "lanekeep-ppo-lidar-s0" / "status.json").read_text())
+    assert status["state"] == "failed" and "model.zip" in status["error"]
+    assert not (tmp_path / "runs" / "lanekeep-ppo-lidar-s0" / "model.zip").exists()  # no torn model left to load

@@ -76,7 +76,7 @@ def train(run_cfg: RunConfig, *, source: str = "", progress: bool = True, say: S
         f"config: {source or 'api'}: {cfg.algo} on {run_cfg.env_id} ({cfg.obs}, {cfg.action}), {cfg.total_steps:,} steps, "
         f"{cfg.n_envs} env{'s' if cfg.n_envs > 1 else ''}, seed {cfg.seed}; "
         + (f"validation every {cfg.eval_every_steps:,} steps on {cfg.val_episodes} seeds, " if cfg.eval_every_steps else "no validation, ")
-        + f"test on {cfg.eval_episodes} seeds"
+        + f"test on {_seeds(0, cfg.eval_episodes)}"
     )
     with _status_on_failure(run):
         if cfg.algo == "q":
@@ -85,6 +85,11 @@ def train(run_cfg: RunConfig, *, source: str = "", progress: bool = True, say: S
             agent, model_file = _train_sb3(run_cfg, run, progress, resume_from=None, say=say)
         _finish(run, run_cfg, agent, model_file, progress, say)
     return run
+
+
+def _seeds(first: int, n: int) -> str:
+    """``n`` seeds from ``first`` as a phase line says it."""
+    return "no seeds" if n == 0 else f"seed {first}" if n == 1 else f"{n} seeds ({first}-{first + n - 1})"
 
 
 #: Where phase lines go (``print``-like).
@@ -109,7 +114,10 @@ def _status_on_failure(run: Path) -> Iterator[None]:
     except Exception as err:
         try:
             status = read_status(run)
-            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if isinstance(err, OSError) and err.strerror:
+                text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+            else:
+                text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             set_status(run, "failed", status.get("steps", 0), status.get("checkpoint"), error=text, **status_extras(status))
         except (OSError, ValueError):
             pass  # the failure may be the disk itself; the error still reaches the user
@@ -199,7 +207,7 @@ def _finish(run: Path, run_cfg: RunConfig, agent: Any, model_file: str, progress
     """The final test on seeds 0, 1, ... of the model in ``model_file``, the learning curve, the status."""
     cfg = run_cfg.train
     if cfg.eval_episodes:
-        say(f"test: {model_file} on {cfg.eval_episodes} episodes, seeds 0-{cfg.eval_episodes - 1} ...")
+        say(f"test: {model_file} on {_seeds(0, cfg.eval_episodes)} ...")
     rows = [s.brief() for s in evaluate_agent(agent, run_cfg.agent_env, range(cfg.eval_episodes), progress=progress)]
     write_csv(run / "eval.csv", rows)
     summary = {**run_scores(rows), "model": model_file, "total_steps": cfg.total_steps}
