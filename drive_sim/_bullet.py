@@ -72,7 +72,9 @@ def shared_args(value: Any) -> Any:
     import numpy as np
 
     a = np.asarray(value)
-    key = hashlib.blake2b(a.tobytes(), digest_size=16, person=str((a.shape, a.dtype.str)).encode()[:16]).digest()
+    h = hashlib.blake2b(repr((a.shape, a.dtype.str)).encode(), digest_size=16)
+    h.update(a.tobytes())
+    key = h.digest()
     args = _ARGS.get(key)
     if args is None:
         args = a.tolist()

@@ -274,7 +274,7 @@ CASES: tuple[Case, ...] = (
         "unparseable config.yaml",
         ("train", "--resume", "run"),
         "config.yaml",
-        _run_folder(_chain(_status(), lambda r: (r / "config.yaml").write_text("::: not yaml ["))),
+        _run_folder(_chain(_status(), lambda r: (r / "config.yaml").write_text("train: {algo: dqn\nenv: [unclosed\n"))),
     ),
     Case(
         "resume",
@@ -552,7 +552,9 @@ def run_case(case: Case, fixtures: Path, python_path: str | None = None, timeout
     import time
 
     with tempfile.TemporaryDirectory(prefix="drive-sim-case-") as tmp:
-        folder = Path(tmp)
+        # Two levels down, so a command that escapes its folder (``--name ../../x``) still writes inside ``tmp``: seen, and cleaned up.
+        folder = Path(tmp) / "a" / "case"
+        folder.mkdir(parents=True)
         if case.setup is not None:
             case.setup(folder, fixtures)
         before = _digest(folder)
@@ -575,10 +577,13 @@ def run_case(case: Case, fixtures: Path, python_path: str | None = None, timeout
             rc, err = -1, f"did not finish in {timeout:.0f} s"
         seconds = time.perf_counter() - t0
         after = _digest(folder)
+        outside = [p for p in Path(tmp).rglob("*") if folder not in p.parents and p != folder and p not in folder.parents]
         lines = [line for line in err.strip().splitlines() if line.strip()]
         why = ""
         if (folder / "PAYLOAD_RAN").exists():
             why = "code from the file ran"
+        elif outside:
+            why = f"wrote outside its folder ({outside[0].relative_to(tmp)})"
         elif rc != 2:
             why = f"exit {rc}" + (" (timed out)" if rc == -1 else "")
         elif "Traceback" in err:

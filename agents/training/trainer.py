@@ -356,9 +356,16 @@ def _train_sb3(run_cfg: RunConfig, run: Path, progress: bool, resume_from: Path 
 
 
 def _truncate_episode_log(path: Path, steps: int) -> None:
-    """Drop rows logged after ``steps`` (a rollout cut short by an interrupt is collected again)."""
+    """Drop rows logged after ``steps`` (a rollout cut short by an interrupt is collected again), and torn ones (a kill mid-write)."""
     rows = read_csv(path)
-    keep = [r for r in rows if int(r["step"]) <= steps]
+
+    def kept(row: dict[str, str]) -> bool:
+        try:
+            return None not in row and None not in row.values() and int(row["step"]) <= steps
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    keep = [r for r in rows if kept(r)]
     if len(keep) != len(rows):
         if keep:
             write_csv(path, keep)
