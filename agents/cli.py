@@ -14,6 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+AGENT_HELP = (
+    "zoo:NAME, a model file (.zip: drive-sim's or SB3's; .npz; .json), an rl-zoo3 run folder, "
+    "module:attr or file.py:attr (an object with act(obs)), expert or random"
+)
+PICKLE_HELP = "load agents whose files run code when loaded: standard SB3 zips and rl-zoo3 run folders (only files you trust)"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
@@ -45,7 +51,8 @@ def _build() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="run an agent on test seeds and print its scores")
-    ev.add_argument("--agent", required=True, help="zoo:NAME, a model file (.zip, .npz, .json), expert or random")
+    ev.add_argument("--agent", required=True, help=AGENT_HELP)
+    ev.add_argument("--allow-pickle", action="store_true", help=PICKLE_HELP)
     ev.add_argument("--scenario", default=None, help="scenario name or DriveSim id (default: the env the agent was trained on)")
     ev.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     ev.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
@@ -58,7 +65,8 @@ def _build() -> argparse.ArgumentParser:
         description="drive-sim replay --agent zoo:NAME --scenario S --seed N --out x.mp4 | drive-sim replay LOG_DIR --out x.mp4",
     )
     rp.add_argument("log", nargs="?", default=None, help="an episode log folder (runs/.../episodes/ep_0007)")
-    rp.add_argument("--agent", default=None, help="zoo:NAME, a model file (.zip, .npz, .json), expert or random")
+    rp.add_argument("--agent", default=None, help=AGENT_HELP)
+    rp.add_argument("--allow-pickle", action="store_true", help=PICKLE_HELP)
     rp.add_argument("--scenario", default=None, help="scenario name or DriveSim id (default: the env the agent was trained on)")
     rp.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
     rp.add_argument("--out", required=True, help="the video: .mp4 (H.264, plays in browsers) or .gif; its folder is created")
@@ -73,7 +81,8 @@ def _build() -> argparse.ArgumentParser:
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     bn = sub.add_parser("bench", help="run agents x scenarios x seeds; one row per episode in OUT/episodes.csv (resumable)")
-    bn.add_argument("--agents", required=True, help="comma-separated: zoo:NAME, model files, expert, random")
+    bn.add_argument("--agents", required=True, help="comma-separated: " + AGENT_HELP)
+    bn.add_argument("--allow-pickle", action="store_true", help=PICKLE_HELP)
     bn.add_argument("--scenarios", default="all", help="comma-separated names or ids, or all (default all)")
     bn.add_argument("--episodes", type=int, default=50, help="seeds per scenario (default 50)")
     bn.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
@@ -144,7 +153,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if out is not None:
         check_writable(out)  # before the episodes run, not after
     episodes, what = evaluate_named_agent(
-        args.agent, scenario=args.scenario, episodes=args.episodes, seed_start=args.seed_start, progress=not args.no_progress
+        args.agent,
+        scenario=args.scenario,
+        episodes=args.episodes,
+        seed_start=args.seed_start,
+        progress=not args.no_progress,
+        allow_pickle=args.allow_pickle,
     )
     rows = [e.brief() for e in episodes]
     summary = run_scores(rows)
@@ -173,6 +187,7 @@ def _bench(args: argparse.Namespace) -> int:
         out=args.out,
         backend=args.backend,
         address=args.address,
+        allow_pickle=args.allow_pickle,
     )
     command = (
         f"drive-sim bench --agents {args.agents} --scenarios {args.scenarios} --episodes {args.episodes} --seed-start {args.seed_start}"
@@ -215,6 +230,7 @@ def _replay(args: argparse.Namespace) -> int:
                 max_steps=args.max_steps,
                 force=args.force,
                 progress=progress,
+                allow_pickle=args.allow_pickle,
             )
         else:
             if args.record is not None:

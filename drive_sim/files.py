@@ -88,12 +88,17 @@ def read_yaml(path: str | Path, what: str, *, max_bytes: int = MAX_TEXT_BYTES) -
     return loads_yaml(read_text(path, what, max_bytes=max_bytes), path, what)
 
 
-def loads_yaml(text: str, where: str | Path, what: str) -> Any:
-    """YAML text parsed safely: no aliases, nesting capped at ``MAX_DEPTH``; one line naming where and why otherwise."""
+def loads_yaml(text: str, where: str | Path, what: str, *, ordered_dicts: bool = False) -> Any:
+    """YAML text parsed safely: no aliases, nesting capped at ``MAX_DEPTH``; one line naming where and why otherwise.
+
+    ``ordered_dicts`` also reads ``!!python/object/apply:collections.OrderedDict`` (what ``yaml.dump``
+    writes for an OrderedDict, as rl-zoo3's run files hold) as a plain dict: the one Python tag
+    read, and without running anything.
+    """
     import yaml
 
     try:
-        return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
+        return yaml.load(text, Loader=_bounded_loader(ordered_dicts))  # a SafeLoader subclass
     except _Refused as err:
         raise ValueError(f"{what}: {where}: line {err.line}: {err.reason}") from None
     except yaml.YAMLError as err:
@@ -108,7 +113,7 @@ class _Refused(Exception):
         self.reason, self.line = reason, line
 
 
-def _bounded_loader() -> type:
+def _bounded_loader(ordered_dicts: bool = False) -> type:
     import yaml
 
     class BoundedLoader(yaml.SafeLoader):
@@ -130,6 +135,16 @@ def _bounded_loader() -> type:
             finally:
                 self._depth -= 1
 
+    if ordered_dicts:
+
+        def ordered(loader: Any, node: Any) -> dict[Any, Any]:
+            args = loader.construct_sequence(node, deep=True)
+            pairs = args[0] if args else []
+            if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                raise _Refused("an OrderedDict that is not a list of key, value pairs", node.start_mark.line + 1)
+            return {k: v for k, v in pairs}
+
+        BoundedLoader.add_constructor("tag:yaml.org,2002:python/object/apply:collections.OrderedDict", ordered)
     return BoundedLoader
 
 

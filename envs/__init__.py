@@ -10,39 +10,11 @@ forkserver subprocess envs) and has no other side effect.
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import register, registry
-
 from drive_sim.config import ConfigError
-
-#: Registered id -> scenario library name. Bump the version when dynamics, reward or
-#: observations change.
-ENV_IDS: dict[str, str] = {
-    "DriveSim/Highway-v0": "highway",
-    "DriveSim/LaneKeep-v0": "lanekeep",
-    "DriveSim/Merge-v0": "merge",
-    "DriveSim/Intersection-v0": "intersection",
-    "DriveSim/Roundabout-v0": "roundabout",
-    "DriveSim/Highway-Wet-v0": "highway-wet",
-    "DriveSim/Highway-Ice-v0": "highway-ice",
-    "DriveSim/Highway-Fog-v0": "highway-fog",
-    "DriveSim/Highway-Night-v0": "highway-night",
-    "DriveSim/Highway-Dense-v0": "highway-dense",
-    "DriveSim/LaneKeep-Ice-v0": "lanekeep-ice",
-    "DriveSim/Highway-ChangingWeather-v0": "highway-changingweather",
-    "DriveSim/Highway-SensorFault-v0": "highway-sensorfault",
-    # Any scenario file: gym.make("DriveSim/Custom-v0", scenario="path/to/file.yaml"). Without a
-    # file it is the highway scenario, so the id itself is always valid.
-    "DriveSim/Custom-v0": "highway",
-}
+from drive_sim.registration import ENV_IDS, register_envs  # the ids, registered by drive_sim (it is imported above)
 
 OBS_TYPES = ("lidar", "camera", "multi", "kinematics")
 ACTION_TYPES = ("continuous", "discrete", "meta")
-
-
-def _register() -> None:
-    for id_, scenario in ENV_IDS.items():
-        if id_ not in registry:
-            register(id=id_, entry_point="envs.driving_env:DrivingEnv", kwargs={"scenario": scenario})
 
 
 def env_id(scenario: str) -> str:
@@ -59,6 +31,6 @@ def env_id(scenario: str) -> str:
     raise ConfigError(f"scenario: {scenario!r} is not known; known: {', '.join(sorted(by_name))} (or a DriveSim/* id)")
 
 
-_register()
+register_envs()  # idempotent: importing drive_sim registered them already
 
 __all__ = ["ACTION_TYPES", "ENV_IDS", "OBS_TYPES", "env_id"]

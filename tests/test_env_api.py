@@ -42,3 +42,31 @@ def test_vector_observations_name_every_entry():
     lidar = gym.make("DriveSim/Highway-v0").unwrapped.observation_names
     assert lidar[0] == "range_0" and "lane_offset" in lidar and "heading_error" in lidar
     assert gym.make("DriveSim/Highway-v0", obs_type="camera").unwrapped.observation_names is None
+
+
+def test_ids_are_made_from_a_folder_holding_user_packages_named_envs_agents_perception(tmp_path):
+    """Issue 17: a user project's own envs/ (or agents/, perception/) shadowed drive-sim's, and every id failed with NamespaceNotFound."""
+    import subprocess
+    import sys
+
+    for name in ("envs", "agents", "perception"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"MINE = {name!r}\n")
+    code = (
+        "import gymnasium as gym, drive_sim\n"
+        "from drive_sim.registration import ENV_IDS\n"
+        "for env_id in ENV_IDS:\n"
+        "    env = gym.make(env_id)\n"
+        "    env.reset(seed=0)\n"
+        "    env.close()\n"
+        "env = gym.make('drive_sim:DriveSim/LaneKeep-v0')\n"  # the module-prefixed id, as subprocess workers use it
+        "print('made', len(ENV_IDS))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "made 14", r.stderr[-2000:]
+    # The user's own envs imported first: one line that says why and what to do.
+    clash = "import envs, gymnasium as gym, drive_sim\nassert envs.MINE == 'envs'\ngym.make('DriveSim/Highway-v0')\n"
+    r = subprocess.run([sys.executable, "-c", clash], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "a package of yours named envs shadows it: rename yours" in last and str(tmp_path / "envs") in last, last

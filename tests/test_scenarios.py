@@ -76,3 +76,21 @@ def test_bad_traffic_yaml(tmp_path, text, match):
     path.write_text(text + "\n")
     with pytest.raises(ConfigError, match=match):
         Scenario.from_yaml(path)
+
+
+def test_registered_horizons_are_the_scenario_files_time_limits():
+    """Issue 17: spec.max_episode_steps was None though every scenario has a fixed horizon."""
+    import gymnasium as gym
+
+    from drive_sim.registration import SCENARIO_IDS
+
+    for env_id, (name, steps) in SCENARIO_IDS.items():
+        if env_id == "DriveSim/Custom-v0":
+            assert steps is None and gym.spec(env_id).max_episode_steps is None  # any file: its own horizon
+            continue
+        sc = load_scenario(name)
+        assert steps == round(sc.time_limit_s / sc.world.control_period_s), env_id
+        assert gym.spec(env_id).max_episode_steps == steps
+        env = gym.make(env_id)
+        assert env.spec.max_episode_steps == steps
+        env.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation.metrics import MEASURES, read_row
+from agents.policies.foreign import quiet_pickle_warnings
 from drive_sim.config import require
 from drive_sim.files import read_json, write_json, write_text
 
@@ -55,6 +56,7 @@ class BenchConfig:
         out: the output folder.
         backend: ``local`` (a process pool) or ``ray`` (Ray tasks).
         address: the Ray cluster to join (``auto``, ``ray://host:10001``); none: start a local one.
+        allow_pickle: load agents whose files run code when loaded (standard SB3 zips, rl-zoo3 runs).
     """
 
     agents: tuple[str, ...]
@@ -65,6 +67,7 @@ class BenchConfig:
     out: str = "results"
     backend: str = "local"
     address: str | None = None
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         require(len(self.agents) > 0, "agents", "name at least one agent")
@@ -108,13 +111,14 @@ def chunks(cfg: BenchConfig, done: set[tuple[str, str, int]], size: int = CHUNK)
 _CELL: dict[str, Any] = {}
 
 
-def _cell(agent_spec: str, env_id: str) -> tuple[Any, Any]:
+def _cell(agent_spec: str, env_id: str, allow_pickle: bool = False) -> tuple[Any, Any]:
     from agents.policies.loader import resolve_agent
 
     if _CELL.get("key") != (agent_spec, env_id):
         release_cell()
         _one_thread()
-        agent, target = resolve_agent(agent_spec, env_id)
+        with quiet_pickle_warnings():  # the command warned once, before the grid started
+            agent, target = resolve_agent(agent_spec, env_id, allow_pickle=allow_pickle)
         _CELL.update(key=(agent_spec, env_id), agent=agent, env=target.make())
     return _CELL["agent"], _CELL["env"]
 
@@ -139,7 +143,7 @@ def release_cell() -> None:
         env.close()
 
 
-def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[dict[str, Any]]:
+def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], allow_pickle: bool = False) -> Iterator[dict[str, Any]]:
     """Drive the episodes of one chunk, yielding one row as each ends (status ``ok``, or ``skipped`` with the reason)."""
     from agents.evaluation.episodes import AgentDoesNotFit, run_episode
 
@@ -148,7 +152,7 @@ def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[d
             yield {"agent": agent_spec, "env_id": env_id, "seed": int(s), "status": "skipped", "reason": reason}
 
     try:
-        agent, env = _cell(agent_spec, env_id)
+        agent, env = _cell(agent_spec, env_id, allow_pickle)
     except (ValueError, OSError) as err:
         yield from skipped(str(err))
         return
@@ -161,14 +165,16 @@ def iter_chunk(agent_spec: str, env_id: str, seeds: Sequence[int]) -> Iterator[d
         yield {"agent": agent_spec, "env_id": env_id, "seed": int(seed), "status": "ok", "reason": "", **summary.row()}
 
 
-def run_chunk(agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None) -> list[dict[str, Any]]:
+def run_chunk(
+    agent_spec: str, env_id: str, seeds: Sequence[int], rows_path: str | None = None, allow_pickle: bool = False
+) -> list[dict[str, Any]]:
     """``iter_chunk``'s rows as a list.
 
     With ``rows_path`` each row is also appended there as soon as its episode ends, so a run killed
     mid-chunk keeps every finished episode.
     """
     rows = []
-    for row in iter_chunk(agent_spec, env_id, seeds):
+    for row in iter_chunk(agent_spec, env_id, seeds, allow_pickle):
         if rows_path is not None:
             append_row(Path(rows_path), row)
         rows.append(row)
@@ -343,7 +349,7 @@ def check_bench(cfg: BenchConfig) -> None:
     from agents.policies.loader import check_agent
 
     for spec in cfg.agents:
-        check_agent(spec)
+        check_agent(spec, allow_pickle=cfg.allow_pickle)
     if cfg.backend == "ray":
         _import_ray()
     check_folder(cfg)
@@ -380,7 +386,8 @@ def run_locked(cfg: BenchConfig, *, progress: bool = True) -> list[dict[str, str
 
             # Workers append their rows themselves, one write per line (O_APPEND), episode by episode.
             try:
-                pool_map(run_chunk, [(*t, str(rows_path)) for t in tasks], cfg.workers, lambda rows: bar.update(len(rows)))
+                jobs = [(*t, str(rows_path), cfg.allow_pickle) for t in tasks]
+                pool_map(run_chunk, jobs, cfg.workers, lambda rows: bar.update(len(rows)))
             finally:
                 release_cell()  # the cell this process kept when it ran the tasks itself
     return read_rows(rows_path)
@@ -403,7 +410,7 @@ def _run_ray(tasks: Sequence[tuple[str, str, list[int]]], rows_path: Path, cfg: 
     """
     ray = _import_ray()
     remote = ray.remote(num_cpus=1)(iter_chunk)
-    pending = [remote.remote(*t) for t in tasks]
+    pending = [remote.remote(*t, cfg.allow_pickle) for t in tasks]
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
@@ -533,11 +540,12 @@ def video_name(row: dict[str, Any]) -> str:
     return f"{agent}-{short_name(row['env_id'])}-seed{int(row['seed']):03d}.mp4"
 
 
-def _film(agent: str, env_id: str, seed: int, path: str) -> dict[str, Any]:
+def _film(agent: str, env_id: str, seed: int, path: str, allow_pickle: bool = False) -> dict[str, Any]:
     from agents.evaluation.replay import film_agent
 
     _one_thread()
-    res = film_agent(agent, path, scenario=env_id, seed=seed, force=True, progress=False)
+    with quiet_pickle_warnings():
+        res = film_agent(agent, path, scenario=env_id, seed=seed, force=True, progress=False, allow_pickle=allow_pickle)
     return {"steps": res.steps, "return": res.total_return}
 
 
@@ -573,7 +581,7 @@ def film_worst(cfg: BenchConfig, rows: Sequence[dict[str, str]], k: int, *, prog
     if not todo:
         return out
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(e["agent"], e["env_id"], int(e["seed"]), str(p)) for e, p in todo]
+    jobs = [(e["agent"], e["env_id"], int(e["seed"]), str(p), cfg.allow_pickle) for e, p in todo]
     with tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress) as bar:
         results = pool_map(_film, jobs, cfg.workers, lambda _r: bar.update())
     for (entry, path), res in zip(todo, results, strict=True):

@@ -88,6 +88,7 @@ def evaluate_named_agent(
     episodes: int = 20,
     seed_start: int = 0,
     progress: bool = True,
+    allow_pickle: bool = False,
 ) -> tuple[list[EpisodeSummary], dict[str, Any]]:
     """Episodes of the agent named by ``spec`` on seeds ``seed_start, ...`` (``drive-sim evaluate``).
 
@@ -101,7 +102,7 @@ def evaluate_named_agent(
 
     require(episodes >= 1, "episodes", f"must be at least 1, got {episodes}")
     require(seed_start >= 0, "seed_start", f"must be non-negative, got {seed_start}")
-    agent, target = resolve_agent(spec, scenario, seed=seed_start)
+    agent, target = resolve_agent(spec, scenario, seed=seed_start, allow_pickle=allow_pickle)
     summaries = evaluate_agent(agent, target, range(seed_start, seed_start + episodes), progress=progress)
     return summaries, {"agent": spec, "env_id": target.env_id, "obs_type": target.obs_type, "action_type": target.action_type}
 

@@ -178,6 +178,7 @@ def film_agent(
     max_steps: int | None = None,
     force: bool = False,
     progress: bool = True,
+    allow_pickle: bool = False,
 ) -> FilmResult:
     """Drive one deterministic episode of the agent named by ``spec`` and film it.
 
@@ -191,6 +192,7 @@ def film_agent(
         max_steps: stop after this many steps (the episode and its log stay unfinished).
         force: replace an existing video.
         progress: show a progress bar.
+        allow_pickle: load an agent whose file runs code when loaded (see ``agents.policies.loader``).
     """
     from tqdm import tqdm
 
@@ -206,7 +208,7 @@ def film_agent(
         raise ValueError(f"seed: must be non-negative, got {seed}")
     if record_dir is not None:
         check_writable(Path(record_dir) / "ep", what="record")  # before filming, not after
-    agent, target = resolve_agent(spec, scenario)
+    agent, target = resolve_agent(spec, scenario, allow_pickle=allow_pickle)
     env = target.make()
     if record_dir is not None:
         env = RecordEpisodes(env, record_dir, name=lambda _i, s: f"ep_{s:04d}", extra_meta={"agent": spec})

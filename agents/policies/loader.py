@@ -1,10 +1,12 @@
 """The one place that turns an agent spec into an Agent (and says which env it drives).
 
 Specs: ``zoo:NAME`` (a pretrained policy shipped in ``agents/policies/zoo``), ``expert`` and
-``random`` (built for the env they are given), or a model file: ``.zip`` (SB3, read without
-unpickling), ``.npz`` (Q table), ``.json`` (expert or random settings). ``load_agent`` gives the
-Agent; ``resolve_agent`` also gives the env it drives (``AgentEnv``), which evaluation, the benchmark
-and the videos make.
+``random`` (built for the env they are given), a model file: ``.zip`` (drive-sim's SB3 files read
+without unpickling; a standard SB3 file with ``allow_pickle``), ``.npz`` (Q table), ``.json``
+(expert or random settings), an rl-zoo3 run folder (with ``allow_pickle``), or a Python object with
+``act(obs)``: ``module:attr`` or ``path/to/file.py:attr`` (``agents.policies.foreign``).
+``load_agent`` gives the Agent; ``resolve_agent`` also gives the env it drives (``AgentEnv``), which
+evaluation, the benchmark and the videos make.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.policies.base import Agent, AgentEnv, read_agent_json
+from agents.policies.foreign import ExternalAgent, is_object_spec, is_zoo3_folder, load_object, load_sb3_zip, load_zoo3_folder, sb3_agent
 
 #: Agents built for whatever env they are given: they need a scenario, and drive its kinematics observation.
 BUILT_FOR_ENV = ("expert", "random")
@@ -23,16 +26,20 @@ MODEL_SUFFIXES = (".zip", ".npz", ".json")
 DEFAULT_KINDS = {"obs_type": "kinematics", "action_type": "continuous"}
 
 
-def load_agent(spec: str, env: Any = None, *, seed: int = 0) -> Agent:
+def load_agent(spec: str, env: Any = None, *, seed: int = 0, allow_pickle: bool = False) -> Agent:
     """The agent named by ``spec`` (see the module docstring); ``expert`` and ``random`` are built for ``env``.
+
+    ``allow_pickle`` lets a file that only loads by running code stored in it load (SB3's own zips,
+    rl-zoo3's statistics), with a one-line warning; without it such a file is refused in one line
+    that names the opt-in.
 
     Raises:
         ValueError: one line naming the spec and what is allowed.
     """
-    return _load(spec, env, seed)[0]
+    return _load(spec, env, seed, allow_pickle)[0]
 
 
-def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0) -> tuple[Agent, AgentEnv]:
+def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0, allow_pickle: bool = False) -> tuple[Agent, AgentEnv]:
     """The agent named by ``spec`` and the env it drives.
 
     The env is the one the agent was trained on (its file or zoo entry says), or ``scenario`` (a
@@ -54,27 +61,28 @@ def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0) -> t
             return load_agent(spec, probe, seed=seed), target
         finally:
             probe.close()
-    agent, own = _load(spec, None, seed)
+    agent, own = _load(spec, None, seed, allow_pickle)
     if own is None:
         if env_id is None:
             raise ValueError(f"agent: {spec} does not say which env it drives; pass --scenario")
-        own = AgentEnv(env_id, **DEFAULT_KINDS)
+        kinds = agent.kinds_for(env_id) if isinstance(agent, ExternalAgent) else DEFAULT_KINDS
+        own = AgentEnv(env_id, **kinds)
     elif env_id is not None:
         own = dataclasses.replace(own, env_id=env_id)
     return agent, own
 
 
-def check_agent(spec: str) -> None:
+def check_agent(spec: str, *, allow_pickle: bool = False) -> None:
     """Fail with one line (``agents: SPEC: why``) for an agent that cannot be loaded at all; ``expert`` and ``random`` always can."""
     if spec in BUILT_FOR_ENV:
         return
     try:
-        load_agent(spec)
+        load_agent(spec, allow_pickle=allow_pickle)
     except (ValueError, OSError) as err:
         raise ValueError(f"agents: {spec}: {err}") from None
 
 
-def _load(spec: str, env: Any, seed: int) -> tuple[Agent, AgentEnv | None]:
+def _load(spec: str, env: Any, seed: int, allow_pickle: bool = False) -> tuple[Agent, AgentEnv | None]:
     """The agent and the env its file or zoo entry names (None where it names none)."""
     if spec.startswith("zoo:"):
         from agents.policies.zoo import zoo_entry
@@ -91,17 +99,31 @@ def _load(spec: str, env: Any, seed: int) -> tuple[Agent, AgentEnv | None]:
         from agents.policies.expert import ExpertAgent
 
         return ExpertAgent.for_env(env), None
-    if Path(spec).suffix in MODEL_SUFFIXES:
-        return _from_file(Path(spec))
-    raise ValueError(f"agent: {spec!r} is not known; allowed: zoo:NAME, expert, random, or a .zip, .npz or .json model file")
+    if is_object_spec(spec):
+        agent = load_object(spec)
+        return agent, _agent_env(agent.meta, Path(spec)) if agent.meta.get("env_id") else None
+    path = Path(spec)
+    if path.is_dir():
+        if not is_zoo3_folder(path):
+            raise ValueError(f"agent: {path} is a folder but not an rl-zoo3 run folder (ENV_N/ with ENV/args.yml)")
+        agent = load_zoo3_folder(path, allow_pickle=allow_pickle)
+        return agent, _agent_env(agent.meta, path)
+    if path.suffix in MODEL_SUFFIXES:
+        return _from_file(path, allow_pickle=allow_pickle)
+    raise ValueError(
+        f"agent: {spec!r} is not known; allowed: zoo:NAME, expert, random, a .zip, .npz or .json model file, "
+        "an rl-zoo3 run folder, or module:attr"
+    )
 
 
-def _from_file(path: Path, algo: str | None = None) -> tuple[Agent, AgentEnv | None]:
+def _from_file(path: Path, algo: str | None = None, *, allow_pickle: bool = False) -> tuple[Agent, AgentEnv | None]:
     """A model file by its ending; ``algo`` (a zoo entry's) checks what an SB3 file holds."""
     agent: Any
     if path.suffix == ".zip":
-        from agents.policies.sb3 import SB3Agent
+        from agents.policies.sb3 import META_NAME, SB3Agent
 
+        if _is_foreign_zip(path, META_NAME):
+            return sb3_agent(load_sb3_zip(path, allow_pickle=allow_pickle), {}), None
         agent = SB3Agent.load(path, algo=algo)
     elif path.suffix == ".npz":
         from agents.policies.q_learning import QLearningAgent
@@ -120,6 +142,18 @@ def _from_file(path: Path, algo: str | None = None) -> tuple[Agent, AgentEnv | N
     if not meta.get("env_id"):
         return agent, None
     return agent, _agent_env(meta, path)
+
+
+def _is_foreign_zip(path: Path, meta_name: str) -> bool:
+    """A complete SB3 zip without drive-sim's metadata (SB3's or rl-zoo3's own format)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False  # SB3Agent.load names what is wrong with it
+    return "data" in names and meta_name not in names
 
 
 def _agent_env(meta: dict[str, Any], path: Path) -> AgentEnv:
