@@ -18,7 +18,7 @@ ACTION_TYPES = ("continuous", "discrete", "meta")
 
 
 def env_id(scenario: str) -> str:
-    """The registered id of a scenario library name (``highway-ice``) or of a registered id itself.
+    """The registered id of a scenario library name (``highway-ice``), a registered id, or a name the reports print (``Highway-Ice-v0``).
 
     Raises:
         ConfigError: naming the known scenarios.
@@ -28,6 +28,10 @@ def env_id(scenario: str) -> str:
     by_name = {name: i for i, name in ENV_IDS.items() if i != "DriveSim/Custom-v0"}
     if scenario in by_name:
         return by_name[scenario]
+    # The names the reports print: "Highway-v0", "Highway-Ice", "DriveSim/highway-ice-v0" (any case).
+    key = scenario.strip().lower().removeprefix("drivesim/").removesuffix("-v0")
+    if key in by_name:
+        return by_name[key]
     raise ConfigError(f"scenario: {scenario!r} is not known; known: {', '.join(sorted(by_name))} (or a DriveSim/* id)")
 
 

@@ -108,7 +108,7 @@ class DiscreteAction:
 
     def describe(self, action: Any) -> str:
         """``#7 steer +0.06`` (cruise) or ``#7 steer +0.50 accel -1.00``."""
-        i = int(np.asarray(action).reshape(()))
+        i = int(np.asarray(action).reshape(-1)[0])
         if self.cruise:
             return f"#{i} steer {self.steer_values[i]:+.2f} cruise {self.target_speed_mps * 3.6:.0f} km/h"
         c = self._controls[i]
@@ -116,9 +116,10 @@ class DiscreteAction:
 
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Control for index ``action`` (never clipped)."""
-        a = np.asarray(action)
-        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a) < self.n:
+        a = np.asarray(action).reshape(-1)  # a (1,)-shaped action (SB3's, a vector env's slice) is one action
+        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a[0]) < self.n:
             raise ValueError(f"action: {action!r} is not allowed; discrete actions are integers in [0, {self.n - 1}]")
+        a = a[0]
         if not self.cruise:
             return self._controls[int(a)], 0
         w = self._world
@@ -156,9 +157,10 @@ class MetaAction:
 
     def to_control(self, action: Any) -> tuple[Control, int]:
         """Update the targets from ``action``, then plan and control for one period."""
-        a = np.asarray(action)
-        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a) < len(META_ACTIONS):
+        a = np.asarray(action).reshape(-1)  # a (1,)-shaped action is one action
+        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a[0]) < len(META_ACTIONS):
             raise ValueError(f"action: {action!r} is not allowed; meta actions are integers in [0, 4] ({', '.join(META_ACTIONS)})")
+        a = a[0]
         name = META_ACTIONS[int(a)]
         k = self._view.layout.decode(self._view.observe())
         right, left = int(k["lanes_right"]), int(k["lanes_left"])
@@ -184,7 +186,7 @@ class MetaAction:
 
     def describe(self, action: Any) -> str:
         """``left -> lane 2, 25 m/s`` (``(no-op)`` when the action was impossible)."""
-        name = META_ACTIONS[int(np.asarray(action).reshape(()))]
+        name = META_ACTIONS[int(np.asarray(action).reshape(-1)[0])]
         return f"{name}{' (no-op)' if self.noop else ''} -> lane {self.target_lane}, {self.target_speed_mps * 3.6:.0f} km/h"
 
     def planned_path(self) -> np.ndarray | None:

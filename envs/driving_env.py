@@ -98,6 +98,7 @@ class DrivingEnv(gym.Env, EzPickle):
         self._return = 0.0
         self._last_info: dict[str, Any] = {}
         self._plan_pose: VehicleState | None = None
+        self._has_reset = False
         self._sketch: RoadSketch | None = None
         self._display_rng = np.random.default_rng(0)
 
@@ -105,6 +106,7 @@ class DrivingEnv(gym.Env, EzPickle):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start an episode; ``seed`` seeds the one generator behind all randomness."""
         super().reset(seed=seed)
+        self._has_reset = True
         self._reset_scene()
         self._act.reset()
         obs = self._obs.observe()
@@ -115,6 +117,8 @@ class DrivingEnv(gym.Env, EzPickle):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for one control period: simulate, observe, reward, check the end."""
+        if not self._has_reset:  # Gymnasium's own error, also for an env unpickled (re-made) without a reset
+            raise gym.error.ResetNeeded("Cannot call env.step() before calling env.reset()")
         pose = self.world.ego
         control, clipped = self._act.to_control(action)
         self._clipped_total += clipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -70,3 +71,32 @@ def test_ids_are_made_from_a_folder_holding_user_packages_named_envs_agents_perc
     assert r.returncode != 0
     last = r.stderr.strip().splitlines()[-1]
     assert "a package of yours named envs shadows it: rename yours" in last and str(tmp_path / "envs") in last, last
+
+
+def test_small_edges_of_issue_17():
+    import pickle
+
+    # Stepping an env that was unpickled (re-made) before any reset: Gymnasium's ResetNeeded, not a bare AssertionError.
+    env = gym.make("DriveSim/Highway-v0")
+    env.reset(seed=0)
+    copy = pickle.loads(pickle.dumps(env))
+    with pytest.raises(gym.error.ResetNeeded):
+        copy.step(env.action_space.sample())
+    copy.close()
+    env.close()
+    # A (1,)-shaped discrete or meta action (what SB3 and vector envs hand over) is one action.
+    for action_type in ("discrete", "meta"):
+        env = gym.make("DriveSim/Highway-v0", action_type=action_type)
+        env.reset(seed=0)
+        a = env.step(np.array([3]))
+        env.reset(seed=0)
+        b = env.step(np.int64(3))
+        np.testing.assert_array_equal(a[0], b[0])
+        with pytest.raises(ValueError, match="action: .* is not allowed"):
+            env.step(np.array([1, 2]))
+        env.close()
+    # The names the reports print are scenario names too.
+    assert envs.env_id("Highway-v0") == "DriveSim/Highway-v0"
+    assert envs.env_id("Highway-Ice") == envs.env_id("DriveSim/highway-ice-v0") == "DriveSim/Highway-Ice-v0"
+    with pytest.raises(ValueError, match="'Moon-v0' is not known"):
+        envs.env_id("Moon-v0")
