@@ -22,29 +22,28 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-#: Registered id -> (scenario library name, steps of its time limit). Bump the version when
-#: dynamics, reward or observations change. The step counts are the library files' time_limit_s
-#: over the 0.1 s control period (tests/test_scenarios.py checks them); Custom-v0 has none (any file).
-SCENARIO_IDS: dict[str, tuple[str, int | None]] = {
-    "DriveSim/Highway-v0": ("highway", 400),
-    "DriveSim/LaneKeep-v0": ("lanekeep", 600),
-    "DriveSim/Merge-v0": ("merge", 600),
-    "DriveSim/Intersection-v0": ("intersection", 900),
-    "DriveSim/Roundabout-v0": ("roundabout", 600),
-    "DriveSim/Highway-Wet-v0": ("highway-wet", 400),
-    "DriveSim/Highway-Ice-v0": ("highway-ice", 400),
-    "DriveSim/Highway-Fog-v0": ("highway-fog", 400),
-    "DriveSim/Highway-Night-v0": ("highway-night", 400),
-    "DriveSim/Highway-Dense-v0": ("highway-dense", 400),
-    "DriveSim/LaneKeep-Ice-v0": ("lanekeep-ice", 900),
-    "DriveSim/Highway-ChangingWeather-v0": ("highway-changingweather", 400),
-    "DriveSim/Highway-SensorFault-v0": ("highway-sensorfault", 400),
+#: Registered id -> scenario library name. Bump the version when dynamics, reward or observations change.
+#: No id registers ``max_episode_steps``: Gymnasium would cut every episode there with its TimeLimit
+#: wrapper, also one whose time limit a config made longer (highway-env's ``duration``); the env
+#: ends its episodes at its own time limit and ``env.spec.max_episode_steps`` says how many steps that is.
+ENV_IDS: dict[str, str] = {
+    "DriveSim/Highway-v0": "highway",
+    "DriveSim/LaneKeep-v0": "lanekeep",
+    "DriveSim/Merge-v0": "merge",
+    "DriveSim/Intersection-v0": "intersection",
+    "DriveSim/Roundabout-v0": "roundabout",
+    "DriveSim/Highway-Wet-v0": "highway-wet",
+    "DriveSim/Highway-Ice-v0": "highway-ice",
+    "DriveSim/Highway-Fog-v0": "highway-fog",
+    "DriveSim/Highway-Night-v0": "highway-night",
+    "DriveSim/Highway-Dense-v0": "highway-dense",
+    "DriveSim/LaneKeep-Ice-v0": "lanekeep-ice",
+    "DriveSim/Highway-ChangingWeather-v0": "highway-changingweather",
+    "DriveSim/Highway-SensorFault-v0": "highway-sensorfault",
     # Any scenario file: gym.make("DriveSim/Custom-v0", scenario="path/to/file.yaml"). Without a
     # file it is the highway scenario, so the id itself is always valid.
-    "DriveSim/Custom-v0": ("highway", None),
+    "DriveSim/Custom-v0": "highway",
 }
-#: Registered id -> scenario library name.
-ENV_IDS: dict[str, str] = {k: name for k, (name, _) in SCENARIO_IDS.items()}
 #: drive-sim's packages besides this one; a user's package of the same name must not stand in for them.
 PROJECT_PACKAGES = ("envs", "agents", "perception")
 ENTRY_POINT = "drive_sim.registration:DrivingEnv"
@@ -52,9 +51,9 @@ ENTRY_POINT = "drive_sim.registration:DrivingEnv"
 
 def register_envs() -> None:
     """Register every id (those already registered are left as they are)."""
-    for env_id, (scenario, steps) in SCENARIO_IDS.items():
+    for env_id, scenario in ENV_IDS.items():
         if env_id not in registry:
-            register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario}, max_episode_steps=steps)
+            register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario})
 
 
 class ShadowedPackage(ImportError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils import EzPickle
 
 from drive_sim.render import FrameData, RoadSketch, compose_frame
@@ -64,6 +66,22 @@ class DrivingEnv(gym.Env, EzPickle):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
+    @property
+    def spec(self) -> EnvSpec | None:  # type: ignore[override]
+        """The spec ``gym.make`` gave the env, with ``max_episode_steps``: the steps of this env's own time limit."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        if value is not None and value.max_episode_steps is None:
+            value = dataclasses.replace(value, max_episode_steps=self.horizon_steps)
+        self._spec = value
+
+    @property
+    def horizon_steps(self) -> int:
+        """Steps of the time limit (the episode is truncated after them)."""
+        return round(self.scenario.time_limit_s / self.scenario.world.control_period_s)
+
     def __init__(
         self,
         scenario: str | Scenario = "highway",
@@ -72,6 +90,7 @@ class DrivingEnv(gym.Env, EzPickle):
         cfg: EnvConfig | Mapping[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
+        self._spec: EnvSpec | None = None
         EzPickle.__init__(self, scenario, obs_type, action_type, cfg, render_mode)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {', '.join(self.metadata['render_modes'])}")
