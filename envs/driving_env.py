@@ -11,12 +11,14 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils import EzPickle
 
+from drive_sim.config import merge
 from drive_sim.render import FrameData, RoadSketch, compose_frame
 from drive_sim.scenarios import Scenario
 from drive_sim.types import VehicleState
 from drive_sim.world import World
 from envs.actions import make_action
 from envs.config import EnvConfig, make_config
+from envs.highway_compat import translate
 from envs.observations import StateFeatures, make_observation
 from envs.rewards import StepOutcome, reward_terms, total_reward
 
@@ -89,14 +91,32 @@ class DrivingEnv(gym.Env, EzPickle):
         action_type: str | None = None,
         cfg: EnvConfig | Mapping[str, Any] | None = None,
         render_mode: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self._spec: EnvSpec | None = None
-        EzPickle.__init__(self, scenario, obs_type, action_type, cfg, render_mode)
+        EzPickle.__init__(self, scenario, obs_type, action_type, cfg, render_mode, config)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {', '.join(self.metadata['render_modes'])}")
-        self.config: EnvConfig = make_config(scenario, obs_type, action_type, cfg)
-        self.scenario = self.config.scenario
+        built = make_config(scenario, None, None, cfg)
+        if config is not None:  # highway-env's keys (envs.highway_compat), under the explicit obs_type / action_type
+            built = merge(built, translate(config), path="config")
         self.render_mode = render_mode
+        self._pending: dict[str, Any] = {}
+        self._build(make_config(scenario, obs_type, action_type, built))
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """highway-env's ``configure``: its keys (``envs.highway_compat``), taking effect at the next ``reset``.
+
+        The one exception to drive-sim's no-configure rule (docs/design.md), for highway-env users;
+        drive-sim's own way is ``gym.make(id, cfg=...)``. A key drive-sim has nothing for is refused
+        here, in one line, not at the reset.
+        """
+        self._pending = _deep_merge(self._pending, translate(config))
+
+    def _build(self, config: EnvConfig) -> None:
+        """The world and the observation and action components for ``config`` (at construction and after ``configure``)."""
+        self.config: EnvConfig = config
+        self.scenario = self.config.scenario
         self.world = World(self.scenario.world)
         self._obs = make_observation(self.world, self.scenario, self.config.observation)
         self._act = make_action(self.config.action, self.world, self.scenario, self.config.observation)
@@ -124,6 +144,12 @@ class DrivingEnv(gym.Env, EzPickle):
     # ------------------------------------------------------------------ template
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start an episode; ``seed`` seeds the one generator behind all randomness."""
+        if self._pending:  # highway-env's configure(): a new world for the new settings, then the episode
+            config = merge(self.config, self._pending, path="config")
+            self._pending = {}
+            self.world.close()
+            self._build(config)
+            self._ezpickle_args = (*self._ezpickle_args[:3], config, *self._ezpickle_args[4:5], None)  # an unpickled copy has it too
         super().reset(seed=seed)
         self._has_reset = True
         self._reset_scene()
@@ -323,3 +349,11 @@ def frame_events(info: Mapping[str, Any]) -> tuple[str, ...]:
     if info.get("signal") in ("red", "amber"):
         events.append(f"signal {info['signal']}")
     return tuple(events)
+
+
+def _deep_merge(base: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``more`` over ``base``, nested mappings merged (two configure() calls before a reset both count)."""
+    out = dict(base)
+    for k, v in more.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out

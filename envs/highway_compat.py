@@ -1,0 +1,173 @@
+"""highway-env's configuration keys, translated to drive-sim's settings (docs/from-highway-env.md).
+
+``gym.make("DriveSim/Highway-v0", config={...})`` and ``env.unwrapped.configure({...})`` (taking
+effect at the next reset, as in highway-env) take highway-env's key names for what drive-sim has;
+``translate`` turns them into an ``EnvConfig`` override mapping. A key drive-sim has no equivalent
+for is refused with one line naming it and the drive-sim setting that comes closest, never ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from drive_sim.config import ConfigError
+
+#: highway-env observation and action types -> drive-sim's.
+OBSERVATION_TYPES = {"Kinematics": "kinematics", "LidarObservation": "lidar"}
+ACTION_TYPES = {"DiscreteMetaAction": "meta", "ContinuousAction": "continuous", "DiscreteAction": "discrete"}
+#: ... and the closest drive-sim type for the ones it does not have.
+CLOSEST_OBSERVATION = {
+    "GrayscaleObservation": "camera (an RGB image from the car, observation.camera_channels)",
+    "OccupancyGrid": "kinematics (the nearest vehicles in the ego frame)",
+    "TimeToCollision": "kinematics (the nearest vehicles in the ego frame)",
+    "KinematicsGoal": "kinematics",
+    "AttributesObservation": "kinematics",
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One highway-env key: the drive-sim setting it becomes (a dotted EnvConfig path) and how its value converts."""
+
+    setting: str
+    convert: Callable[[Any], Any]
+    meaning: str
+
+
+def _positive(name: str, kind: type) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"config.{name}: expected a positive number, got {value!r}")
+        return kind(value)
+
+    return convert
+
+
+def _number(name: str, scale: float = 1.0) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config.{name}: expected a number, got {value!r}")
+        return float(value) * scale
+
+    return convert
+
+
+def _per_second(name: str) -> Callable[[Any], Any]:
+    positive = _positive(name, float)
+    return lambda hz: 1.0 / positive(hz)
+
+
+#: highway-env key -> drive-sim setting.
+KEYS: dict[str, Key] = {
+    "lanes_count": Key("scenario.world.road.lanes", _positive("lanes_count", int), "lanes of the road"),
+    "vehicles_count": Key("scenario.world.traffic.count", _positive("vehicles_count", int), "other vehicles kept around the ego car"),
+    "duration": Key("scenario.time_limit_s", _positive("duration", float), "episode length [s]"),
+    "policy_frequency": Key("scenario.world.control_period_s", _per_second("policy_frequency"), "decisions per second"),
+    "simulation_frequency": Key("scenario.world.physics_dt_s", _per_second("simulation_frequency"), "physics steps per second"),
+    # highway-env rewards a collision with a negative number; drive-sim weights a collision term of -1.
+    "collision_reward": Key("reward.collision", _number("collision_reward", -1.0), "weight of the collision penalty (sign flipped)"),
+    "high_speed_reward": Key("reward.speed", _number("high_speed_reward"), "weight of the speed reward"),
+    "screen_width": Key("render.width", _positive("screen_width", int), "rendered frame width [px]"),
+    "screen_height": Key("render.height", _positive("screen_height", int), "rendered frame height [px]"),
+}
+#: Keys whose value asks for what drive-sim always does: accepted with that value, refused with any other.
+ALWAYS = {
+    "offroad_terminal": (True, "drive-sim always ends an episode when the car leaves the road (reward.off_road weights it)"),
+    "controlled_vehicles": (1, "drive-sim drives one ego car"),
+    "manual_control": (False, "drive-sim has no manual control"),
+    "real_time_rendering": (False, "drive-sim renders frames on demand (render_mode='rgb_array', drive-sim replay)"),
+}
+#: Keys drive-sim has nothing for: the setting that comes closest.
+CLOSEST = {
+    "vehicles_density": "scenario.world.traffic.density_per_km_per_lane (vehicles per km per lane)",
+    "right_lane_reward": "reward.lane_centring (the reward for keeping to the lane centre; the expert keeps right)",
+    "lane_change_reward": "reward.comfort (jerk and steering-rate penalty)",
+    "reward_speed_range": "reward.speed (rewards speed / the speed limit)",
+    "normalize_reward": "the reward weights (reward.*): drive-sim does not rescale the sum",
+    "ego_spacing": "scenario.world.ego (where and how fast the ego car starts) and scenario.world.traffic.min_spawn_gap_m",
+    "initial_lane_id": "scenario.world.ego.lane",
+    "other_vehicles_type": "scenario.world.traffic.mix (shares of cautious, normal and aggressive IDM drivers)",
+    "neighbour_vehicles_connected_lanes": "observation.vehicles and observation.vehicle_range_m",
+    "centering_position": "render.panels (the chase view follows the ego car)",
+    "scaling": "render.map_m (the width of ground the map shows)",
+    "show_trajectories": "render.panels: 'map' draws the route and the planned path",
+    "render_agent": "render.panels",
+    "offscreen_rendering": "nothing: drive-sim always renders off screen",
+}
+#: Sub-keys of highway-env's observation and action mappings drive-sim translates.
+OBSERVATION_KEYS = {"vehicles_count": ("observation.vehicles", _positive("observation.vehicles_count", int))}
+
+
+def translate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """highway-env's ``config`` as an ``EnvConfig`` override mapping.
+
+    Raises:
+        ConfigError: one line naming a key drive-sim has nothing for (and the closest setting), or a bad value.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config: expected a mapping of highway-env keys, got {type(config).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in KEYS:
+            _set(out, KEYS[key].setting, KEYS[key].convert(value))
+        elif key in ALWAYS:
+            wanted, why = ALWAYS[key]
+            if value != wanted:
+                raise ConfigError(f"config.{key}: {value!r} is not possible: {why}")
+        elif key == "observation":
+            _observation(value, out)
+        elif key == "action":
+            _action(value, out)
+        elif key in CLOSEST:
+            raise ConfigError(f"config.{key}: drive-sim has no such setting; closest: {CLOSEST[key]}")
+        else:
+            known = ", ".join(sorted([*KEYS, *ALWAYS, "observation", "action"]))
+            raise ConfigError(
+                f"config.{key}: not a highway-env key drive-sim knows; it translates: {known} (or cfg=, drive-sim's own keys)"
+            )
+    return out
+
+
+def _observation(value: Any, out: dict[str, Any]) -> None:
+    if not isinstance(value, Mapping) or "type" not in value:
+        raise ConfigError('config.observation: expected a mapping with a type, such as {"type": "Kinematics"}')
+    kind = value["type"]
+    if kind not in OBSERVATION_TYPES:
+        closest = CLOSEST_OBSERVATION.get(kind, ", ".join(OBSERVATION_TYPES.values()))
+        raise ConfigError(f"config.observation.type: drive-sim has no {kind!r} observation; closest: {closest}")
+    _set(out, "observation.type", OBSERVATION_TYPES[kind])
+    for sub, sub_value in value.items():
+        if sub == "type":
+            continue
+        if sub not in OBSERVATION_KEYS:
+            raise ConfigError(
+                f"config.observation.{sub}: drive-sim's {OBSERVATION_TYPES[kind]} observation has no such setting; "
+                "closest: observation.* (vehicles, vehicle_range_m, waypoints; docs/from-highway-env.md)"
+            )
+        setting, convert = OBSERVATION_KEYS[sub]
+        _set(out, setting, convert(sub_value))
+
+
+def _action(value: Any, out: dict[str, Any]) -> None:
+    if not isinstance(value, Mapping) or "type" not in value:
+        raise ConfigError('config.action: expected a mapping with a type, such as {"type": "DiscreteMetaAction"}')
+    kind = value["type"]
+    if kind not in ACTION_TYPES:
+        raise ConfigError(f"config.action.type: drive-sim has no {kind!r} action; allowed: {', '.join(ACTION_TYPES)}")
+    _set(out, "action.type", ACTION_TYPES[kind])
+    extra = sorted(k for k in value if k != "type")
+    if extra:
+        raise ConfigError(
+            f"config.action.{extra[0]}: drive-sim's {ACTION_TYPES[kind]} action has no such setting; "
+            "closest: action.* (steer_bins, accel_bins, steer_values, speed; docs/from-highway-env.md)"
+        )
+
+
+def _set(out: dict[str, Any], dotted: str, value: Any) -> None:
+    node = out
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
