@@ -177,6 +177,20 @@ def shipped_config_path(scenario: str, algo: str, obs: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def rl_zoo3_config(algo: str) -> Path:
+    """The rl-zoo3 hyperparameter file shipped for ``algo`` (``ppo``, ``dqn``): DriveSim ids in rl-zoo3's format.
+
+    Raises:
+        ConfigError: no file ships for ``algo``.
+    """
+    folder = Path(str(resources.files("agents.training") / "configs" / "rl_zoo3"))
+    path = folder / f"{algo}.yml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yml")))
+        raise ConfigError(f"algo: no rl-zoo3 file ships for {algo!r}; shipped: {known}")
+    return path
+
+
 def shipped_configs() -> list[str]:
     """Names of the shipped configs (``<scenario>-<algo>-<obs>``)."""
     folder = Path(str(resources.files("agents.training") / "configs"))
