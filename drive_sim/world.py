@@ -141,7 +141,7 @@ class WorldConfig:
         capacity = int(0.8 * forward_lanes * (t.spawn_ahead_m + t.spawn_behind_m) / (VEHICLE_LENGTH_M + t.min_spawn_gap_m))
         require(
             t.count <= capacity,
-            "traffic.count",
+            "traffic.density_per_km_per_lane" if t.density_per_km_per_lane > 0 else "traffic.count",
             f"{t.count} vehicles do not fit {forward_lanes} lane(s) x {t.spawn_behind_m + t.spawn_ahead_m:.0f} m "
             f"with {t.min_spawn_gap_m} m gaps; at most {capacity} (or widen traffic.spawn_ahead_m / spawn_behind_m)",
         )
@@ -159,7 +159,7 @@ class WorldConfig:
         capacity = int(0.5 * km * 1000.0 / (VEHICLE_LENGTH_M + t.min_spawn_gap_m))
         require(
             t.count <= capacity,
-            "traffic.count",
+            "traffic.density_per_km_per_lane" if t.density_per_km_per_lane > 0 else "traffic.count",
             f"{t.count} vehicles do not fit the {self.road.layout} layout's {km:.2f} lane-km "
             f"with {t.min_spawn_gap_m} m gaps; at most {capacity}",
         )

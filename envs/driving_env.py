@@ -99,7 +99,7 @@ class DrivingEnv(gym.Env, EzPickle):
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {', '.join(self.metadata['render_modes'])}")
         built = make_config(scenario, None, None, cfg)
         if config is not None:  # highway-env's keys (envs.highway_compat), under the explicit obs_type / action_type
-            built = merge(built, translate(config), path="config")
+            built = merge(built, translate(config, lanes=built.scenario.world.road.lanes), path="config")
         self.render_mode = render_mode
         self._pending: dict[str, Any] = {}
         self._build(make_config(scenario, obs_type, action_type, built))
@@ -111,7 +111,8 @@ class DrivingEnv(gym.Env, EzPickle):
         drive-sim's own way is ``gym.make(id, cfg=...)``. A key drive-sim has nothing for is refused
         here, in one line, not at the reset.
         """
-        self._pending = _deep_merge(self._pending, translate(config))
+        lanes = self._pending.get("scenario", {}).get("world", {}).get("road", {}).get("lanes", self.config.scenario.world.road.lanes)
+        self._pending = _deep_merge(self._pending, translate(config, lanes=lanes))
 
     def _build(self, config: EnvConfig) -> None:
         """The world and the observation and action components for ``config`` (at construction and after ``configure``)."""

@@ -8,6 +8,7 @@ for is refused with one line naming it and the drive-sim setting that comes clos
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,6 @@ ALWAYS = {
 }
 #: Keys drive-sim has nothing for: the setting that comes closest.
 CLOSEST = {
-    "vehicles_density": "scenario.world.traffic.density_per_km_per_lane (vehicles per km per lane)",
     "right_lane_reward": "reward.lane_centring (the reward for keeping to the lane centre; the expert keeps right)",
     "lane_change_reward": "reward.comfort (jerk and steering-rate penalty)",
     "reward_speed_range": "reward.speed (rewards speed / the speed limit)",
@@ -100,8 +100,24 @@ CLOSEST = {
 OBSERVATION_KEYS = {"vehicles_count": ("observation.vehicles", _positive("observation.vehicles_count", int))}
 
 
-def translate(config: Mapping[str, Any]) -> dict[str, Any]:
+def highway_env_density(vehicles_density: float, lanes: int) -> float:
+    """Vehicles per km per lane of highway-env's traffic at ``vehicles_density`` on ``lanes`` lanes.
+
+    highway-env places each vehicle ``(12 + speed) * exp(-lanes / 8) / vehicles_density`` metres
+    ahead of the last one on a random lane (``Vehicle.create_random``), speeds uniform in 21-24 m/s
+    on its highway (0.7-0.8 of its 30 m/s limit): so its density does not depend on
+    ``vehicles_count``, which only sets how long the stretch of traffic is. drive-sim keeps its
+    traffic around the ego car (``traffic.density_per_km_per_lane``); about 12 per km per lane on
+    4 lanes at highway-env's default of 1.
+    """
+    spacing_m = (12.0 + 22.5) * math.exp(-5.0 / 40.0 * lanes)
+    return 1000.0 * vehicles_density / (spacing_m * lanes)
+
+
+def translate(config: Mapping[str, Any], lanes: int = 4) -> dict[str, Any]:
     """highway-env's ``config`` as an ``EnvConfig`` override mapping.
+
+    ``lanes`` is the env's lane count, for ``vehicles_density`` when ``lanes_count`` is not in ``config``.
 
     Raises:
         ConfigError: one line naming a key drive-sim has nothing for (and the closest setting), or a bad value.
@@ -116,6 +132,11 @@ def translate(config: Mapping[str, Any]) -> dict[str, Any]:
             wanted, why = ALWAYS[key]
             if value != wanted:
                 raise ConfigError(f"config.{key}: {value!r} is not possible: {why}")
+        elif key == "vehicles_density":
+            density = _positive(key, float)(value)
+            n_lanes = KEYS["lanes_count"].convert(config["lanes_count"]) if "lanes_count" in config else lanes
+            # Sets the count of vehicles around the ego car (drive-sim derives it from the density).
+            _set(out, "scenario.world.traffic.density_per_km_per_lane", highway_env_density(density, n_lanes))
         elif key == "observation":
             _observation(value, out)
         elif key == "action":
@@ -123,7 +144,7 @@ def translate(config: Mapping[str, Any]) -> dict[str, Any]:
         elif key in CLOSEST:
             raise ConfigError(f"config.{key}: drive-sim has no such setting; closest: {CLOSEST[key]}")
         else:
-            known = ", ".join(sorted([*KEYS, *ALWAYS, "observation", "action"]))
+            known = ", ".join(sorted([*KEYS, *ALWAYS, "vehicles_density", "observation", "action"]))
             raise ConfigError(
                 f"config.{key}: not a highway-env key drive-sim knows; it translates: {known} (or cfg=, drive-sim's own keys)"
             )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +77,23 @@ def test_readme_snippets_run_as_written(index, tmp_path):
     code = _readme_snippets()[index]
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"README snippet {index + 1} fails:\n{code}\n{r.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("env_id", ["DriveSim/Highway-v0", "highway-fast-v0"])
+def test_the_highway_env_migration_script_runs_on_both_ids(env_id, tmp_path):
+    """docs/from-highway-env.md's script, on a tiny budget: the same config on both, only the id changes."""
+    if not env_id.startswith("DriveSim/"):
+        pytest.importorskip("highway_env")  # the test extra installs it, so CI runs both
+    script = ROOT / "docs" / "examples" / "sb3_highway.py"
+    done = subprocess.run(
+        [sys.executable, str(script), env_id, "300", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["env_id"] == env_id and result["train_steps"] == 300 and result["test_episodes"] == 2
+    assert 0 < result["mean_length"] <= 40 and np.isfinite(result["mean_return"])  # duration 40 at policy_frequency 1

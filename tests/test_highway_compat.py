@@ -8,7 +8,7 @@ import pytest
 
 import drive_sim  # noqa: F401
 from drive_sim.config import ConfigError
-from envs.highway_compat import ALWAYS, CLOSEST, KEYS
+from envs.highway_compat import ALWAYS, CLOSEST, KEYS, highway_env_density
 
 
 def _make(config, **kwargs):
@@ -50,6 +50,35 @@ def test_each_translated_key_changes_what_it_says(key):
     finally:
         env.close()
         plain.close()
+
+
+def _cars(env):
+    env.reset(seed=0)
+    return env.unwrapped.world.traffic.count
+
+
+def test_vehicles_density_sets_highway_env_s_density_around_the_ego_car():
+    # highway-env packs its traffic (12 + speed) * exp(-lanes / 8) / density metres apart on random lanes.
+    assert highway_env_density(1.0, 4) == pytest.approx(1000.0 / (34.5 * np.exp(-0.5) * 4))
+    one, two = _make({"vehicles_density": 1}), _make({"vehicles_density": 2})
+    window_km = (250.0 + 120.0) / 1000.0  # Highway-v0's traffic window around the ego car
+    assert _cars(one) == round(highway_env_density(1.0, 4) * 4 * window_km) and _cars(two) == round(
+        highway_env_density(2.0, 4) * 4 * window_km
+    )
+    assert _cars(two) > 1.8 * _cars(one)
+    three = _make({"vehicles_density": 1, "lanes_count": 3})  # the lanes of the same config, not the default 4
+    assert three.unwrapped.config.scenario.world.traffic.density_per_km_per_lane == pytest.approx(highway_env_density(1.0, 3))
+    later = gym.make("DriveSim/Highway-v0")
+    later.unwrapped.configure({"lanes_count": 3})
+    later.unwrapped.configure({"vehicles_density": 1})  # a second configure sees the pending lanes
+    later.reset(seed=0)
+    assert later.unwrapped.config.scenario.world.traffic.density_per_km_per_lane == pytest.approx(highway_env_density(1.0, 3))
+    with pytest.raises(ConfigError, match="traffic.density_per_km_per_lane: .* do not fit"):
+        _make({"vehicles_density": 5})
+    with pytest.raises(ConfigError, match="config.vehicles_density: expected a positive number"):
+        _make({"vehicles_density": 0})
+    for e in (one, two, three, later):
+        e.close()
 
 
 def test_observation_and_action_types_by_highway_env_names():
