@@ -79,6 +79,13 @@ ALWAYS = {
     "controlled_vehicles": (1, "drive-sim drives one ego car"),
     "manual_control": (False, "drive-sim has no manual control"),
     "real_time_rendering": (False, "drive-sim renders frames on demand (render_mode='rgb_array', drive-sim replay)"),
+    "offscreen_rendering": (True, "drive-sim always renders off screen (headless)"),
+    "render_agent": (True, "drive-sim always draws the ego car"),
+}
+#: Keys translated with the lane count (the config's lanes_count, else the env's lanes): key -> (setting, meaning).
+DERIVED = {
+    "vehicles_density": ("scenario.world.traffic.density_per_km_per_lane", "highway-env's traffic packing, as vehicles per km per lane"),
+    "initial_lane_id": ("scenario.world.ego.lane", "the ego car's start lane, counted from the left (None: random)"),
 }
 #: Keys drive-sim has nothing for: the setting that comes closest.
 CLOSEST = {
@@ -87,14 +94,11 @@ CLOSEST = {
     "reward_speed_range": "reward.speed (rewards speed / the speed limit)",
     "normalize_reward": "the reward weights (reward.*): drive-sim does not rescale the sum",
     "ego_spacing": "scenario.world.ego (where and how fast the ego car starts) and scenario.world.traffic.min_spawn_gap_m",
-    "initial_lane_id": "scenario.world.ego.lane",
     "other_vehicles_type": "scenario.world.traffic.mix (shares of cautious, normal and aggressive IDM drivers)",
     "neighbour_vehicles_connected_lanes": "observation.vehicles and observation.vehicle_range_m",
     "centering_position": "render.panels (the chase view follows the ego car)",
     "scaling": "render.map_m (the width of ground the map shows)",
     "show_trajectories": "render.panels: 'map' draws the route and the planned path",
-    "render_agent": "render.panels",
-    "offscreen_rendering": "nothing: drive-sim always renders off screen",
 }
 #: Sub-keys of highway-env's observation and action mappings drive-sim translates.
 OBSERVATION_KEYS = {"vehicles_count": ("observation.vehicles", _positive("observation.vehicles_count", int))}
@@ -132,6 +136,14 @@ def translate(config: Mapping[str, Any], lanes: int = 4) -> dict[str, Any]:
             wanted, why = ALWAYS[key]
             if value != wanted:
                 raise ConfigError(f"config.{key}: {value!r} is not possible: {why}")
+        elif key == "initial_lane_id":
+            # highway-env counts lanes from the left (LANE_LEFT lowers the index), drive-sim from the right.
+            n_lanes = KEYS["lanes_count"].convert(config["lanes_count"]) if "lanes_count" in config else lanes
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n_lanes):
+                raise ConfigError(
+                    f"config.initial_lane_id: expected None (random) or a lane 0..{n_lanes - 1} counted from the left, got {value!r}"
+                )
+            _set(out, "scenario.world.ego.lane", -1 if value is None else n_lanes - 1 - value)
         elif key == "vehicles_density":
             density = _positive(key, float)(value)
             n_lanes = KEYS["lanes_count"].convert(config["lanes_count"]) if "lanes_count" in config else lanes
@@ -144,7 +156,7 @@ def translate(config: Mapping[str, Any], lanes: int = 4) -> dict[str, Any]:
         elif key in CLOSEST:
             raise ConfigError(f"config.{key}: drive-sim has no such setting; closest: {CLOSEST[key]}")
         else:
-            known = ", ".join(sorted([*KEYS, *ALWAYS, "vehicles_density", "observation", "action"]))
+            known = ", ".join(sorted([*KEYS, *ALWAYS, *DERIVED, "observation", "action"]))
             raise ConfigError(
                 f"config.{key}: not a highway-env key drive-sim knows; it translates: {known} (or cfg=, drive-sim's own keys)"
             )

@@ -81,6 +81,24 @@ def test_vehicles_density_sets_highway_env_s_density_around_the_ego_car():
         e.close()
 
 
+def _lanes_left(env):
+    obs, _ = env.reset(seed=0)
+    return int(round(float(env.unwrapped._obs.layout.decode(obs)["lanes_left"])))
+
+
+def test_initial_lane_id_counts_from_the_left_as_in_highway_env():
+    left = _make({"initial_lane_id": 0, "observation": {"type": "Kinematics"}})
+    right = _make({"initial_lane_id": 3, "observation": {"type": "Kinematics"}})
+    assert _lanes_left(left) == 0 and _lanes_left(right) == 3  # 4 lanes
+    narrow = _make({"initial_lane_id": 0, "lanes_count": 2})
+    assert narrow.unwrapped.config.scenario.world.ego.lane == 1
+    assert _make({"initial_lane_id": None}).unwrapped.config.scenario.world.ego.lane == -1  # random, as highway-env
+    with pytest.raises(ConfigError, match=r"config.initial_lane_id: expected None \(random\) or a lane 0..3"):
+        _make({"initial_lane_id": 4})
+    for e in (left, right, narrow):
+        e.close()
+
+
 def test_observation_and_action_types_by_highway_env_names():
     env = _make({"observation": {"type": "Kinematics", "vehicles_count": 5}, "action": {"type": "DiscreteMetaAction"}})
     assert env.unwrapped.config.observation.type == "kinematics" and env.unwrapped.config.observation.vehicles == 5
@@ -133,3 +151,14 @@ def test_configure_takes_effect_at_the_next_reset():
         env.unwrapped.configure({"normalize_reward": True})  # refused at once, not at the reset
     _, r, *_ = env.step(np.int64(0) if isinstance(env.unwrapped.action_space, gym.spaces.Discrete) else env.unwrapped.action_space.sample())
     env.close()
+
+
+def test_every_key_is_in_the_migration_table():
+    from pathlib import Path
+
+    from envs.highway_compat import DERIVED
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "from-highway-env.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    for key in [*KEYS, *ALWAYS, *CLOSEST, *DERIVED]:
+        assert any(f"`{key}`" in row.split("|")[1] for row in rows), f"{key} is not in docs/from-highway-env.md's table"

@@ -27,6 +27,9 @@ def test_camera_frames_reach_rllib_as_float_in_0_1_and_bad_keys_are_named():
     obs, _ = multi.reset(seed=0)
     assert obs["camera"].dtype == np.float32 and multi.observation_space.contains(obs)
     multi.close()
+    meta = make_rllib_env("DriveSim/Highway-v0", {"config": {"action": {"type": "DiscreteMetaAction"}, "lanes_count": 3}})
+    assert meta.action_space.n == 5 and meta.unwrapped.world.road.n_lanes == 3  # highway-env's keys pass through
+    meta.close()
     with pytest.raises(ValueError, match="env_config.obs: not a drive-sim env argument"):
         make_rllib_env("DriveSim/LaneKeep-v0", {"obs": "camera"})
 

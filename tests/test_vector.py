@@ -9,9 +9,9 @@ import envs  # noqa: F401
 
 
 def test_gymnasium_async_vector_env_two_workers():
-    # Spawned workers do not inherit the registry: the "envs:" prefix makes gym.make import it
+    # Spawned workers do not inherit the registry: the "drive_sim:" prefix makes gym.make import it
     # (the SubprocVecEnv pitfall of HighwayEnv #648).
-    vec = gym.vector.AsyncVectorEnv([lambda: gym.make("envs:DriveSim/Highway-v0") for _ in range(2)], context="spawn")
+    vec = gym.vector.AsyncVectorEnv([lambda: gym.make("drive_sim:DriveSim/Highway-v0") for _ in range(2)], context="spawn")
     try:
         obs, info = vec.reset(seed=[3, 4])
         assert obs.shape == (2, *gym.make("DriveSim/Highway-v0").observation_space.shape)
@@ -24,7 +24,9 @@ def test_gymnasium_async_vector_env_two_workers():
 
 
 def test_sb3_subproc_vec_env_two_workers():
-    vec = make_vec_env("envs:DriveSim/LaneKeep-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": "spawn"})
+    vec = make_vec_env(
+        "drive_sim:DriveSim/LaneKeep-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": "spawn"}
+    )
     try:
         obs = vec.reset()
         assert obs.shape[0] == 2

@@ -8,7 +8,8 @@ The creator imports ``drive_sim`` inside the worker (which registers the ids the
 ``camera`` and ``multi`` observations, hands RLlib float32 frames in [0, 1] instead of uint8:
 RLlib's default encoders take float images (its CNN filters are defined for 84x84, drive-sim's
 default camera size), and an uint8 frame failed in the worker, leaving ``train()`` with empty
-metrics. ``env_config`` holds ``obs_type``, ``action_type`` and ``cfg`` (env config overrides).
+metrics. ``env_config`` holds the env's own arguments: ``obs_type``, ``action_type``, ``cfg``
+(drive-sim's overrides), ``config`` (highway-env's keys) and ``scenario`` (for ``DriveSim/Custom-v0``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-ENV_CONFIG_KEYS = ("obs_type", "action_type", "cfg")
+ENV_CONFIG_KEYS = ("obs_type", "action_type", "cfg", "config", "scenario")
 
 
 def make_rllib_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> Any:
