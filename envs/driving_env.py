@@ -18,7 +18,7 @@ from drive_sim.types import VehicleState
 from drive_sim.world import World
 from envs.actions import make_action
 from envs.config import EnvConfig, make_config
-from envs.highway_compat import translate
+from envs.highway_compat import deep_merge, translate
 from envs.observations import StateFeatures, make_observation
 from envs.rewards import StepOutcome, reward_terms, total_reward
 
@@ -112,7 +112,7 @@ class DrivingEnv(gym.Env, EzPickle):
         here, in one line, not at the reset.
         """
         lanes = self._pending.get("scenario", {}).get("world", {}).get("road", {}).get("lanes", self.config.scenario.world.road.lanes)
-        self._pending = _deep_merge(self._pending, translate(config, lanes=lanes))
+        self._pending = deep_merge(self._pending, translate(config, lanes=lanes))
 
     def _build(self, config: EnvConfig) -> None:
         """The world and the observation and action components for ``config`` (at construction and after ``configure``)."""
@@ -350,11 +350,3 @@ def frame_events(info: Mapping[str, Any]) -> tuple[str, ...]:
     if info.get("signal") in ("red", "amber"):
         events.append(f"signal {info['signal']}")
     return tuple(events)
-
-
-def _deep_merge(base: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
-    """``more`` over ``base``, nested mappings merged (two configure() calls before a reset both count)."""
-    out = dict(base)
-    for k, v in more.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out

@@ -198,6 +198,25 @@ def _action(value: Any, out: dict[str, Any]) -> None:
         )
 
 
+def as_cfg(config: Mapping[str, Any], scenario: str, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """drive-sim's ``cfg`` with highway-env's ``config`` translated over it: what ``gym.make(id, cfg=cfg, config=config)`` builds.
+
+    For code that keeps env arguments as data (an rl-zoo3 run's ``env_kwargs``) and needs one ``cfg``.
+    """
+    from envs.config import make_config
+
+    lanes = make_config(scenario, None, None, cfg).scenario.world.road.lanes
+    return deep_merge(cfg or {}, translate(config, lanes=lanes))
+
+
+def deep_merge(base: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``more`` over ``base``, nested mappings merged (two ``configure`` calls before a reset both count)."""
+    out = dict(base)
+    for k, v in more.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
 def _set(out: dict[str, Any], dotted: str, value: Any) -> None:
     node = out
     *parents, leaf = dotted.split(".")

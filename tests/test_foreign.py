@@ -169,3 +169,25 @@ def test_a_plain_sb3_zip_replays_with_the_opt_in(plain_sb3):
     folder, _ = plain_sb3
     r = _cli("replay", "--agent", "ppo.zip", "--scenario", "highway", "--max-steps", "5", "--out", "v.mp4", "--allow-pickle", cwd=folder)
     assert r.returncode == 0 and Path(folder / "v.mp4").stat().st_size > 1000, r.stderr
+
+
+def test_an_rl_zoo3_runs_env_kwargs_may_hold_highway_env_config(tmp_path):
+    from agents.policies.foreign import _env_kwargs_meta
+
+    hw = {
+        "config": {"observation": {"type": "Kinematics"}, "action": {"type": "DiscreteMetaAction"}, "lanes_count": 3, "initial_lane_id": 0}
+    }
+    meta = _env_kwargs_meta("DriveSim/Highway-v0", hw, tmp_path / "args.yml")
+    assert meta["obs_type"] == "kinematics" and meta["action_type"] == "meta"
+    assert meta["env_cfg"]["scenario"]["world"]["road"]["lanes"] == 3 and meta["env_cfg"]["scenario"]["world"]["ego"]["lane"] == 2
+    env = gym.make("DriveSim/Highway-v0", cfg=meta["env_cfg"], obs_type=meta["obs_type"], action_type=meta["action_type"])
+    made = gym.make("DriveSim/Highway-v0", **hw)
+    assert env.unwrapped.config == made.unwrapped.config  # the same env the run trained on
+    env.close()
+    made.close()
+    plain = _env_kwargs_meta("DriveSim/Highway-v0", {}, tmp_path / "args.yml")
+    assert (plain["obs_type"], plain["action_type"]) == (gym.make("DriveSim/Highway-v0").unwrapped.config.observation.type, "continuous")
+    with pytest.raises(ValueError, match=r"args.yml: env_kwargs \['render'\] are not drive-sim env arguments"):
+        _env_kwargs_meta("DriveSim/Highway-v0", {"render": True}, tmp_path / "args.yml")
+    with pytest.raises(ValueError, match="env_kwargs: config.right_lane_reward"):
+        _env_kwargs_meta("DriveSim/Highway-v0", {"config": {"right_lane_reward": 0.1}}, tmp_path / "args.yml")

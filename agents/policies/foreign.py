@@ -328,18 +328,30 @@ def load_zoo3_folder(path: Path, *, allow_pickle: bool, best: bool = False) -> E
     stats = params / "vecnormalize.pkl"
     if stats.is_file():
         normalise = _vecnormalize_stats(stats)
-    meta = {
-        "env_id": env_id,
-        "obs_type": env_kwargs.pop("obs_type", "lidar"),
-        "action_type": env_kwargs.pop("action_type", "continuous"),
-        "env_cfg": env_kwargs.pop("cfg", {}) or {},
-        "algo": algo,
-    }
-    if env_kwargs:
-        raise ValueError(
-            f"model: {params / 'args.yml'}: env_kwargs {sorted(env_kwargs)} are not drive-sim env arguments (obs_type, action_type, cfg)"
-        )
+    meta = {"env_id": env_id, "algo": algo, **_env_kwargs_meta(env_id, env_kwargs, params / "args.yml")}
     return sb3_agent(model, meta, normalise=normalise, stack=stack)
+
+
+def _env_kwargs_meta(env_id: str, env_kwargs: dict[str, Any], where: Path) -> dict[str, Any]:
+    """``obs_type``, ``action_type`` and ``env_cfg`` of the env an rl-zoo3 run's ``env_kwargs`` made (highway-env's ``config`` too)."""
+    from drive_sim.config import ConfigError
+    from drive_sim.registration import ENV_IDS
+    from envs.config import make_config
+    from envs.highway_compat import as_cfg
+
+    allowed = ("obs_type", "action_type", "cfg", "config")
+    extra = sorted(set(env_kwargs) - set(allowed))
+    if extra:
+        raise ValueError(f"model: {where}: env_kwargs {extra} are not drive-sim env arguments ({', '.join(allowed)})")
+    cfg = env_kwargs.get("cfg") or {}
+    scenario = ENV_IDS.get(env_id, "highway")
+    try:
+        if env_kwargs.get("config") is not None:
+            cfg = as_cfg(env_kwargs["config"], scenario, cfg)
+        built = make_config(scenario, env_kwargs.get("obs_type"), env_kwargs.get("action_type"), cfg)
+    except ConfigError as err:
+        raise ValueError(f"model: {where}: env_kwargs: {err}") from None
+    return {"obs_type": built.observation.type, "action_type": built.action.type, "env_cfg": cfg}
 
 
 def _vecnormalize_stats(path: Path) -> dict[str, Any] | None:

@@ -137,7 +137,7 @@ def write_scenario_docs(out: str | Path, images: str | Path | None = None, steps
             "",
             "```python",
             "import gymnasium as gym",
-            "import envs",
+            "import drive_sim",
             "",
             'env = gym.make("DriveSim/Custom-v0", scenario="my-scenarios/snowy-commute.yaml", obs_type="lidar")',
             "```",
