@@ -50,7 +50,7 @@ def plain_sb3(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sb3")
     env = gym.make("DriveSim/Highway-v0", cfg=SHORT)  # lidar, continuous: the ids' defaults
     model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=0, device="cpu")  # SB3's default architecture
-    model.learn(2048)
+    model.learn(3072)  # a few thousand steps, as the issue asks
     model.save(folder / "ppo.zip")
     env.close()
     return folder, model
@@ -71,6 +71,42 @@ def test_a_plain_sb3_zip_needs_the_opt_in_then_matches_evaluate_policy(plain_sb3
     theirs = _sb3_returns(model, lambda: DummyVecEnv([lambda: gym.make("DriveSim/Highway-v0")]))
     np.testing.assert_allclose(ours, theirs, atol=1e-3)  # eval.json rounds to 4 places
     assert "(lidar, continuous)" in r.stdout  # the types were found from the model's spaces
+    # Benched beside a zoo policy: the same returns in the grid.
+    b = _cli(
+        "bench",
+        "--agents",
+        "ppo.zip,zoo:ppo-highway-lidar",
+        "--scenarios",
+        "highway",
+        "--episodes",
+        "3",
+        "--workers",
+        "1",
+        "--out",
+        "res",
+        cwd=folder,
+    )
+    assert b.returncode == 2 and "--allow-pickle" in b.stderr and not (folder / "res" / "episodes.csv").exists()
+    b = _cli(
+        "bench",
+        "--agents",
+        "ppo.zip,zoo:ppo-highway-lidar",
+        "--scenarios",
+        "highway",
+        "--episodes",
+        "3",
+        "--workers",
+        "1",
+        "--out",
+        "res",
+        "--allow-pickle",
+        cwd=folder,
+    )
+    assert b.returncode == 0, b.stderr
+    rows = read_rows(folder / "res" / "episodes.csv")
+    mine = {int(r["seed"]): float(r["return"]) for r in rows if r["agent"] == "ppo.zip"}
+    np.testing.assert_allclose([mine[s] for s in SEEDS], theirs, atol=1e-4)
+    assert {r["agent"] for r in rows} == {"ppo.zip", "zoo:ppo-highway-lidar"}
 
 
 def test_an_rl_zoo3_run_folder_applies_its_env_kwargs_normalisation_and_frame_stack(tmp_path):
@@ -83,7 +119,7 @@ def test_an_rl_zoo3_run_folder_applies_its_env_kwargs_normalisation_and_frame_st
             """\
             DriveSim/Highway-v0:
               n_envs: 1
-              n_timesteps: 512
+              n_timesteps: 3072
               policy: 'MlpPolicy'
               n_steps: 256
               batch_size: 64
