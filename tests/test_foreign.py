@@ -72,36 +72,10 @@ def test_a_plain_sb3_zip_needs_the_opt_in_then_matches_evaluate_policy(plain_sb3
     np.testing.assert_allclose(ours, theirs, atol=1e-3)  # eval.json rounds to 4 places
     assert "(lidar, continuous)" in r.stdout  # the types were found from the model's spaces
     # Benched beside a zoo policy: the same returns in the grid.
-    b = _cli(
-        "bench",
-        "--agents",
-        "ppo.zip,zoo:ppo-highway-lidar",
-        "--scenarios",
-        "highway",
-        "--episodes",
-        "3",
-        "--workers",
-        "1",
-        "--out",
-        "res",
-        cwd=folder,
-    )
+    bench = ("bench", "--agents", "ppo.zip,zoo:ppo-highway-lidar", "--scenarios", "highway", "--episodes", "3", "--workers", "1")
+    b = _cli(*bench, "--out", "res", cwd=folder)
     assert b.returncode == 2 and "--allow-pickle" in b.stderr and not (folder / "res" / "episodes.csv").exists()
-    b = _cli(
-        "bench",
-        "--agents",
-        "ppo.zip,zoo:ppo-highway-lidar",
-        "--scenarios",
-        "highway",
-        "--episodes",
-        "3",
-        "--workers",
-        "1",
-        "--out",
-        "res",
-        "--allow-pickle",
-        cwd=folder,
-    )
+    b = _cli(*bench, "--out", "res", "--allow-pickle", cwd=folder)
     assert b.returncode == 0, b.stderr
     rows = read_rows(folder / "res" / "episodes.csv")
     mine = {int(r["seed"]): float(r["return"]) for r in rows if r["agent"] == "ppo.zip"}
