@@ -1,9 +1,10 @@
-"""Road scenery as PyBullet bodies: surface, grass verges, lane markings and barriers.
+"""Road scenery as PyBullet bodies: surface, grass verges, lane markings, barriers and signal heads.
 
 Everything is a triangle mesh built from the road's Frenet geometry, in chunks of about 200 m so
 each mesh stays small. Surface, verges and markings are visual only (the ground collision is one
 infinite plane); the barriers are static concave meshes, so the lidar sees them and the car can
-hit them.
+hit them. Signal heads (at signalised junctions) are visual boxes whose lamps the world lights
+by the signal phase, so the camera sees the light.
 """
 
 from __future__ import annotations
@@ -31,14 +32,39 @@ LINE_WIDTH_M = 0.15
 DASH_M, GAP_M = 3.0, 9.0
 
 
+#: Signal lamps, lit and dark, in the order red, amber, green (the phases' order in
+#: ``drive_sim.network_traffic``: GREEN 0, AMBER 1, RED 2 index ``LAMP_OF_STATE``).
+LAMP_LIT = ((1.0, 0.12, 0.1, 1.0), (1.0, 0.72, 0.05, 1.0), (0.15, 1.0, 0.35, 1.0))
+LAMP_DARK = ((0.22, 0.06, 0.06, 1.0), (0.22, 0.17, 0.04, 1.0), (0.05, 0.2, 0.08, 1.0))
+LAMP_OF_STATE = (2, 1, 0)  # signal state (GREEN, AMBER, RED) -> lamp index
+HOUSING = (0.06, 0.06, 0.07, 1.0)
+POLE = (0.45, 0.45, 0.47, 1.0)
+STOP_LINE_M = 0.45
+#: Head size: lamps larger than a real head's 0.3 m so that a 84x84 camera sees a lit lamp as a
+#: pixel or two at 40 m (at 1.8 px/m); the housing is as tall as three lamps and their gaps.
+LAMP_M = 0.8
+NEAR_HEAD_M, FAR_HEAD_M = 2.4, 5.0  # heights of the bottom of the near-side and far-side (overhead) heads
+
+
+@dataclass(frozen=True)
+class SignalHead:
+    """One drawn signal head: the signal group it shows and its three lamp bodies (red, amber, green)."""
+
+    group: int
+    lamps: tuple[int, int, int]
+
+
 @dataclass
 class Scenery:
-    """Body ids of the drawn road, by segmentation class."""
+    """Body ids of the drawn road, by segmentation class, and the signal heads."""
 
     road: list[int] = field(default_factory=list)
     ground: list[int] = field(default_factory=list)
     marking: list[int] = field(default_factory=list)
     barrier: list[int] = field(default_factory=list)
+    #: poles and housings of the signal heads
+    signal: list[int] = field(default_factory=list)
+    heads: list[SignalHead] = field(default_factory=list)
 
 
 def stations(line: Centreline, s0: float, s1: float, max_step_m: float = 25.0, max_turn_rad: float = 0.04) -> np.ndarray:
@@ -177,6 +203,66 @@ def _polygon(outline: np.ndarray, z: float, hole: np.ndarray | None = None) -> t
     return verts, idx
 
 
+def _signal_heads(client: Any, graph: LaneGraph, lane_index: int, out: Scenery) -> None:
+    """A near-side head on a pole right of the stop line, and a far-side head over the lane beyond the junction.
+
+    Both face the lane's traffic; their lamps are separate bodies so the world can light them
+    (``LAMP_LIT`` / ``LAMP_DARK``). The lamps face the approach only in effect: the housing
+    behind them hides them from the other side.
+    """
+    lane = graph.lanes[lane_index]
+    w = graph.lane_width_m
+    (end,), (heading,), _ = lane.line.interpolate(np.array([lane.length_m]))
+    u = np.array([np.cos(heading), np.sin(heading)])
+    left = np.array([-u[1], u[0]])
+
+    # Across the junction: the length of the straight-on connector (the successor that keeps the heading).
+    def turn(j: int) -> float:
+        h1 = graph.lanes[j].line.interpolate(np.array([graph.lanes[j].length_m]))[1][0]
+        return abs((h1 - heading + np.pi) % (2 * np.pi) - np.pi)
+
+    ahead = min(lane.successors, key=turn, default=None)
+    across = graph.lanes[ahead].length_m if ahead is not None else 2 * w
+    pole_off = w / 2 + 1.0  # the pole stands this far right of the lane centre
+    quat = (0.0, 0.0, float(np.sin(heading / 2)), float(np.cos(heading / 2)))
+    for base_xy, bottom, overhead in (
+        (end - left * pole_off, NEAR_HEAD_M, False),
+        (end + u * (across + 2.0) - left * pole_off, FAR_HEAD_M, True),
+    ):
+        head_y = pole_off if overhead else 0.0  # lateral place of the head in the pole's frame (left +)
+        height = 3 * LAMP_M + 0.4
+        top = bottom + height
+        shapes = [
+            ((0.0, 0.0, top / 2), (0.09, 0.09, top / 2), POLE),
+            ((0.0, head_y, bottom + height / 2), (0.2, LAMP_M / 2 + 0.1, height / 2), HOUSING),
+        ]
+        if overhead:
+            shapes.append(((0.0, pole_off / 2, top - 0.3), (0.07, pole_off / 2, 0.07), POLE))
+        vis = client.createVisualShapeArray(
+            shapeTypes=shared_args([pb.GEOM_BOX] * len(shapes)),
+            halfExtents=shared_args([list(h) for _, h, _ in shapes]),
+            visualFramePositions=shared_args([list(p) for p, _, _ in shapes]),
+            rgbaColors=shared_args([list(c) for _, _, c in shapes]),
+        )
+        body = client.createMultiBody(
+            baseMass=0, baseVisualShapeIndex=vis, basePosition=[*base_xy, 0.0], baseOrientation=quat, useMaximalCoordinates=True
+        )
+        out.signal.append(body)
+        lamps = []
+        lamp_vis = client.createVisualShape(
+            pb.GEOM_BOX, halfExtents=shared_args([0.03, LAMP_M / 2, LAMP_M / 2]), rgbaColor=shared_args(list(LAMP_DARK[0]))
+        )
+        for i in range(3):  # red on top
+            z = top - 0.2 - (i + 0.5) * LAMP_M
+            xy = base_xy - u * 0.24 + left * head_y
+            lamps.append(
+                client.createMultiBody(
+                    baseMass=0, baseVisualShapeIndex=lamp_vis, basePosition=[*xy, z], baseOrientation=quat, useMaximalCoordinates=True
+                )
+            )
+        out.heads.append(SignalHead(lane.signal_group, (lamps[0], lamps[1], lamps[2])))
+
+
 def build_network_scenery(client: Any, graph: LaneGraph, main_lanes: int = 2) -> Scenery:
     """Draw a junction layout: a grass field, every lane's surface, the junction areas and the lines.
 
@@ -220,6 +306,15 @@ def build_network_scenery(client: Any, graph: LaneGraph, main_lanes: int = 2) ->
             out.ground.append(_visual_body(client, *_polygon(patch.hole, 0.025), GRASS))
     if surface:
         out.road.append(_visual_body(client, *_merge(surface), ASPHALT))
+    for k, lane in enumerate(graph.lanes):
+        # Stop lines where a signal ends the lane; dashed give-way lines at roundabout entries.
+        end = lane.length_m
+        if lane.signal_group >= 0:
+            white.append(_strip(lane.line, np.array([end - STOP_LINE_M, end]), -w / 2, w / 2, 0.035))
+            _signal_heads(client, graph, k, out)
+        elif lane.internal and lane.yield_m >= 0:
+            ss = np.array([end - STOP_LINE_M, end])
+            white.extend(_strip(lane.line, ss, d, d + 0.5, 0.035) for d in np.arange(-w / 2, w / 2 - 0.4, 0.9))
     if white:
         out.marking.append(_visual_body(client, *_merge(white), WHITE))
     if yellow:

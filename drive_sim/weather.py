@@ -217,12 +217,20 @@ def lidar_effects(
     return np.where(kept, np.minimum(np.maximum(out, 0.0), range_m), range_m).astype(np.float32), kept
 
 
-def camera_effects(rgb: np.ndarray, depth_m: np.ndarray, cond: Conditions, headlight: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def camera_effects(
+    rgb: np.ndarray,
+    depth_m: np.ndarray,
+    cond: Conditions,
+    headlight: np.ndarray,
+    rng: np.random.Generator,
+    glow: np.ndarray | None = None,
+) -> np.ndarray:
     """Apply fog, night and rain to an RGB frame (uint8, H x W x 3) with its metric depth.
 
     Fog: each pixel blends towards the fog colour with transmittance exp(-3 d / V).
     Night: brightness falls to 15 % outside the headlights; ``headlight`` (H x W in [0, 1]) is the
-    beam pattern, fading with depth over 60 m.
+    beam pattern, fading with depth over 60 m. Pixels where ``glow`` (H x W bool) is set give
+    their own light (lit signal lamps) and keep their brightness.
     Rain: a light blur and a few bright streaks drawn from ``rng``.
     """
     img = rgb.astype(np.float32)
@@ -231,6 +239,8 @@ def camera_effects(rgb: np.ndarray, depth_m: np.ndarray, cond: Conditions, headl
         img = img * t + FOG_RGB * (1.0 - t)
     if cond.night > 0:
         lit = headlight * np.clip(1.0 - depth_m / 60.0, 0.0, 1.0)
+        if glow is not None:
+            lit = np.where(glow, 1.0, lit)
         img = img * (1.0 - 0.85 * cond.night * (1.0 - lit))[..., None]
     if cond.rain > 0:
         import cv2

@@ -24,7 +24,7 @@ from drive_sim._bullet import connect_direct, pb, shared_args, static_body
 from drive_sim.config import require
 from drive_sim.network_traffic import EgoOnGraph, NetworkTraffic
 from drive_sim.road import NETWORK_LAYOUTS, LaneGraph, Road, RoadConfig, ego_route, make_network, make_road
-from drive_sim.scenery import Scenery, build_network_scenery, build_scenery
+from drive_sim.scenery import LAMP_DARK, LAMP_LIT, LAMP_OF_STATE, Scenery, build_network_scenery, build_scenery
 from drive_sim.sensors import (
     SEG_CLASSES,
     SENSOR_NAMES,
@@ -261,6 +261,7 @@ class World:
         self.start_s_m = 0.0
         self._seg_hint: int | None = None
         self._ego_lane = -1  # the ego car's lane in a junction's lane graph (-1: none / open road)
+        self._lamps_shown: tuple[int, ...] | None = None  # the signal states the lamps show
 
     # ------------------------------------------------------------------ construction helpers
     def _create_traffic_bodies(self, n: int) -> list[int]:
@@ -283,9 +284,11 @@ class World:
     def _segmentation_lookup(self) -> np.ndarray:
         lookup = np.zeros(self.client.getNumBodies() + 1, dtype=np.uint8)
         lookup[self.ground_id] = SEG_CLASSES["ground"]
-        for name in ("road", "ground", "marking", "barrier"):
+        for name in ("road", "ground", "marking", "barrier", "signal"):
             for b in getattr(self.scenery, name):
                 lookup[b] = SEG_CLASSES[name]
+        for head in self.scenery.heads:
+            lookup[list(head.lamps)] = SEG_CLASSES["signal"]
         lookup[self.vehicle.body_id] = SEG_CLASSES["ego"]
         for b in self.traffic_ids:
             lookup[b] = SEG_CLASSES["vehicle"]
@@ -325,6 +328,8 @@ class World:
         self.collided_with = None
         self.start_s_m = s0
         self._seg_hint = None
+        self._lamps_shown = None
+        self._show_signals()
         self._refresh()
         self._prev_ego = self.ego
         sc = cfg.sensors
@@ -352,6 +357,7 @@ class World:
             if self.steps % 5 == 0:  # entries are checked twice a second
                 self.traffic.recycle(self.rng, on_graph)
             self.traffic.step(self.cfg.control_period_s, on_graph)
+            self._show_signals()
         else:
             if self.steps % 5 == 0:  # vehicles leave the window slowly: checking twice a second is enough
                 self.traffic.recycle(self.rng, fr.s_m)
@@ -388,6 +394,25 @@ class World:
         ):
             self._reset_pose(body, (x, y, zz), (0.0, 0.0, qz, qw))
         self._refresh(ego)
+
+    def _show_signals(self) -> None:
+        """Light each head's lamp for its group's state (only the lamps whose state changed)."""
+        heads = self.scenery.heads
+        if not heads:
+            return
+        assert isinstance(self.traffic, NetworkTraffic)
+        states = tuple(int(x) for x in self.traffic.signal_states())
+        shown = self._lamps_shown
+        if shown == states:
+            return
+        for head in heads:
+            state = states[head.group]
+            if shown is not None and shown[head.group] == state:
+                continue
+            lit = LAMP_OF_STATE[state]
+            for i, body in enumerate(head.lamps):
+                self.client.changeVisualShape(body, -1, rgbaColor=list(LAMP_LIT[i] if i == lit else LAMP_DARK[i]))
+        self._lamps_shown = states
 
     def signal_ahead(self) -> str:
         """The signal at the end of the ego car's lane: "green", "amber", "red", or "" where none."""
@@ -560,10 +585,23 @@ class World:
         cond = self.weather.current
         if not (cond.foggy or cond.night > 0 or cond.rain > 0):
             return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
-        frame = self.camera.capture(e.x_m, e.y_m, e.yaw_rad, need_depth=True)
-        assert frame.depth_m is not None
-        rgb = camera_effects(frame.rgb, frame.depth_m, cond, self._headlight, self.rng)
-        return CameraFrame(rgb=rgb, depth_m=frame.depth_m if self.cfg.camera.depth else None, segmentation=frame.segmentation)
+        # Lit signal lamps shine at night: their pixels (found from the body ids) are not darkened.
+        glow = cond.night > 0 and bool(self.scenery.heads)
+        seg = self.cfg.camera.segmentation
+        rgb, depth_m, body = self.camera.render(e.x_m, e.y_m, e.yaw_rad, depth=True, bodies=seg or glow)
+        assert depth_m is not None
+        lit = np.isin(body, self._lit_lamps()) if glow and body is not None else None
+        rgb = camera_effects(rgb, depth_m, cond, self._headlight, self.rng, glow=lit)
+        return CameraFrame(
+            rgb=rgb,
+            depth_m=depth_m if self.cfg.camera.depth else None,
+            segmentation=self.camera.classes(body) if seg and body is not None else None,
+        )
+
+    def _lit_lamps(self) -> list[int]:
+        """Body ids of the signal lamps lit now."""
+        shown = self._lamps_shown or ()
+        return [h.lamps[LAMP_OF_STATE[shown[h.group]]] for h in self.scenery.heads if shown]
 
     def _with_fault(self, name: str, read: Callable[[], Any], missing: Callable[[], Any], noisy: Callable[[Any, float], Any]) -> Any:
         """One reading of sensor ``name`` through its fault schedule.

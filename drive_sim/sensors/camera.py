@@ -17,7 +17,7 @@ from drive_sim.config import require
 from drive_sim.types import CameraFrame
 
 #: Segmentation class ids written into ``CameraFrame.segmentation``.
-SEG_CLASSES = {"none": 0, "ground": 1, "road": 2, "marking": 3, "barrier": 4, "ego": 5, "vehicle": 6}
+SEG_CLASSES = {"none": 0, "ground": 1, "road": 2, "marking": 3, "barrier": 4, "ego": 5, "vehicle": 6, "signal": 7}
 
 
 @dataclass(frozen=True)
@@ -102,19 +102,39 @@ class Camera:
         target = (ex + ahead * cy, ey + ahead * sy, cfg.height_m - ahead * self._tan_pitch)
         return look_at(self._c, (ex, ey, cfg.height_m), target)
 
+    def render(
+        self, x_m: float, y_m: float, yaw_rad: float, *, depth: bool, bodies: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The raw image for a car at (x, y, yaw).
+
+        Returns:
+            RGB (H, W, 3) uint8; metric depth (H, W) float32 if ``depth``; the body id of every
+            pixel (-1: none) if ``bodies``.
+        """
+        cfg = self.cfg
+        flags = 0 if bodies else pb.ER_NO_SEGMENTATION_MASK
+        _, _, rgba, z_buf, seg = render_rgb(self._c, cfg.width, cfg.height, self.view_matrix(x_m, y_m, yaw_rad), self._proj, flags)
+        rgb = rgb_image(rgba, cfg.height, cfg.width)
+        depth_m = None
+        if depth:
+            z = np.asarray(z_buf, dtype=np.float32).reshape(cfg.height, cfg.width)
+            depth_m = (cfg.far_m * cfg.near_m / (cfg.far_m - (cfg.far_m - cfg.near_m) * z)).astype(np.float32)
+        body = None
+        if bodies:
+            ids = np.asarray(seg, dtype=np.int64).reshape(cfg.height, cfg.width)
+            body = np.where(ids >= 0, ids & ((1 << 24) - 1), -1)
+        return rgb, depth_m, body
+
+    def classes(self, body: np.ndarray) -> np.ndarray:
+        """``SEG_CLASSES`` ids of a body-id image (0 where no body, or without a lookup)."""
+        if self._seg_lookup is None:
+            return np.zeros(body.shape, np.uint8)
+        lookup = self._seg_lookup
+        return np.where(body >= 0, lookup[np.clip(body, 0, len(lookup) - 1)], 0).astype(np.uint8)
+
     def capture(self, x_m: float, y_m: float, yaw_rad: float, *, need_depth: bool = False) -> CameraFrame:
         """Render the camera image for a car at (x, y, yaw); depth also when ``need_depth``."""
         cfg = self.cfg
-        flags = 0 if cfg.segmentation else pb.ER_NO_SEGMENTATION_MASK
-        _, _, rgba, depth, seg = render_rgb(self._c, cfg.width, cfg.height, self.view_matrix(x_m, y_m, yaw_rad), self._proj, flags)
-        rgb = rgb_image(rgba, cfg.height, cfg.width)
-        depth_m = None
-        if cfg.depth or need_depth:
-            z = np.asarray(depth, dtype=np.float32).reshape(cfg.height, cfg.width)
-            depth_m = (cfg.far_m * cfg.near_m / (cfg.far_m - (cfg.far_m - cfg.near_m) * z)).astype(np.float32)
-        seg_img = None
-        if cfg.segmentation and self._seg_lookup is not None:
-            ids = np.asarray(seg, dtype=np.int64).reshape(cfg.height, cfg.width)
-            body = np.where(ids >= 0, ids & ((1 << 24) - 1), -1)
-            seg_img = np.where(body >= 0, self._seg_lookup[np.clip(body, 0, len(self._seg_lookup) - 1)], 0).astype(np.uint8)
-        return CameraFrame(rgb=rgb, depth_m=depth_m, segmentation=seg_img)
+        seg = cfg.segmentation and self._seg_lookup is not None
+        rgb, depth_m, body = self.render(x_m, y_m, yaw_rad, depth=cfg.depth or need_depth, bodies=seg)
+        return CameraFrame(rgb=rgb, depth_m=depth_m, segmentation=self.classes(body) if body is not None else None)
