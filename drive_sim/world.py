@@ -581,21 +581,32 @@ class World:
         return self._with_fault("camera", self._render_camera, missing, noisy)
 
     def _render_camera(self) -> CameraFrame:
+        cc = self.cfg.camera
+        return self.render_camera(self.camera, self._headlight, self.rng, depth=cc.depth, segmentation=cc.segmentation)
+
+    def render_camera(
+        self, camera: Camera, headlight: np.ndarray, rng: np.random.Generator, *, depth: bool, segmentation: bool
+    ) -> CameraFrame:
+        """A frame of ``camera`` on the ego car now, through the weather (no sensor faults).
+
+        The ego camera's reading uses it; so does dataset collection, with cameras of other sizes
+        (``headlight`` is the beam pattern at the camera's size, ``rng`` draws the rain streaks).
+        Depth and segmentation are the renderer's, untouched by the weather.
+        """
         e = self.ego
         cond = self.weather.current
-        if not (cond.foggy or cond.night > 0 or cond.rain > 0):
-            return self.camera.capture(e.x_m, e.y_m, e.yaw_rad)
+        effects = cond.foggy or cond.night > 0 or cond.rain > 0
         # Lit signal lamps shine at night: their pixels (found from the body ids) are not darkened.
         glow = cond.night > 0 and bool(self.scenery.heads)
-        seg = self.cfg.camera.segmentation
-        rgb, depth_m, body = self.camera.render(e.x_m, e.y_m, e.yaw_rad, depth=True, bodies=seg or glow)
-        assert depth_m is not None
-        lit = np.isin(body, self._lit_lamps()) if glow and body is not None else None
-        rgb = camera_effects(rgb, depth_m, cond, self._headlight, self.rng, glow=lit)
+        rgb, depth_m, body = camera.render(e.x_m, e.y_m, e.yaw_rad, depth=depth or effects, bodies=segmentation or glow)
+        if effects:
+            assert depth_m is not None
+            lit = np.isin(body, self._lit_lamps()) if glow and body is not None else None
+            rgb = camera_effects(rgb, depth_m, cond, headlight, rng, glow=lit)
         return CameraFrame(
             rgb=rgb,
-            depth_m=depth_m if self.cfg.camera.depth else None,
-            segmentation=self.camera.classes(body) if seg and body is not None else None,
+            depth_m=depth_m if depth else None,
+            segmentation=camera.classes(body) if segmentation and body is not None else None,
         )
 
     def _lit_lamps(self) -> list[int]:

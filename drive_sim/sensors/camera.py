@@ -133,7 +133,7 @@ class Camera:
         return np.where(body >= 0, lookup[np.clip(body, 0, len(lookup) - 1)], 0).astype(np.uint8)
 
     def capture(self, x_m: float, y_m: float, yaw_rad: float, *, need_depth: bool = False) -> CameraFrame:
-        """Render the camera image for a car at (x, y, yaw); depth also when ``need_depth``."""
+        """Render the camera image for a car at (x, y, yaw); depth also when ``need_depth`` (no weather: see ``World.render_camera``)."""
         cfg = self.cfg
         seg = cfg.segmentation and self._seg_lookup is not None
         rgb, depth_m, body = self.render(x_m, y_m, yaw_rad, depth=cfg.depth or need_depth, bodies=seg)
