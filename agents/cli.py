@@ -1,4 +1,4 @@
-"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``bench``, ``perf`` and ``scenarios``.
+"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``bench``, ``perf``, ``collect`` and ``scenarios``.
 
 Argument parsing only; the work is done by functions in the packages. Bad input ends with one
 line naming what to fix and exit status 2. (argparse rather than tyro, which STYLE.md suggests:
@@ -103,8 +103,45 @@ def _build() -> argparse.ArgumentParser:
     pf.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     pf.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    from agents.datasets.collect import CollectConfig
+
+    c = CollectConfig()
+    co = sub.add_parser("collect", help="collect a labelled camera dataset from the world's ground truth (resumable)")
+    co.add_argument("--scenarios", default="all", help="comma-separated names or ids, or all (default all)")
+    co.add_argument("--episodes", type=int, default=c.episodes, help=f"episodes in all, over the scenarios in turn (default {c.episodes})")
+    co.add_argument("--out", required=True, help="dataset folder; a re-run of the same command finishes an interrupted collection")
+    co.add_argument("--sizes", default=",".join(map(str, c.sizes)), help="camera sizes in px, comma-separated (default 84)")
+    co.add_argument("--seed", type=int, default=c.seed, help=f"collection seed (default {c.seed})")
+    co.add_argument("--holdout", default=c.holdout, help=f"scenario kept out of train/val/test (default {c.holdout}; '' for none)")
+    co.add_argument("--every", type=int, default=c.every, help=f"keep every N-th control step (default {c.every})")
+    co.add_argument("--max-steps", type=int, default=c.max_steps, help=f"control steps per episode at most (default {c.max_steps})")
+    co.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    co.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sub.add_parser("scenarios", help="list the scenario library")
     return root
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from agents.datasets.collect import CollectConfig, collect
+
+    try:
+        sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"sizes: {args.sizes!r} is not a comma-separated list of sizes in px (e.g. 84,128)") from None
+    cfg = CollectConfig(
+        scenarios=tuple(x.strip() for x in args.scenarios.split(",") if x.strip()),
+        episodes=args.episodes,
+        seed=args.seed,
+        sizes=sizes,
+        every=args.every,
+        max_steps=args.max_steps,
+        holdout=args.holdout,
+    )
+    manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    frames = manifest["frames"]
+    print(f"dataset: {args.out}  frames " + "  ".join(f"{k} {v:,}" for k, v in frames.items()))
+    return 0
 
 
 _TRAIN_KEYS = ("scenario", "algo", "obs", "action", "total_steps", "n_envs", "seed", "eval_episodes", "out_dir", "name")
@@ -291,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{'rss_growth_mb':32s} {res.memory['growth_mb']:12,.1f}")
             if cfg.out:
                 print(f"report: {cfg.out}")
+        elif args.command == "collect":
+            return _collect(args)
         elif args.command == "scenarios":
             from drive_sim.scenarios import load_scenario, scenario_names
 

@@ -169,6 +169,11 @@ class NetworkTraffic:
         self.accel[:] = 0.0
         self._refresh_params()
         self._poses = None
+        if self.signals.random_start and g.signal_groups:
+            sc = self.signals
+            self.phase = int(rng.integers(g.signal_groups))
+            t = float(rng.uniform(0.0, sc.green_s + sc.amber_s))
+            self.stage, self.stage_t = (GREEN, t) if t < sc.green_s else (AMBER, t - sc.green_s)
 
     def _keep_clear(self, lane: int) -> float:
         """Distance before a lane's end where nobody is spawned [m]."""

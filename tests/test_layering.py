@@ -25,7 +25,7 @@ FORBIDDEN_THIRD_PARTY = {"drive_sim": {"torch", "stable_baselines3", "gymnasium"
 # Gymnasium when drive_sim is imported, and its entry point imports drive-sim's own envs package when an env is made.
 EXCEPTIONS = {"drive_sim/registration.py": {"gymnasium", "envs"}}
 # The rooms of agents/, bottom first: a module may import its own room and the rooms below it.
-AGENT_ROOMS = ("policies", "evaluation", "training", "reports", "cli")
+AGENT_ROOMS = ("policies", "evaluation", "training", "datasets", "reports", "cli")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -224,7 +224,7 @@ def test_the_room_check_fails_on_a_planted_upward_edge(tmp_path):
     )
     bad = wrong_room_edges(import_graph(root, ("agents",)))
     assert bad == [
-        "agents.helpers is in no room; put it in one of agents.{policies, evaluation, training, reports, cli}",
+        "agents.helpers is in no room; put it in one of agents.{policies, evaluation, training, datasets, reports, cli}",
         "agents.policies.base:2 imports agents.training.trainer (agents.policies may import only policies)",
     ]
 

@@ -37,12 +37,16 @@ class SignalConfig:
         amber_s: amber time [s]; vehicles that can stop comfortably stop.
         all_red_s: shortest all-red time [s]; it lasts until the junction box is empty.
         critical_gap_s: time gap a driver giving way needs in priority traffic [s].
+        random_start: start each episode at a random point of the cycle (the phase with green or
+            amber and the time into it drawn from the episode's seed) instead of the first
+            phase's green; the perception dataset uses it so frames show every state.
     """
 
     green_s: float = 12.0
     amber_s: float = 3.0
     all_red_s: float = 2.0
     critical_gap_s: float = 2.5
+    random_start: bool = False
 
     def __post_init__(self) -> None:
         for name in ("green_s", "amber_s", "all_red_s", "critical_gap_s"):
