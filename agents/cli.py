@@ -1,4 +1,4 @@
-"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``bench``, ``perf``, ``collect`` and ``scenarios``.
+"""The ``drive-sim`` command: ``train``, ``evaluate``, ``replay``, ``bench``, ``perf``, ``collect``, ``perception`` and ``scenarios``.
 
 Argument parsing only; the work is done by functions in the packages. Bad input ends with one
 line naming what to fix and exit status 2. (argparse rather than tyro, which STYLE.md suggests:
@@ -118,8 +118,66 @@ def _build() -> argparse.ArgumentParser:
     co.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     co.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    from agents.datasets.perception_train import PerceptionTrainConfig
+
+    pt = PerceptionTrainConfig()
+    pe = sub.add_parser("perception", help="train and evaluate the camera perception net")
+    psub = pe.add_subparsers(dest="perception_command", required=True, parser_class=_Parser)
+    ptr = psub.add_parser("train", help="train the multi-task net on a collected dataset (a run folder; --resume continues one)")
+    ptr.add_argument("--data", default=None, help="dataset folder (drive-sim collect --out)")
+    ptr.add_argument("--resume", default=None, metavar="RUN", help="continue an interrupted run folder")
+    ptr.add_argument("--size", type=int, default=pt.size, help=f"frame size in px (default {pt.size})")
+    ptr.add_argument("--tasks", default=",".join(pt.tasks), help="heads to train, comma-separated (default all four)")
+    ptr.add_argument("--weighting", default=pt.weighting, choices=("fixed", "uncertainty"), help="task loss weights (default fixed)")
+    ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
+    ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")
+    ptr.add_argument("--lr", type=float, default=pt.lr, help=f"learning rate (default {pt.lr})")
+    ptr.add_argument("--label-fraction", type=float, default=pt.label_fraction, help="share of training episodes with labels (default 1)")
+    ptr.add_argument("--encoder", default="", help="start the encoder from this net file or pre-training checkpoint")
+    ptr.add_argument("--seed", type=int, default=pt.seed, help=f"seed (default {pt.seed})")
+    ptr.add_argument("--out-dir", default=pt.out_dir, help=f"where run folders go (default {pt.out_dir})")
+    ptr.add_argument("--name", default="", help="run folder name (default perception-s<seed>)")
+    ptr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pev = psub.add_parser("eval", help="the error table per task, split, scenario and weather, beside the trivial baseline")
+    pev.add_argument("--model", default=None, help="a run's model.pt (default: the net shipped in the package)")
+    pev.add_argument("--data", required=True, help="dataset folder")
+    pev.add_argument("--out", default="", help="write the table here (.md, .json, or both without a suffix)")
+
     sub.add_parser("scenarios", help="list the scenario library")
     return root
+
+
+def _perception(args: argparse.Namespace) -> int:
+    if args.perception_command == "train":
+        from agents.datasets.perception_train import PerceptionTrainConfig, train_perception
+
+        if args.resume:
+            run = train_perception(PerceptionTrainConfig(), resume=args.resume, progress=not args.no_progress)
+        else:
+            if not args.data:
+                raise ValueError("data: give the dataset folder (--data DIR), or --resume RUN")
+            cfg = PerceptionTrainConfig(
+                data=args.data,
+                size=args.size,
+                tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
+                weighting=args.weighting,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                label_fraction=args.label_fraction,
+                encoder=args.encoder,
+                seed=args.seed,
+                out_dir=args.out_dir,
+                name=args.name,
+            )
+            run = train_perception(cfg, progress=not args.no_progress)
+        print(f"run: {run}  model: {run / 'model.pt'}  test: {run / 'test.json'}")
+        return 0
+    from agents.datasets.perception_eval import markdown, perception_eval
+
+    result = perception_eval(args.model, args.data, out=args.out or None)
+    print(markdown(result))
+    return 0
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -330,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"report: {cfg.out}")
         elif args.command == "collect":
             return _collect(args)
+        elif args.command == "perception":
+            return _perception(args)
         elif args.command == "scenarios":
             from drive_sim.scenarios import load_scenario, scenario_names
 

@@ -1,0 +1,152 @@
+"""The perception net (issue 18): heads and loss, a tiny training run that learns, seeded runs, resume, bad files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import perception
+from agents.datasets.collect import CollectConfig, collect
+from agents.datasets.perception_train import PerceptionTrainConfig, train_perception
+from agents.datasets.reader import load_frames
+from perception.model import REG_LABELS, LossConfig, MultiTaskLoss, NetConfig, PerceptionNet, baseline_metrics, evaluate, targets
+
+SMALL = CollectConfig(scenarios=("lanekeep", "highway"), episodes=20, sizes=(32,), max_steps=30, every=1, holdout="")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pdata")
+    collect(SMALL, out, workers=2, progress=False)
+    return out
+
+
+def _cfg(data, tmp_path, **kw) -> PerceptionTrainConfig:
+    base = {"data": str(data), "size": 32, "epochs": 2, "batch_size": 32, "lr": 3e-3, "out_dir": str(tmp_path / "runs"), "threads": 2}
+    return PerceptionTrainConfig(**{**base, **kw})
+
+
+def test_heads_give_their_outputs_and_single_task_nets_only_theirs():
+    net = PerceptionNet(NetConfig(size=32))
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    out = net(frames)
+    assert out["regression"].shape == (3, len(REG_LABELS)) and out["presence"].shape == (3,)
+    assert out["light"].shape == (3, 5) and out["segmentation"].shape == (3, 5, 32, 32)
+    pred = net.predict(frames)
+    assert pred["segmentation"].shape == (3, 32, 32) and set(REG_LABELS) <= set(pred)
+    single = PerceptionNet(NetConfig(size=32, tasks=("segmentation",)))
+    assert set(single(frames)) == {"segmentation"}
+    assert "segmentation" not in net(frames, segmentation=False)
+
+
+def test_uncertainty_weights_are_learned_per_task():
+    net = PerceptionNet(NetConfig(size=32))
+    loss_fn = MultiTaskLoss(net.cfg.tasks, LossConfig(weighting="uncertainty"))
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    labels = np.zeros((4, 11), np.float32)
+    names = ("lane_offset_m", "heading_error_deg", "curvature_ahead_1pm", "edge_left_m", "edge_right_m", "lead_present")
+    names += ("lead_distance_m", "lead_rel_speed_mps", "stop_distance_m", "light_state", "speed_mps")
+    y = targets(labels, names, np.zeros((4, 32, 32), np.int64))
+    total, parts = loss_fn(net(frames), y, net)
+    total.backward()
+    assert set(parts) == set(net.cfg.tasks)
+    assert all(p.grad is not None and p.grad.abs() > 0 for p in loss_fn.log_vars.values())
+
+
+def test_a_tiny_net_learns_the_lane_offset(data, tmp_path):
+    run = train_perception(_cfg(data, tmp_path, epochs=8), progress=False)
+    model = perception.load(run / "model.pt")
+    train, _ = load_frames(data, ("train",), 32)
+    ours, base = evaluate(model.net, train), baseline_metrics(train, train)
+    assert ours["lane_offset_mae_m"] < 0.6 * base["lane_offset_mae_m"], (ours["lane_offset_mae_m"], base["lane_offset_mae_m"])
+    assert ours["seg_miou"] > base["seg_miou"] + 0.2
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "finished" and status["steps"] == 8
+    test = json.loads((run / "test.json").read_text())
+    assert "test" in test and {"net", "baseline"} <= set(test["test"])
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+
+
+def _rows(run):
+    with open(run / "epochs.csv") as fh:
+        return [{k: v for k, v in r.items() if k.startswith("loss_")} for r in csv.DictReader(fh)]
+
+
+def test_the_same_seed_gives_the_same_losses_and_a_resumed_run_continues_as_if_uninterrupted(data, tmp_path, monkeypatch):
+    a = train_perception(_cfg(data, tmp_path, name="a"), progress=False)
+    b = train_perception(_cfg(data, tmp_path, name="b"), progress=False)
+    assert _rows(a) == _rows(b) and len(_rows(a)) == 2
+    c = train_perception(_cfg(data, tmp_path, name="c", seed=1), progress=False)
+    assert _rows(c)[0] != _rows(a)[0]
+    # Interrupt the second epoch (Ctrl-C), then resume.
+    from perception import model as pm
+
+    calls = {"n": 0}
+    original = pm.train_epoch
+
+    def interrupting(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kw)
+
+    monkeypatch.setattr(pm, "train_epoch", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        train_perception(_cfg(data, tmp_path, name="d"), progress=False)
+    d = tmp_path / "runs" / "d"
+    assert json.loads((d / "status.json").read_text())["state"] == "interrupted" and len(_rows(d)) == 1
+    monkeypatch.setattr(pm, "train_epoch", original)
+    train_perception(PerceptionTrainConfig(), resume=d, progress=False)
+    assert _rows(d) == _rows(a)
+    status = json.loads((d / "status.json").read_text())
+    assert status["state"] == "finished" and status["resumes"] == 1
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_bad_models_and_datasets_are_one_line_and_lose_nothing(data, tmp_path):
+    # A net file with a pickled payload (code would run on a plain torch.load) is refused.
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "x": Evil()}, bad)
+    with pytest.raises(ValueError, match="pickled objects other than weights"):
+        perception.load(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(pickle.dumps({"a": 1})[:5])
+    with pytest.raises(ValueError, match="not a readable torch file"):
+        perception.load(junk)
+    r = _cli("perception", "eval", "--model", str(bad), "--data", str(data), cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "pwned" not in r.stdout
+    # Not a dataset, another size, a missing label: one line, no run folder made.
+    r = _cli("perception", "train", "--data", str(tmp_path), "--out-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert r.returncode == 2 and "no manifest.json" in r.stderr and not (tmp_path / "runs").exists()
+    r = _cli("perception", "train", "--data", str(data), "--size", "84", "--out-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert r.returncode == 2 and "collected at sizes [32]" in r.stderr and not (tmp_path / "runs").exists()
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["labels"]["scalars"] = [n for n in m["labels"]["scalars"] if n != "lane_offset_m"]
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="has no label lane_offset_m"):
+        load_frames(copy, ("train",), 32)
+    # A shard cut short is named.
+    m = json.loads((data / "manifest.json").read_text())
+    shutil.copy(data / "manifest.json", copy / "manifest.json")
+    shard = copy / m["episodes"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"00000\.npz is not a readable \.npz"):
+        load_frames(copy, ("train",), 32)
