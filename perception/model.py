@@ -65,7 +65,7 @@ class NetConfig:
     size: int = 84
     channels: tuple[int, ...] = (16, 32, 64, 64)
     features: int = 128
-    decoder: tuple[int, ...] = (32, 24, 16, 8)
+    decoder: tuple[int, ...] = (32, 16, 8, 4)
     tasks: tuple[str, ...] = TASKS
 
     def __post_init__(self) -> None:

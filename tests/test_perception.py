@@ -18,7 +18,18 @@ from agents.datasets.perception_train import PerceptionTrainConfig, train_percep
 from agents.datasets.reader import load_frames
 from perception.model import REG_LABELS, LossConfig, MultiTaskLoss, NetConfig, PerceptionNet, baseline_metrics, evaluate, targets
 
-SMALL = CollectConfig(scenarios=("lanekeep", "highway"), episodes=20, sizes=(32,), max_steps=30, every=1, holdout="")
+# Hard swerves, so that 30 steps cover lane offsets of a metre or so (a tiny net needs something to learn).
+SMALL = CollectConfig(
+    scenarios=("lanekeep", "highway"),
+    episodes=20,
+    sizes=(32,),
+    max_steps=30,
+    every=1,
+    holdout="",
+    lateral_drift_mps2=1.0,
+    swerves_per_min=30.0,
+    swerve_mps2=3.0,
+)
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,11 @@ class CollectConfig:
         lateral_drift_mps2: size of the slow random steering drift added to the expert's, as a
             lateral acceleration [m/s^2].
         swerves_per_min: expected swerves a minute (a steering pulse the expert then recovers from).
-        swerve_mps2: largest lateral acceleration of a swerve [m/s^2].
+        swerve_mps2: largest lateral acceleration of a swerve [m/s^2]. Drift and swerves shrink
+            with the weather's friction (by friction / 0.9), so that they stay within what the
+            tyres can take.
+        max_heading_deg: the episode ends when the car's heading is this far off the lane's (it has
+            spun or is sliding sideways, out of the lane-following distribution the net serves).
         pedal_noise: size of the slow random pedal drift added to the expert's acceleration command
             (the continuous action's second component, in [-1, 1]).
     """
@@ -81,6 +85,7 @@ class CollectConfig:
     lateral_drift_mps2: float = 0.3
     swerves_per_min: float = 4.0
     swerve_mps2: float = 1.5
+    max_heading_deg: float = 30.0
     pedal_noise: float = 0.15
 
     def __post_init__(self) -> None:
@@ -181,8 +186,11 @@ class Perturbation:
     terms); the pedal offset is a slow drift of the acceleration command.
     """
 
-    def __init__(self, cfg: CollectConfig, rng: np.random.Generator, dt_s: float, wheelbase_m: float, max_steer_rad: float) -> None:
+    def __init__(
+        self, cfg: CollectConfig, rng: np.random.Generator, dt_s: float, wheelbase_m: float, max_steer_rad: float, friction: float = 0.9
+    ) -> None:
         self.cfg, self.rng, self.dt = cfg, rng, dt_s
+        self.grip = min(1.0, friction / 0.9)
         self.wheelbase, self.max_steer = wheelbase_m, max_steer_rad
         self.drift = self.pedal = self.swerve = 0.0
         self.swerve_left = 0
@@ -198,7 +206,7 @@ class Perturbation:
         elif rng.random() < cfg.swerves_per_min * self.dt / 60.0:
             self.swerve_left = int(rng.integers(int(0.3 / self.dt), int(0.8 / self.dt) + 1))
             self.swerve = float(rng.uniform(-cfg.swerve_mps2, cfg.swerve_mps2))
-        lateral = self.drift + (self.swerve if self.swerve_left > 0 else 0.0)
+        lateral = self.grip * (self.drift + (self.swerve if self.swerve_left > 0 else 0.0))
         v = max(speed_mps, 5.0)
         return float(np.arctan(lateral / v**2 * self.wheelbase) / self.max_steer), float(self.pedal)
 
@@ -209,7 +217,9 @@ def collect_episode(cfg_dict: dict[str, Any], ep: EpisodePlan, out: str) -> dict
 
     import drive_sim  # noqa: F401  (registers the ids in a spawned worker)
     from agents.policies.expert import ExpertAgent
-    from envs.labels import FrameLabeller
+    from envs.labels import SCALAR_LABELS, FrameLabeller
+
+    heading_col = SCALAR_LABELS.index("heading_error_deg")
 
     cfg = CollectConfig.from_dict(cfg_dict)
     t0 = time.perf_counter()
@@ -222,14 +232,19 @@ def collect_episode(cfg_dict: dict[str, Any], ep: EpisodePlan, out: str) -> dict
         # One generator for the episode's perturbations and rain streaks, from the episode's seed.
         rng = np.random.default_rng([ep.seed, 18])
         world_cfg = env.unwrapped.config.scenario.world
-        noise = Perturbation(cfg, rng, world_cfg.control_period_s, world_cfg.vehicle.wheelbase_m, world_cfg.vehicle.max_steer_rad)
+        noise = Perturbation(
+            cfg, rng, world_cfg.control_period_s, world_cfg.vehicle.wheelbase_m, world_cfg.vehicle.max_steer_rad, world_cfg.friction
+        )
         labeller = FrameLabeller(env.unwrapped, cfg.sizes)
         frames: dict[str, list[np.ndarray]] = {}
         steps = []
         speed = float(info["speed_mps"])
         for t in range(cfg.max_steps):
             if t % cfg.every == 0:
-                for k, v in labeller.capture(rng).items():
+                shot = labeller.capture(rng)
+                if abs(float(shot["labels"][heading_col])) > cfg.max_heading_deg:
+                    break  # the car has lost control (a spin or a slide): no longer driving along the lane
+                for k, v in shot.items():
                     frames.setdefault(k, []).append(v)
                 steps.append(t)
             steer, pedal = noise.step(speed)

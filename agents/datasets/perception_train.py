@@ -58,7 +58,7 @@ class PerceptionTrainConfig:
     size: int = 84
     tasks: tuple[str, ...] = ("regression", "presence", "light", "segmentation")
     weighting: str = "fixed"
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -179,8 +179,9 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
     tb = SummaryWriter(str(run / "tb"))
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     meta = {"data": str(cfg.data), "size": cfg.size, "labels": list(train.names), "train_frames": len(train), "seed": cfg.seed}
-    if progress:
-        print(f"perception train: run {run}, {len(train):,} training frames, {len(val):,} validation, epochs {start + 1}-{cfg.epochs}")
+    # What it is doing, with or without the progress bar.
+    print(f"perception train: run {run}, {len(train):,} training frames, {len(val):,} validation, epochs {start + 1}-{cfg.epochs}")
+    show = ("lane_offset_mae_m", "heading_mae_deg", "lead_distance_mae_m", "lead_f1", "light_accuracy", "seg_miou")
     epoch = start
     t_run = time.perf_counter()
     try:
@@ -208,12 +209,13 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
                 save_model(run / "model.pt", net, {**meta, "epoch": epoch + 1, "val": val_m})
             _save_checkpoint(run, net, loss_fn, opt, sched, epoch + 1, best)
             set_status(run, "running", epoch + 1, "checkpoints/last.pt", **extras)
-            if progress:
-                show = ("lane_offset_mae_m", "heading_mae_deg", "lead_distance_mae_m", "lead_f1", "light_accuracy", "seg_miou")
-                print(f"epoch {epoch + 1}: loss {losses['total']:.4f}  " + "  ".join(f"{k} {val_m[k]:.3f}" for k in show if k in val_m))
+            print(f"epoch {epoch + 1}: loss {losses['total']:.4f}  " + "  ".join(f"{k} {val_m[k]:.3f}" for k in show if k in val_m))
         extras["train_wall_s"] = round(float(extras.get("train_wall_s", 0.0)) + time.perf_counter() - t_run, 1)
-        test_report(run, cfg)
+        test = test_report(run, cfg)
         set_status(run, "finished", cfg.epochs, "checkpoints/last.pt", **extras)
+        if "test" in test:
+            t = test["test"]["net"]
+            print("test: " + "  ".join(f"{k} {t[k]:.3f}" for k in show if k in t))
     except KeyboardInterrupt:
         extras["train_wall_s"] = round(float(extras.get("train_wall_s", 0.0)) + time.perf_counter() - t_run, 1)
         set_status(run, "interrupted", epoch, "checkpoints/last.pt" if epoch else None, **extras)

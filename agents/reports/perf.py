@@ -172,6 +172,48 @@ def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
     return env_rates, raw_rates
 
 
+def measure_perception(frames: int, repeats: int) -> dict[str, list[float]]:
+    """Frames/s of the shipped perception net on the camera env's own frames, one thread.
+
+    ``perception_b1``: one frame at a time with the driving heads (lane, lead, light), as an env
+    step would call it; ``perception_b1_seg``: the same with the segmentation decoder;
+    ``perception_b64``: batches of 64, all heads, per frame. Empty when no net ships.
+    """
+    import torch
+
+    import perception
+
+    if not perception.SHIPPED.is_file():
+        return {}
+    torch.set_num_threads(1)
+    model = perception.load()
+    env = gym.make(ENV_ID, obs_type="camera")
+    obs, _ = env.reset(seed=0)
+    step = _stepper(env, np.array([0.0, 0.1], np.float32))
+    shots = []
+    for _ in range(64):
+        step()
+        shots.append(env.unwrapped.world.capture_camera().rgb)
+    env.close()
+    batch = np.stack(shots)
+    out: dict[str, list[float]] = {"perception_b1": [], "perception_b1_seg": [], "perception_b64": []}
+    model(batch[:1], segmentation=True)  # warm up
+    k = 0
+    for _ in range(repeats):
+        for key, seg in (("perception_b1", False), ("perception_b1_seg", True)):
+            t0 = time.perf_counter()
+            for _ in range(frames):
+                model(batch[k % 64 : k % 64 + 1], segmentation=seg)
+                k += 1
+            out[key].append(frames / (time.perf_counter() - t0))
+        n = max(1, frames // 64)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            model(batch, segmentation=True)
+        out["perception_b64"].append(64 * n / (time.perf_counter() - t0))
+    return out
+
+
 #: Scenes of the video-frame timing: the open road and the two junctions with the most overdraw.
 VIDEO_SCENES = {
     "video_frame_highway": ENV_ID,
@@ -361,7 +403,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     except ImportError:
         have_hwe = False
     tasks = (
-        ["lidar", "camera", "multi", "raw", "planner", "video", "scenarios"]
+        ["lidar", "camera", "perception", "multi", "raw", "planner", "video", "scenarios"]
         + (["highway-v0", "highway-fast-v0"] if have_hwe else [])
         + (["memory"] if cfg.memory_steps else [])
     )
@@ -378,6 +420,9 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             env_rates, raw_rates = measure_camera(cfg.camera_steps, cfg.repeats)
             res.samples["env_camera"], res.samples["raw_camera_frame"] = env_rates, raw_rates
             res.rates["env_camera"], res.rates["raw_camera_frame"] = statistics.median(env_rates), statistics.median(raw_rates)
+        elif task == "perception":
+            for key, samples in measure_perception(cfg.camera_steps, cfg.repeats).items():
+                res.samples[key], res.rates[key] = samples, statistics.median(samples)
         elif task == "raw":
             _measure_raw(cfg, res)
         elif task == "planner":
@@ -417,6 +462,14 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
         per_step = 1.0 / r["expert_decision"] + 1.0 / r["env_kinematics"]
         res.ratios["planner_ms_per_call"] = 1000.0 / r["planner_call"]
         res.ratios["planner_share_of_expert_step"] = (1.0 / r["planner_call"]) / per_step
+    if "perception_b1" in r:
+        res.ratios["perception_ms_per_frame_b1"] = 1000.0 / r["perception_b1"]
+        res.ratios["perception_ms_per_frame_b1_seg"] = 1000.0 / r["perception_b1_seg"]
+        res.ratios["perception_ms_per_frame_b64"] = 1000.0 / r["perception_b64"]
+        # A camera env step with the net run on its frame, against the camera env step alone.
+        res.ratios["camera_step_with_perception_vs_camera_step"] = (1.0 / r["env_camera"]) / (
+            1.0 / r["env_camera"] + 1.0 / r["perception_b1"]
+        )
     video = [r[k] for k in VIDEO_SCENES if k in r]
     if video:
         res.ratios["video_frames_per_s_worst"] = min(video)
@@ -460,6 +513,9 @@ _LABELS = {
     "raw_physics_control_period": "raw PyBullet: physics for one 0.1 s control period (/s)",
     "raw_lidar_reading": "raw PyBullet: one 64-beam rayTestBatch (/s)",
     "raw_camera_frame": "raw PyBullet: one 84x84 TinyRenderer frame of the same views (/s)",
+    "perception_b1": "perception net, 84 px, one frame, driving heads (frames/s)",
+    "perception_b1_seg": "perception net, 84 px, one frame, with segmentation (frames/s)",
+    "perception_b64": "perception net, 84 px, batches of 64, all heads (frames/s)",
     "planner_call": "lattice planner calls, expert on Highway-v0 (/s)",
     "expert_decision": "expert decisions: decode + plan + control (/s)",
     "env_kinematics": "DriveSim/Highway-v0, kinematics obs, expert's actions (env steps/s)",

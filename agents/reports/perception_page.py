@@ -1,0 +1,213 @@
+"""docs/perception.md: the perception net's dataset, learning curves, error tables and sample frames.
+
+Reads what the commands wrote (a dataset's ``manifest.json`` and ``collect.json``, a training run's
+``epochs.csv``, ``status.json`` and ``test.json``, and an evaluation's JSON from ``drive-sim
+perception eval``) and draws two pictures: the learning curves and test frames with the predicted
+segmentation laid over them, predicted and true figures underneath.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.datasets.perception_eval import ROWS, _fmt
+from drive_sim.files import atomic_write, read_json, write_image, write_text
+
+#: Colours of the segmentation classes in the overlay (background, road, marking, vehicle, verge).
+SEG_COLOURS = np.array([[0, 0, 0], [90, 90, 255], [255, 255, 0], [255, 40, 40], [40, 200, 40]], np.uint8)
+
+
+def _read_epochs(run: Path) -> list[dict[str, float]]:
+    with open(run / "epochs.csv", newline="") as fh:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def plot_curves(rows: Sequence[dict[str, float]], path: Path) -> None:
+    """Training losses and validation figures per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for k in ("loss_total", "loss_regression", "loss_presence", "loss_light", "loss_segmentation"):
+        if k in rows[0]:
+            axes[0].plot(ep, [r[k] for r in rows], label=k.removeprefix("loss_"))
+    axes[0].set_yscale("log")
+    axes[0].set_title("training loss", fontsize=9)
+    for k, label in (("val_lane_offset_mae_m", "lane offset MAE [m]"), ("val_heading_mae_deg", "heading MAE [deg] / 10")):
+        if k in rows[0]:
+            scale = 0.1 if "heading" in k else 1.0
+            axes[1].plot(ep, [r[k] * scale for r in rows], label=label)
+    axes[1].axhline(0.1, color="k", lw=0.8, ls=":")
+    axes[1].set_title("validation: lane (target 0.1 dotted)", fontsize=9)
+    for k, label in (("val_lead_f1", "lead F1"), ("val_light_accuracy", "light accuracy (<40 m)"), ("val_seg_miou", "seg mIoU")):
+        if k in rows[0]:
+            axes[2].plot(ep, [r[k] for r in rows], label=label)
+    axes[2].set_ylim(0, 1.02)
+    axes[2].set_title("validation: detection and segmentation", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.legend(fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def sample_frames(model: Any, data: str | Path, path: Path, per_weather: int = 1, scale: int = 3) -> None:
+    """A grid of test frames (one per weather, and one held-out), each above its overlay, with predicted vs true figures."""
+    import cv2
+
+    from agents.datasets.reader import load_frames
+    from envs.labels import LIGHT_STATES
+
+    frames, entries = load_frames(data, ("test",), model.size)
+    assert frames.group is not None
+    col = {n: i for i, n in enumerate(frames.names)}
+    picks: list[int] = []
+    rng = np.random.default_rng(0)
+    for weather in ("dry", "rain", "fog", "night", "ice"):
+        idx = np.flatnonzero([entries[g]["weather"] == weather for g in frames.group])
+        # Prefer frames with a lead or a light in range: they show the most.
+        busy = idx[(frames.labels[idx, col["lead_present"]] > 0) | (frames.labels[idx, col["light_state"]] > 0)]
+        pool = busy if len(busy) else idx
+        picks += rng.choice(pool, size=min(per_weather, len(pool)), replace=False).tolist() if len(pool) else []
+    sub = frames.subset(np.asarray(picks, int))
+    pred = model(sub.rgb)
+    tiles = []
+    s = model.size * scale
+    for i in range(len(sub)):
+        rgb = cv2.resize(sub.rgb[i], (s, s), interpolation=cv2.INTER_NEAREST)
+        seg = cv2.resize(SEG_COLOURS[pred["segmentation"][i]], (s, s), interpolation=cv2.INTER_NEAREST)
+        over = (0.55 * rgb + 0.45 * seg).astype(np.uint8)
+        text = np.full((78, s, 3), 255, np.uint8)
+        lab = sub.labels[i]
+        lines = [
+            entries[sub.group[i]]["env_id"].removeprefix("DriveSim/") + " / " + entries[sub.group[i]]["weather"],
+            f"offset {pred['lane_offset_m'][i]:+.2f} m (true {lab[col['lane_offset_m']]:+.2f})",
+            f"lead {'yes' if pred['lead_present'][i] else 'no'} {pred['lead_distance_m'][i]:.1f} m"
+            f" (true {'yes' if lab[col['lead_present']] else 'no'} {lab[col['lead_distance_m']]:.1f})",
+            f"light {LIGHT_STATES[int(pred['light_state'][i])]} (true {LIGHT_STATES[int(lab[col['light_state']])]})",
+        ]
+        for k, line in enumerate(lines):
+            cv2.putText(text, line, (4, 16 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([rgb, over, text], axis=0))
+    grid = np.concatenate(tiles, axis=1) if tiles else np.zeros((8, 8, 3), np.uint8)
+    write_image(path, grid)
+
+
+def _table(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """Rows: metrics; columns: groups (net, baseline in brackets)."""
+    head = "| figure | target | " + " | ".join(f"{g['group']} ({g['frames']:,})" for g in groups) + " |"
+    out = [head, "|---|---:|" + "---:|" * len(groups)]
+    for key, label, target, higher in ROWS:
+        cells = []
+        for g in groups:
+            v, b = g["net"].get(key, math.nan), g["baseline"].get(key, math.nan)
+            mark = ""
+            if target is not None and not math.isnan(v):
+                mark = " ✓" if (v >= target if higher else v <= target) else " ✗"
+            cells.append(f"{_fmt(v)}{mark} ({_fmt(b)})")
+        t = "" if target is None else f"{'≥' if higher else '≤'} {target}"
+        out.append(f"| {label} | {t} | " + " | ".join(cells) + " |")
+    return out
+
+
+def perception_page(run: str | Path, data: str | Path, evaluation: str | Path, out: str | Path, *, commands: Sequence[str] = ()) -> Path:
+    """Write the page to ``out`` (its pictures beside it in ``images/perception/``)."""
+    import torch
+
+    import perception
+    from agents.reports.perf import machine_info
+
+    run, data, out = Path(run), Path(data), Path(out)
+    ev = read_json(Path(evaluation), "evaluation")
+    manifest = read_json(data / "manifest.json", "dataset manifest")
+    collect = read_json(data / "collect.json", "collect timings") if (data / "collect.json").exists() else {}
+    status = read_json(run / "status.json", "status")
+    rows = _read_epochs(run)
+    images = out.parent / "images" / "perception"
+    plot_curves(rows, images / "curves.png")
+    model = perception.load(run / "model.pt")
+    sample_frames(model, data, images / "samples.png")
+    m = machine_info()
+    groups = ev["groups"]
+    whole = [g for g in groups if "/" not in g["group"]]
+    weathers = [
+        g for g in groups if g["group"].startswith("test / ") and g["group"].split(" / ")[1] in ("dry", "rain", "fog", "night", "ice")
+    ]
+    held = [g for g in groups if g["group"].startswith("holdout")]
+    scen = [g for g in groups if g["group"].startswith("test / ") and g not in weathers]
+    cfg = manifest["config"]
+    lines = [
+        "# Camera perception",
+        "",
+        f"The multi-task net reads the {model.size}x{model.size} ego camera frame and gives the lane (offset, heading, curvature,",
+        "edges), the lead vehicle (present, gap, relative speed), the next stop line (distance, light state) and a",
+        "per-pixel segmentation (road, marking, vehicle, verge, background). `perception.load()` gives the shipped net.",
+        "",
+        f"Page made {m['date']} on {m['cpu']} ({m['logical_cores']} cores), Python {m['python']}, torch {torch.__version__}.",
+        "",
+        "## Commands",
+        "",
+        "```bash",
+        *commands,
+        "```",
+        "",
+        "## Dataset",
+        "",
+        f"{len(manifest['episodes'])} episodes over {len(set(e['env_id'] for e in manifest['episodes']))} scenarios "
+        f"(held out: {cfg.get('holdout') or 'none'}), weathers {', '.join(cfg['weathers'])}, sizes {cfg['sizes']} px, "
+        f"every {cfg['every']}th control step up to {cfg['max_steps']} steps; frames: "
+        + ", ".join(f"{k} {v:,}" for k, v in manifest["frames"].items())
+        + ".",
+    ]
+    if collect:
+        lines.append(
+            f"Collected in {collect['wall_s'] / 60:.1f} min with {collect['workers']} workers ({collect['frames_per_s']:.0f} frames/s)."
+        )
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.1f} min on 2 threads; model.pt is epoch "
+        f"{model.meta.get('epoch')} (best validation score).",
+        "",
+        "![learning curves](images/perception/curves.png)",
+        "",
+        "## Test figures (held-out seeds), beside the trivial baseline",
+        "",
+        "Each cell: the net, then in brackets the baseline (training-set mean, majority class, per-pixel commonest class).",
+        "",
+        *_table(whole),
+        "",
+        "### By weather (test split)",
+        "",
+        *_table(weathers),
+        "",
+    ]
+    if held:
+        lines += ["### The held-out scenario, by weather", "", *_table(held), ""]
+    if scen:
+        lines += ["### By scenario (test split)", "", *_table(scen), ""]
+    lines += [
+        "## Sample test frames",
+        "",
+        "Frame, predicted segmentation over it, predicted vs true figures:",
+        "",
+        "![samples](images/perception/samples.png)",
+        "",
+    ]
+    write_text(out, "\n".join(lines))
+    return out
+
+
+__all__ = ["perception_page", "plot_curves", "sample_frames"]
