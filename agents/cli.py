@@ -78,6 +78,14 @@ def _build() -> argparse.ArgumentParser:
     rp.add_argument("--height", type=int, default=v.height, help=f"frame height (default {v.height})")
     rp.add_argument("--panels", default=",".join(v.panels), help=f"comma-separated panels (default {','.join(v.panels)})")
     rp.add_argument("--fps", type=float, default=v.fps, help="frames per second (default: real time)")
+    rp.add_argument(
+        "--perception",
+        nargs="?",
+        const="shipped",
+        default=None,
+        metavar="MODEL",
+        help="film the camera panel through a perception net: its segmentation over the frame, predicted vs true (default net: shipped)",
+    )
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     bn = sub.add_parser("bench", help="run agents x scenarios x seeds; one row per episode in OUT/episodes.csv (resumable)")
@@ -326,11 +334,12 @@ def _replay(args: argparse.Namespace) -> int:
                 force=args.force,
                 progress=progress,
                 allow_pickle=args.allow_pickle,
+                perception=args.perception,
             )
         else:
             if args.record is not None:
                 raise ValueError("record: only with --agent (a log is already recorded)")
-            res = film_log(args.log, args.out, video=video, mode=args.mode, force=args.force, progress=progress)
+            res = film_log(args.log, args.out, video=video, mode=args.mode, force=args.force, progress=progress, perception=args.perception)
     except FileExistsError as err:
         raise ValueError(str(err)) from None
     outcome = ("success" if res.success else "no success") if res.finished else "unfinished (stopped before the episode ended)"

@@ -146,6 +146,23 @@ class VideoConfig:
         require(self.fps == 0.0 or 0.5 <= self.fps <= 120.0, "video.fps", f"must be 0 (real time) or in [0.5, 120], got {self.fps}")
 
 
+#: Colours of the perception net's segmentation classes in the camera panel (background, road, marking, vehicle, verge).
+SEG_TASK_RGB = np.array([[0, 0, 0], [70, 90, 255], [255, 235, 0], [255, 40, 40], [40, 190, 60]], np.uint8)
+
+
+@dataclass(frozen=True)
+class PerceptionPanel:
+    """What a perception net made of the camera frame, drawn over the camera panel.
+
+    Attributes:
+        segmentation: predicted classes (H, W) of the camera frame (``SEG_TASK_RGB`` order).
+        lines: short "predicted vs true" lines (lane offset, lead distance, light).
+    """
+
+    segmentation: np.ndarray
+    lines: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class FrameData:
     """What a video frame shows beside the 3-D view, taken from a live env or from an episode log.
@@ -164,6 +181,7 @@ class FrameData:
         camera: the agent's camera image (H, W, 3) uint8, or None when its observation has none.
         plan_xy: a planned path (K, 2) in the world frame, or None.
         title: a line at the top of the HUD (scenario and agent, say).
+        perception: a perception net's output on ``camera``, laid over it in the camera panel.
     """
 
     step: int
@@ -187,6 +205,7 @@ class FrameData:
     camera: np.ndarray | None = None
     plan_xy: np.ndarray | None = None
     title: str = ""
+    perception: PerceptionPanel | None = None
 
 
 _BG = (24, 26, 30)
@@ -424,6 +443,25 @@ def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
     return img
 
 
+def draw_perception(camera: np.ndarray, panel: PerceptionPanel, size: tuple[int, int]) -> np.ndarray:
+    """The camera frame with the predicted segmentation laid over it and the predicted-vs-true lines below."""
+    import cv2
+
+    w, h = size
+    seg = SEG_TASK_RGB[np.clip(panel.segmentation, 0, len(SEG_TASK_RGB) - 1)]
+    over = np.where(panel.segmentation[..., None] > 0, 0.55 * camera + 0.45 * seg, camera).astype(np.uint8)
+    img = cv2.resize(over, (w, h), interpolation=cv2.INTER_NEAREST)
+    rows = len(panel.lines)
+    if rows:
+        line_h = max(9, h // 12)
+        top = h - rows * line_h - 2
+        img[top:] = (0.35 * img[top:]).astype(np.uint8)
+        scale = line_h / 30.0
+        for k, text in enumerate(panel.lines):
+            cv2.putText(img, text, (2, top + (k + 1) * line_h - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, _TEXT, 1, cv2.LINE_AA)
+    return img
+
+
 def frame_layout(cfg: VideoConfig) -> dict[str, tuple[int, int, int, int]]:
     """Panel name -> (x, y, width, height) in the frame, for the panels ``cfg`` draws."""
     W, H = cfg.width, cfg.height
@@ -465,7 +503,9 @@ def compose_frame(world: World | None, sketch: RoadSketch, data: FrameData, cfg:
         elif name == "map":
             frame[y : y + h, x : x + w] = draw_map(sketch, data, (w, h), cfg.map_m)
         elif name == "camera":
-            if data.camera is not None:
+            if data.camera is not None and data.perception is not None:
+                frame[y : y + h, x : x + w] = draw_perception(data.camera, data.perception, (w, h))
+            elif data.camera is not None:
                 frame[y : y + h, x : x + w] = cv2.resize(data.camera, (w, h), interpolation=cv2.INTER_NEAREST)
             else:
                 for row, text in enumerate(("no camera in", "the observation"), start=1):

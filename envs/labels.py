@@ -115,20 +115,21 @@ class FrameLabeller:
                 (size, Camera(world.client, cfg, world.seg_lookup), headlight_pattern(size, size, cfg.fov_deg, cfg.pitch_deg))
             )
 
-    def capture(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def capture(self, rng: np.random.Generator, *, buffers: bool = True) -> dict[str, np.ndarray]:
         """One labelled frame per size, and the scalars.
 
         Returns ``rgbS`` (S, S, 3) uint8, ``segS`` (S, S) uint8 (``SEG_TASK_CLASSES``) and
         ``depthS`` (S, S) uint16 [cm] per size S, and ``labels`` (``SCALAR_LABELS``, float32).
-        ``rng`` draws the rain streaks.
+        ``rng`` draws the rain streaks; without ``buffers`` only the RGB frames and the labels.
         """
         out = {}
         for size, cam, headlight in self._cams:
-            frame = self.world.render_camera(cam, headlight, rng, depth=True, segmentation=True)
-            assert frame.depth_m is not None and frame.segmentation is not None
+            frame = self.world.render_camera(cam, headlight, rng, depth=buffers, segmentation=buffers)
             out[f"rgb{size}"] = frame.rgb
-            out[f"seg{size}"] = SEG_TASK_OF[frame.segmentation]
-            out[f"depth{size}"] = np.clip(np.round(frame.depth_m * 100.0), 0, 65535).astype(np.uint16)
+            if buffers:
+                assert frame.depth_m is not None and frame.segmentation is not None
+                out[f"seg{size}"] = SEG_TASK_OF[frame.segmentation]
+                out[f"depth{size}"] = np.clip(np.round(frame.depth_m * 100.0), 0, 65535).astype(np.uint16)
         out["labels"] = frame_labels(self.world).astype(np.float32)
         return out
 

@@ -154,6 +154,48 @@ class FilmResult:
     events: list[str] = field(default_factory=list)
 
 
+class PerceptionOverlay:
+    """The perception net's view in a video's camera panel: the frame it reads, its segmentation over it, predicted vs true.
+
+    The frame is the ego camera at the net's size, through the weather (its rain streaks from a
+    generator of the overlay's own, so filming with the net leaves the episode as it was); the true
+    figures are the dataset's labels of the same moment (``envs.labels``).
+
+    Args:
+        model: a perception run's ``model.pt``, or ``shipped`` (``perception.load()``).
+    """
+
+    def __init__(self, model: str = "shipped") -> None:
+        import perception
+
+        self.model = perception.load(None if model in ("", "shipped") else model)
+        self._rng = np.random.default_rng(0)
+        self._labeller: Any = None
+
+    def apply(self, env: Any, data: Any) -> Any:
+        """``data`` (a ``FrameData`` of ``env``, unwrapped) with the net's frame and panel."""
+        import dataclasses
+
+        from drive_sim.render import PerceptionPanel
+        from envs.labels import LIGHT_STATES, SCALAR_LABELS, FrameLabeller
+
+        if self._labeller is None or self._labeller.world is not env.world:
+            self._labeller = FrameLabeller(env, (self.model.size,))
+        shot = self._labeller.capture(self._rng, buffers=False)
+        rgb, lab = shot[f"rgb{self.model.size}"], dict(zip(SCALAR_LABELS, shot["labels"].tolist(), strict=True))
+        p = self.model(rgb)
+
+        def lead(present: float, gap: float) -> str:
+            return f"{gap:4.1f} m" if present > 0.5 else "none"
+
+        lines = (
+            f"offset {p['lane_offset_m'][0]:+.2f} m (true {lab['lane_offset_m']:+.2f})",
+            f"lead {lead(p['lead_present'][0], p['lead_distance_m'][0])} (true {lead(lab['lead_present'], lab['lead_distance_m'])})",
+            f"light {LIGHT_STATES[int(p['light_state'][0])]} (true {LIGHT_STATES[int(lab['light_state'])]})",
+        )
+        return dataclasses.replace(data, camera=rgb, perception=PerceptionPanel(p["segmentation"][0], lines))
+
+
 def _fps(video: VideoConfig, control_period_s: float) -> float:
     return video.fps if video.fps > 0 else 1.0 / control_period_s
 
@@ -179,6 +221,7 @@ def film_agent(
     force: bool = False,
     progress: bool = True,
     allow_pickle: bool = False,
+    perception: str | None = None,
 ) -> FilmResult:
     """Drive one deterministic episode of the agent named by ``spec`` and film it.
 
@@ -193,6 +236,7 @@ def film_agent(
         force: replace an existing video.
         progress: show a progress bar.
         allow_pickle: load an agent whose file runs code when loaded (see ``agents.policies.loader``).
+        perception: film the camera panel through this perception net (``shipped`` or a ``model.pt``).
     """
     from tqdm import tqdm
 
@@ -208,6 +252,7 @@ def film_agent(
         raise ValueError(f"seed: must be non-negative, got {seed}")
     if record_dir is not None:
         check_writable(Path(record_dir) / "ep", what="record")  # before filming, not after
+    overlay = PerceptionOverlay(perception) if perception is not None else None
     agent, target = resolve_agent(spec, scenario, allow_pickle=allow_pickle)
     env = target.make()
     if record_dir is not None:
@@ -232,7 +277,10 @@ def film_agent(
                 if t == 0:
                     sketch = RoadSketch(inner.world)
                 plan = None if t == 0 else _plan_in_world(agent, pose)
-                writer.append(compose_frame(inner.world, sketch, inner.frame_data(title=title, plan_xy=plan), video))
+                data = inner.frame_data(title=title, plan_xy=plan)
+                if overlay is not None:
+                    data = overlay.apply(inner, data)
+                writer.append(compose_frame(inner.world, sketch, data, video))
                 pose = inner.world.ego
                 bar.update()
 
@@ -261,6 +309,7 @@ def film_log(
     mode: str = "auto",
     force: bool = False,
     progress: bool = True,
+    perception: str | None = None,
 ) -> FilmResult:
     """Film a recorded episode again.
 
@@ -274,10 +323,13 @@ def film_log(
             (re-simulate when that reproduces the log exactly, else play back).
         force: replace an existing video.
         progress: show a progress bar.
+        perception: film the camera panel through this perception net (``shipped`` or a ``model.pt``).
     """
     from tqdm import tqdm
 
     from envs.recording import EpisodeLog, log_frame_data, playback, resimulate
+
+    overlay = PerceptionOverlay(perception) if perception is not None else None
 
     if mode not in ("auto", "resimulate", "playback"):
         raise ValueError(f"mode: {mode!r} is not allowed; allowed: auto, resimulate, playback")
@@ -301,7 +353,10 @@ def film_log(
             if mode == "resimulate":
 
                 def frame(_t: int, e: Any, _info: dict[str, Any]) -> None:
-                    writer.append(compose_frame(e.unwrapped.world, sketch, e.unwrapped.frame_data(title=title), video))
+                    data = e.unwrapped.frame_data(title=title)
+                    if overlay is not None:
+                        data = overlay.apply(e.unwrapped, data)
+                    writer.append(compose_frame(e.unwrapped.world, sketch, data, video))
                     bar.update()
 
                 report = resimulate(log, env=env, on_step=frame)
@@ -309,7 +364,10 @@ def film_log(
                     mismatch = str(report.mismatch)
             else:
                 for t, e in playback(log, env):
-                    writer.append(compose_frame(e.unwrapped.world, sketch, log_frame_data(log, t, e, title=title), video))
+                    data = log_frame_data(log, t, e, title=title)
+                    if overlay is not None:
+                        data = overlay.apply(e.unwrapped, data)
+                    writer.append(compose_frame(e.unwrapped.world, sketch, data, video))
                     bar.update()
         finally:
             env.close()
