@@ -102,28 +102,31 @@ class FrameLabeller:
     Args:
         env: a ``DrivingEnv`` (``env.unwrapped``), reset.
         sizes: square image sizes [px]; mount and field of view are the env camera's.
+        seed: seeds the rain streaks, one generator per size: the frames of one size do not
+            depend on which other sizes are filmed, and filming draws nothing from the episode's
+            own generators.
     """
 
-    def __init__(self, env: Any, sizes: tuple[int, ...]) -> None:
+    def __init__(self, env: Any, sizes: tuple[int, ...], seed: int = 0) -> None:
         world: World = env.world
         base = world.cfg.camera
         self.world = world
         self._cams = []
         for size in sizes:
             cfg = dataclasses.replace(base, width=size, height=size, depth=True, segmentation=True)
-            self._cams.append(
-                (size, Camera(world.client, cfg, world.seg_lookup), headlight_pattern(size, size, cfg.fov_deg, cfg.pitch_deg))
-            )
+            cam = Camera(world.client, cfg, world.seg_lookup)
+            rng = np.random.default_rng([seed, 19, size])
+            self._cams.append((size, cam, headlight_pattern(size, size, cfg.fov_deg, cfg.pitch_deg), rng))
 
-    def capture(self, rng: np.random.Generator, *, buffers: bool = True) -> dict[str, np.ndarray]:
+    def capture(self, *, buffers: bool = True) -> dict[str, np.ndarray]:
         """One labelled frame per size, and the scalars.
 
         Returns ``rgbS`` (S, S, 3) uint8, ``segS`` (S, S) uint8 (``SEG_TASK_CLASSES``) and
         ``depthS`` (S, S) uint16 [cm] per size S, and ``labels`` (``SCALAR_LABELS``, float32).
-        ``rng`` draws the rain streaks; without ``buffers`` only the RGB frames and the labels.
+        Without ``buffers``, only the RGB frames and the labels.
         """
         out = {}
-        for size, cam, headlight in self._cams:
+        for size, cam, headlight, rng in self._cams:
             frame = self.world.render_camera(cam, headlight, rng, depth=buffers, segmentation=buffers)
             out[f"rgb{size}"] = frame.rgb
             if buffers:

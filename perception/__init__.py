@@ -46,7 +46,7 @@ class PerceptionModel:
     """A loaded perception net: call it on camera frames for predictions (``PerceptionNet.predict``).
 
     Attributes:
-        net: the ``PerceptionNet`` (eval mode).
+        net: the ``PerceptionNet``, in eval mode with its batch norms folded into the convolutions.
         meta: what the file says of its training (data, size, labels, epoch, validation figures).
     """
 
@@ -82,8 +82,7 @@ def load(path: str | Path | None = None) -> PerceptionModel:
         net.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, KeyError, RuntimeError) as err:
         raise ValueError(f"model: {p} does not describe a perception net this code builds ({str(err).splitlines()[0][:160]})") from None
-    net.eval()
-    return PerceptionModel(net, dict(payload.get("meta", {})))
+    return PerceptionModel(net.fused(), dict(payload.get("meta", {})))  # batch norms folded in: the same net, fewer operators
 
 
 __all__ = ["SHIPPED", "PerceptionModel", "load", "read_net_file"]

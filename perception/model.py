@@ -173,6 +173,23 @@ class PerceptionNet(nn.Module):
         self.reg_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.reg_std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
 
+    def fused(self) -> PerceptionNet:
+        """An inference copy with every batch norm folded into the convolution before it (eval mode).
+
+        The same function up to float rounding, with one operator fewer per layer: at batch 1 on
+        one core the per-operator overhead is most of the cost.
+        """
+        import copy
+
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        net = copy.deepcopy(self).eval()
+        for module in net.modules():
+            if isinstance(module, nn.Sequential) and len(module) == 3 and isinstance(module[1], nn.BatchNorm2d):
+                module[0] = fuse_conv_bn_eval(module[0], module[1])
+                module[1] = nn.Identity()
+        return net
+
     @staticmethod
     def prepare(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
         """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]; float channel-first input passes through."""
@@ -197,7 +214,7 @@ class PerceptionNet(nn.Module):
             out["segmentation"] = self.decoder(feats, x.shape[-2:])
         return out
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, frames: torch.Tensor | np.ndarray, *, segmentation: bool = True) -> dict[str, np.ndarray]:
         """Predictions in physical units.
 

@@ -156,3 +156,12 @@ def test_lane_and_lead_labels_follow_the_geometry(empty_highway):
     assert lab[L["lead_present"]] == 0.0 and lab[L["lead_distance_m"]] == LEAD_RANGE_M
     assert LIGHT_STATES[int(lab[L["light_state"]])] == "none"
     world.close()
+
+
+def test_a_size_s_frames_do_not_depend_on_the_other_sizes_collected(tiny, tmp_path):
+    out, manifest = tiny
+    one = dataclasses.replace(TINY, sizes=(32,), episodes=2)
+    collect(one, tmp_path, workers=1, progress=False)
+    for e in manifest["episodes"][:2]:
+        a, b = read_npz(tmp_path / e["file"], "shard"), read_npz(out / e["file"], "shard")
+        assert np.array_equal(a["rgb32"], b["rgb32"]) and np.array_equal(a["labels"], b["labels"])

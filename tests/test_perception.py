@@ -56,6 +56,24 @@ def test_heads_give_their_outputs_and_single_task_nets_only_theirs():
     assert "segmentation" not in net(frames, segmentation=False)
 
 
+def test_the_fused_inference_net_computes_the_same_function():
+    torch.manual_seed(0)
+    net = PerceptionNet(NetConfig(size=32))
+    for m in net.modules():  # batch norms with statistics of their own, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    net.eval()
+    fused = net.fused()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    frames = np.random.default_rng(1).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        a, b = net(frames), fused(frames)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-5)
+
+
 def test_uncertainty_weights_are_learned_per_task():
     net = PerceptionNet(NetConfig(size=32))
     loss_fn = MultiTaskLoss(net.cfg.tasks, LossConfig(weighting="uncertainty"))

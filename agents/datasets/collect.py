@@ -229,19 +229,19 @@ def collect_episode(cfg_dict: dict[str, Any], ep: EpisodePlan, out: str) -> dict
     try:
         obs, info = env.reset(seed=ep.seed)
         agent = ExpertAgent.for_env(env)
-        # One generator for the episode's perturbations and rain streaks, from the episode's seed.
+        # The perturbations' generator, from the episode's seed (the cameras' rain has its own).
         rng = np.random.default_rng([ep.seed, 18])
         world_cfg = env.unwrapped.config.scenario.world
         noise = Perturbation(
             cfg, rng, world_cfg.control_period_s, world_cfg.vehicle.wheelbase_m, world_cfg.vehicle.max_steer_rad, world_cfg.friction
         )
-        labeller = FrameLabeller(env.unwrapped, cfg.sizes)
+        labeller = FrameLabeller(env.unwrapped, cfg.sizes, seed=ep.seed)
         frames: dict[str, list[np.ndarray]] = {}
         steps = []
         speed = float(info["speed_mps"])
         for t in range(cfg.max_steps):
             if t % cfg.every == 0:
-                shot = labeller.capture(rng)
+                shot = labeller.capture()
                 if abs(float(shot["labels"][heading_col])) > cfg.max_heading_deg:
                     break  # the car has lost control (a spin or a slide): no longer driving along the lane
                 for k, v in shot.items():

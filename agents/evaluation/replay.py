@@ -158,7 +158,7 @@ class PerceptionOverlay:
     """The perception net's view in a video's camera panel: the frame it reads, its segmentation over it, predicted vs true.
 
     The frame is the ego camera at the net's size, through the weather (its rain streaks from a
-    generator of the overlay's own, so filming with the net leaves the episode as it was); the true
+    generator of the labeller's own, so filming with the net leaves the episode as it was); the true
     figures are the dataset's labels of the same moment (``envs.labels``).
 
     Args:
@@ -169,7 +169,6 @@ class PerceptionOverlay:
         import perception
 
         self.model = perception.load(None if model in ("", "shipped") else model)
-        self._rng = np.random.default_rng(0)
         self._labeller: Any = None
 
     def apply(self, env: Any, data: Any) -> Any:
@@ -181,7 +180,7 @@ class PerceptionOverlay:
 
         if self._labeller is None or self._labeller.world is not env.world:
             self._labeller = FrameLabeller(env, (self.model.size,))
-        shot = self._labeller.capture(self._rng, buffers=False)
+        shot = self._labeller.capture(buffers=False)
         rgb, lab = shot[f"rgb{self.model.size}"], dict(zip(SCALAR_LABELS, shot["labels"].tolist(), strict=True))
         p = self.model(rgb)
 
