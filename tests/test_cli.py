@@ -100,7 +100,8 @@ def test_perf_quick_writes_report(tmp_path):
     proc = _run("perf", "--quick", "--no-progress", "--out", str(out), "--cpu", "-1")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.with_suffix(".json").read_text())
-    for key in ("env_lidar", "env_camera", "env_multi", "raw_physics_control_period", "raw_lidar_reading", "raw_camera_frame"):
+    keys = ("env_lidar", "env_camera", "env_multi", "raw_physics_control_period", "raw_lidar_reading", "raw_camera_frame")
+    for key in (*keys, "perception_b1", "perception_b1_seg", "perception_b64"):  # the shipped perception net beside the camera env
         assert data["rates"][key] > 0
     assert out.with_suffix(".png").stat().st_size > 1000
     page = out.read_text()

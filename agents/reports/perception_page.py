@@ -86,8 +86,8 @@ def sample_frames(model: Any, data: str | Path, path: Path, per_weather: int = 1
     s = model.size * scale
     for i in range(len(sub)):
         rgb = cv2.resize(sub.rgb[i], (s, s), interpolation=cv2.INTER_NEAREST)
-        seg = cv2.resize(SEG_COLOURS[pred["segmentation"][i]], (s, s), interpolation=cv2.INTER_NEAREST)
-        over = (0.55 * rgb + 0.45 * seg).astype(np.uint8)
+        cls = cv2.resize(pred["segmentation"][i], (s, s), interpolation=cv2.INTER_NEAREST)
+        over = np.where(cls[..., None] > 0, 0.55 * rgb + 0.45 * SEG_COLOURS[cls], rgb).astype(np.uint8)  # background left as it is
         text = np.full((78, s, 3), 255, np.uint8)
         lab = sub.labels[i]
         lines = [
@@ -121,7 +121,30 @@ def _table(groups: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
-def perception_page(run: str | Path, data: str | Path, evaluation: str | Path, out: str | Path, *, commands: Sequence[str] = ()) -> Path:
+def missed(groups: Sequence[dict[str, Any]], names: Sequence[str] = ("test", "test / dry")) -> list[str]:
+    """One line per acceptance target the net misses in the named groups."""
+    out = []
+    for g in groups:
+        if g["group"] not in names:
+            continue
+        for key, label, target, higher in ROWS:
+            v = g["net"].get(key, math.nan)
+            if target is not None and not math.isnan(v) and not (v >= target if higher else v <= target):
+                out.append(
+                    f"- {g['group']}: {label} {v:.3f} (target {'≥' if higher else '≤'} {target}; baseline {_fmt(g['baseline'].get(key))})"
+                )
+    return out
+
+
+def perception_page(
+    run: str | Path,
+    data: str | Path,
+    evaluation: str | Path,
+    out: str | Path,
+    *,
+    commands: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> Path:
     """Write the page to ``out`` (its pictures beside it in ``images/perception/``)."""
     import torch
 
@@ -166,7 +189,7 @@ def perception_page(run: str | Path, data: str | Path, evaluation: str | Path, o
         "",
         f"{len(manifest['episodes'])} episodes over {len(set(e['env_id'] for e in manifest['episodes']))} scenarios "
         f"(held out: {cfg.get('holdout') or 'none'}), weathers {', '.join(cfg['weathers'])}, sizes {cfg['sizes']} px, "
-        f"every {cfg['every']}th control step up to {cfg['max_steps']} steps; frames: "
+        f"one frame every {cfg['every']} control steps, up to {cfg['max_steps']} steps; frames: "
         + ", ".join(f"{k} {v:,}" for k, v in manifest["frames"].items())
         + ".",
     ]
@@ -198,6 +221,8 @@ def perception_page(run: str | Path, data: str | Path, evaluation: str | Path, o
         lines += ["### The held-out scenario, by weather", "", *_table(held), ""]
     if scen:
         lines += ["### By scenario (test split)", "", *_table(scen), ""]
+    miss = missed(groups)
+    lines += ["## Targets missed", "", *(miss or ["None on the test split or in clear weather."]), "", *notes, ""]
     lines += [
         "## Sample test frames",
         "",
