@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-TASKS = ("regression", "presence", "light", "segmentation")
+from perception import TASKS  # the names live in the package, importable without torch
+
 #: Regression targets, by the dataset's label names.
 REG_LABELS = (
     "lane_offset_m",
