@@ -16,8 +16,6 @@ from typing import Any
 
 #: The net that ships inside the package (trained by the command in docs/perception.md).
 SHIPPED = Path(__file__).resolve().parent / "weights" / "net84.pt"
-#: The perception net's tasks (here, not in ``perception.model``, so that naming them needs no torch).
-TASKS = ("regression", "presence", "light", "segmentation")
 
 
 def read_net_file(path: Path) -> dict[str, Any]:
@@ -87,4 +85,4 @@ def load(path: str | Path | None = None) -> PerceptionModel:
     return PerceptionModel(net.fused(), dict(payload.get("meta", {})))  # batch norms folded in: the same net, fewer operators
 
 
-__all__ = ["SHIPPED", "TASKS", "PerceptionModel", "load", "read_net_file"]
+__all__ = ["SHIPPED", "PerceptionModel", "load", "read_net_file"]

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from perception import TASKS  # the names live in the package, importable without torch
+from perception.names import TASKS  # importable without torch (the command's parser checks task names)
 
 #: Regression targets, by the dataset's label names.
 REG_LABELS = (

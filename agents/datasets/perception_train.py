@@ -70,7 +70,7 @@ class PerceptionTrainConfig:
     threads: int = 2
 
     def __post_init__(self) -> None:
-        from perception import TASKS  # not perception.model: building the command's parser must not import torch
+        from perception.names import TASKS  # not perception.model: building the command's parser must not import torch
 
         bad = [t for t in self.tasks if t not in TASKS]
         require(bool(self.tasks) and not bad, "tasks", f"unknown {bad}; allowed: {', '.join(TASKS)}")
