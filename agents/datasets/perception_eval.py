@@ -33,6 +33,20 @@ def _fmt(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+def meets(value: float, target: float | None, higher: bool) -> bool | None:
+    """Whether ``value`` meets ``target`` (None where there is no target or no value)."""
+    if target is None or math.isnan(value):
+        return None
+    return value >= target if higher else value <= target
+
+
+def cell(group: dict[str, Any], key: str, target: float | None, higher: bool) -> str:
+    """One table cell: the net's figure, ✓/✗ against the target, the baseline's in brackets."""
+    v, b = group["net"].get(key, math.nan), group["baseline"].get(key, math.nan)
+    ok = meets(v, target, higher)
+    return f"{_fmt(v)}{'' if ok is None else (' ✓' if ok else ' ✗')} ({_fmt(b)})"
+
+
 def perception_eval(
     model: str | Path | None, data: str | Path, *, splits: Sequence[str] = ("test", "holdout"), out: str | Path | None = None
 ) -> dict[str, Any]:
@@ -91,17 +105,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"Perception net `{result['model']}` ({result['size']} px) on `{result['data']}`.", ""]
     lines += ["| group | frames | " + " | ".join(label for _, label, _, _ in ROWS) + " |", "|---|---:|" + "---:|" * len(ROWS)]
     for g in result["groups"]:
-        cells = []
-        for key, _, target, higher in ROWS:
-            v, b = g["net"].get(key, math.nan), g["baseline"].get(key, math.nan)
-            mark = ""
-            if target is not None and not math.isnan(v):
-                mark = " ✓" if (v >= target if higher else v <= target) else " ✗"
-            cells.append(f"{_fmt(v)}{mark} ({_fmt(b)})")
+        cells = [cell(g, key, target, higher) for key, _, target, higher in ROWS]
         lines.append(f"| {g['group']} | {g['frames']:,} | " + " | ".join(cells) + " |")
     targets = ", ".join(f"{label} {'≥' if higher else '≤'} {t}" for _, label, t, higher in ROWS if t is not None)
     lines += ["", f"Each cell: the net (the trivial baseline in brackets); ✓/✗ against the targets: {targets}.", ""]
     return "\n".join(lines)
 
 
-__all__ = ["ROWS", "markdown", "perception_eval"]
+__all__ = ["ROWS", "cell", "markdown", "meets", "perception_eval"]

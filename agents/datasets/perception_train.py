@@ -145,6 +145,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
         cfg = PerceptionTrainConfig.from_dict(raw, f"{run}/config.yaml")
     # Data first: a bad dataset is refused before a run folder exists.
     train, train_entries = load_frames(cfg.data, ("train",), cfg.size)
+    all_train = train  # the baseline of the final test is the whole training split's
     val, _ = load_frames(cfg.data, ("val",), cfg.size)
     keep = train_fraction(train_entries, cfg.label_fraction, cfg.seed)
     if len(keep) < len(train_entries):
@@ -211,7 +212,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
             set_status(run, "running", epoch + 1, "checkpoints/last.pt", **extras)
             print(f"epoch {epoch + 1}: loss {losses['total']:.4f}  " + "  ".join(f"{k} {val_m[k]:.3f}" for k in show if k in val_m))
         extras["train_wall_s"] = round(float(extras.get("train_wall_s", 0.0)) + time.perf_counter() - t_run, 1)
-        test = test_report(run, cfg)
+        test = test_report(run, cfg, all_train)
         set_status(run, "finished", cfg.epochs, "checkpoints/last.pt", **extras)
         if "test" in test:
             t = test["test"]["net"]
@@ -280,20 +281,25 @@ def load_encoder(net: Any, path: str | Path) -> None:
         raise ValueError(f"encoder: {path} does not fit this net ({str(err).splitlines()[0][:160]})") from None
 
 
-def test_report(run: Path, cfg: PerceptionTrainConfig) -> dict[str, Any]:
-    """Score the run's model.pt on the test and holdout splits beside the trivial baseline; write test.json."""
+def test_report(run: Path, cfg: PerceptionTrainConfig, train: Any = None) -> dict[str, Any]:
+    """Score the run's model.pt on the test and holdout splits beside the trivial baseline; write test.json.
+
+    ``train``: the dataset's training frames when the caller has them in memory (else read again).
+    """
+    from agents.datasets.collect import read_manifest
     from agents.datasets.reader import load_frames
     from perception import load
     from perception.model import baseline_metrics, evaluate
 
     model = load(run / "model.pt")
-    train, _ = load_frames(cfg.data, ("train",), cfg.size)
+    if train is None:
+        train, _ = load_frames(cfg.data, ("train",), cfg.size)
+    present = {e["split"] for e in read_manifest(cfg.data)["episodes"]}
     out: dict[str, Any] = {}
     for split in ("test", "holdout"):
-        try:
-            data, _ = load_frames(cfg.data, (split,), cfg.size)
-        except ValueError:
-            continue  # no holdout scenario in this dataset
+        if split not in present:
+            continue  # e.g. a dataset without a held-out scenario
+        data, _ = load_frames(cfg.data, (split,), cfg.size)
         out[split] = {"net": evaluate(model.net, data), "baseline": baseline_metrics(train, data), "frames": len(data)}
     write_json(run / "test.json", out)
     return out

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.datasets.perception_eval import ROWS, _fmt
+from agents.datasets.perception_eval import ROWS, _fmt, cell, meets
 from drive_sim.files import atomic_write, read_json, write_image, write_text
 
 #: Colours of the segmentation classes in the overlay (background, road, marking, vehicle, verge).
@@ -109,13 +109,7 @@ def _table(groups: Sequence[dict[str, Any]]) -> list[str]:
     head = "| figure | target | " + " | ".join(f"{g['group']} ({g['frames']:,})" for g in groups) + " |"
     out = [head, "|---|---:|" + "---:|" * len(groups)]
     for key, label, target, higher in ROWS:
-        cells = []
-        for g in groups:
-            v, b = g["net"].get(key, math.nan), g["baseline"].get(key, math.nan)
-            mark = ""
-            if target is not None and not math.isnan(v):
-                mark = " ✓" if (v >= target if higher else v <= target) else " ✗"
-            cells.append(f"{_fmt(v)}{mark} ({_fmt(b)})")
+        cells = [cell(g, key, target, higher) for g in groups]
         t = "" if target is None else f"{'≥' if higher else '≤'} {target}"
         out.append(f"| {label} | {t} | " + " | ".join(cells) + " |")
     return out
@@ -129,7 +123,7 @@ def missed(groups: Sequence[dict[str, Any]], names: Sequence[str] = ("test", "te
             continue
         for key, label, target, higher in ROWS:
             v = g["net"].get(key, math.nan)
-            if target is not None and not math.isnan(v) and not (v >= target if higher else v <= target):
+            if meets(v, target, higher) is False:
                 out.append(
                     f"- {g['group']}: {label} {v:.3f} (target {'≥' if higher else '≤'} {target}; baseline {_fmt(g['baseline'].get(key))})"
                 )
