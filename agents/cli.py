@@ -141,7 +141,8 @@ def _build() -> argparse.ArgumentParser:
     ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")
     ptr.add_argument("--lr", type=float, default=pt.lr, help=f"learning rate (default {pt.lr})")
     ptr.add_argument("--label-fraction", type=float, default=pt.label_fraction, help="share of training episodes with labels (default 1)")
-    ptr.add_argument("--encoder", default="", help="start the encoder from this net file or pre-training checkpoint")
+    ptr.add_argument("--encoder", default="", help="start the encoder from this net file or a pre-training run's encoder.pt")
+    ptr.add_argument("--steps", type=int, default=0, help="a fixed budget of optimiser steps over the epochs (default 0: full passes)")
     ptr.add_argument("--seed", type=int, default=pt.seed, help=f"seed (default {pt.seed})")
     ptr.add_argument("--out-dir", default=pt.out_dir, help=f"where run folders go (default {pt.out_dir})")
     ptr.add_argument("--name", default="", help="run folder name (default perception-s<seed>)")
@@ -150,6 +151,32 @@ def _build() -> argparse.ArgumentParser:
     pev.add_argument("--model", default=None, help="a run's model.pt (default: the net shipped in the package)")
     pev.add_argument("--data", required=True, help="dataset folder")
     pev.add_argument("--out", default="", help="write the table here (.md, .json, or both without a suffix)")
+    from agents.datasets.perception_pretrain import PretrainConfig
+
+    pp = PretrainConfig()
+    ppr = psub.add_parser("pretrain", help="self-supervised pre-training of the encoder on unlabelled frames (masked reconstruction)")
+    ppr.add_argument("--data", default=None, help="dataset folder (its training split's frames; labels are not read)")
+    ppr.add_argument("--resume", default=None, metavar="RUN", help="continue an interrupted pre-training run folder")
+    ppr.add_argument("--size", type=int, default=pp.size, help=f"frame size in px (default {pp.size})")
+    ppr.add_argument("--epochs", type=int, default=pp.epochs, help=f"epochs (default {pp.epochs})")
+    ppr.add_argument("--batch-size", type=int, default=pp.batch_size, help=f"batch size (default {pp.batch_size})")
+    ppr.add_argument("--lr", type=float, default=pp.lr, help=f"learning rate (default {pp.lr})")
+    ppr.add_argument("--mask-ratio", type=float, default=pp.mask_ratio, help=f"share of each frame blanked (default {pp.mask_ratio})")
+    ppr.add_argument("--patch", type=int, default=pp.patch, help=f"side of a blanked square in px (default {pp.patch})")
+    ppr.add_argument("--seed", type=int, default=pp.seed, help=f"seed (default {pp.seed})")
+    ppr.add_argument("--out-dir", default=pp.out_dir, help=f"where run folders go (default {pp.out_dir})")
+    ppr.add_argument("--name", default="", help="run folder name (default pretrain-s<seed>)")
+    ppr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pco = psub.add_parser("compress", help="int8 quantisation, channel pruning and distillation of a net, each scored and timed")
+    pco.add_argument("--model", required=True, help="the float32 net (a perception run's model.pt)")
+    pco.add_argument("--data", required=True, help="its dataset folder (training frames calibrate and distil, test frames score)")
+    pco.add_argument("--out", required=True, help="output folder (ONNX files, pruned and student nets, compress.json, compress.md)")
+    pco.add_argument("--keep", type=float, default=0.5, help="share of each layer's channels the pruned net keeps (default 0.5)")
+    pco.add_argument("--epochs", type=int, default=2, help="distillation epochs of the pruned net and of the student (default 2)")
+    pco.add_argument("--repeats", type=int, default=5, help="latency repeats; the median is reported (default 5)")
+    pco.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    pco.add_argument("--force", action="store_true", help="overwrite a folder that holds a previous compression run")
+    pco.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("scenarios", help="list the scenario library")
     return root
@@ -174,12 +201,52 @@ def _perception(args: argparse.Namespace) -> int:
                 lr=args.lr,
                 label_fraction=args.label_fraction,
                 encoder=args.encoder,
+                steps=args.steps,
                 seed=args.seed,
                 out_dir=args.out_dir,
                 name=args.name,
             )
             run = train_perception(cfg, progress=not args.no_progress)
         print(f"run: {run}  model: {run / 'model.pt'}  test: {run / 'test.json'}")
+        return 0
+    if args.perception_command == "pretrain":
+        from agents.datasets.perception_pretrain import PretrainConfig, pretrain
+
+        if args.resume:
+            run = pretrain(PretrainConfig(), resume=args.resume, progress=not args.no_progress)
+        else:
+            if not args.data:
+                raise ValueError("data: give the dataset folder (--data DIR), or --resume RUN")
+            pcfg = PretrainConfig(
+                data=args.data,
+                size=args.size,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                mask_ratio=args.mask_ratio,
+                patch=args.patch,
+                seed=args.seed,
+                out_dir=args.out_dir,
+                name=args.name,
+            )
+            run = pretrain(pcfg, progress=not args.no_progress)
+        print(f"run: {run}  encoder: {run / 'encoder.pt'} (perception train --encoder {run / 'encoder.pt'})")
+        return 0
+    if args.perception_command == "compress":
+        from agents.datasets import perception_compress as pc
+
+        cfg = pc.CompressConfig(
+            model=args.model,
+            data=args.data,
+            out=args.out,
+            keep=args.keep,
+            epochs=args.epochs,
+            repeats=args.repeats,
+            seed=args.seed,
+            force=args.force,
+        )
+        res = pc.compress(cfg, progress=not args.no_progress)
+        print(pc.markdown(res))
         return 0
     from agents.datasets.perception_eval import markdown, perception_eval
 

@@ -440,11 +440,19 @@ def train_epoch(
     rng: np.random.Generator,
     *,
     max_batches: int | None = None,
+    batches: int | None = None,
     on_batch=None,
 ) -> dict[str, float]:
-    """One pass over ``data`` in an order drawn from ``rng``; mean losses (``total`` and per task)."""
+    """One pass over ``data`` in an order drawn from ``rng``; mean losses (``total`` and per task).
+
+    ``batches``: exactly this many batches instead, from as many fresh permutations as they need
+    (a fixed step budget on a small label set); ``max_batches``: stop a pass early.
+    """
     net.train()
     order = rng.permutation(len(data))
+    if batches is not None:
+        passes = [order] + [rng.permutation(len(data)) for _ in range(math.ceil(batches * batch_size / len(data)) - 1)]
+        order = np.concatenate(passes)[: batches * batch_size]
     sums: dict[str, float] = {}
     n = 0
     use_seg = "segmentation" in net.cfg.tasks and data.seg is not None

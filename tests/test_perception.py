@@ -12,30 +12,14 @@ import pytest
 import torch
 
 import perception
-from agents.datasets.collect import CollectConfig, collect
 from agents.datasets.perception_train import PerceptionTrainConfig, load_checkpoint, train_perception
 from agents.datasets.reader import load_frames
 from perception.model import REG_LABELS, LossConfig, MultiTaskLoss, NetConfig, PerceptionNet, baseline_metrics, evaluate, targets
 
-# Hard swerves, so that 30 steps cover lane offsets of a metre or so (a tiny net needs something to learn).
-SMALL = CollectConfig(
-    scenarios=("lanekeep", "highway"),
-    episodes=20,
-    sizes=(32,),
-    max_steps=30,
-    every=1,
-    holdout="",
-    lateral_drift_mps2=1.0,
-    swerves_per_min=30.0,
-    swerve_mps2=3.0,
-)
-
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pdata")
-    collect(SMALL, out, workers=2, progress=False)
-    return out
+def data(perception_data):
+    return perception_data
 
 
 def _cfg(data, tmp_path, **kw) -> PerceptionTrainConfig:

@@ -49,6 +49,10 @@ class PerceptionTrainConfig:
         batch_size, lr, weight_decay: AdamW settings (cosine learning-rate decay over the epochs).
         label_fraction: share of the training episodes whose labels are used (label efficiency).
         encoder: a checkpoint whose encoder weights start the net (pre-training); "" for none.
+        steps: a fixed budget of optimiser steps, split evenly over the epochs (each epoch then
+            draws its batches from as many fresh passes over the frames as it needs), so that runs
+            on 1 % and 100 % of the labels train for the same number of steps; 0: ``epochs``
+            full passes.
         seed: the run's seed.
         out_dir, name: the run folder is ``out_dir/name`` (``-1``, ``-2`` ... if taken).
         threads: torch threads.
@@ -64,6 +68,7 @@ class PerceptionTrainConfig:
     weight_decay: float = 1e-4
     label_fraction: float = 1.0
     encoder: str = ""
+    steps: int = 0
     seed: int = 0
     out_dir: str = "runs"
     name: str = ""
@@ -80,6 +85,7 @@ class PerceptionTrainConfig:
         require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         require(0.0 < self.label_fraction <= 1.0, "label_fraction", f"must be in (0, 1], got {self.label_fraction}")
         require(self.threads >= 1, "threads", f"must be at least 1, got {self.threads}")
+        require(self.steps == 0 or self.steps >= self.epochs, "steps", f"must be 0 or at least epochs ({self.epochs}), got {self.steps}")
 
     @property
     def run_name(self) -> str:
@@ -178,7 +184,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(run / "tb"))
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(cfg.steps / cfg.epochs) if cfg.steps else math.ceil(len(train) / cfg.batch_size)
     meta = {"data": str(cfg.data), "size": cfg.size, "labels": list(train.names), "train_frames": len(train), "seed": cfg.seed}
     # What it is doing, with or without the progress bar.
     print(f"perception train: run {run}, {len(train):,} training frames, {len(val):,} validation, epochs {start + 1}-{cfg.epochs}")
@@ -190,8 +196,10 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, epoch])
-            with tqdm(total=len(train), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="frame", disable=not progress, leave=False) as bar:
-                losses = train_epoch(net, loss_fn, opt, train, cfg.batch_size, rng, on_batch=bar.update)
+            budget = steps_per_epoch if cfg.steps else None
+            total = budget * cfg.batch_size if budget else len(train)
+            with tqdm(total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="frame", disable=not progress, leave=False) as bar:
+                losses = train_epoch(net, loss_fn, opt, train, cfg.batch_size, rng, batches=budget, on_batch=bar.update)
             sched.step()
             val_m = evaluate(net, val)
             score = _score(val_m)
@@ -250,8 +258,8 @@ def _save_checkpoint(run: Path, net: Any, loss_fn: Any, opt: Any, sched: Any, ep
     atomic_write(run / "checkpoints" / "last.pt", lambda p: torch.save(state, p))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A training checkpoint, read with ``weights_only=True``; one line naming the file when it cannot be."""
+def load_checkpoint(path: Path, keys: tuple[str, ...] = ("net", "loss", "opt", "sched", "epoch", "best")) -> dict[str, Any]:
+    """A training checkpoint holding ``keys``, read with ``weights_only=True``; one line naming the file when it cannot be."""
     import pickle
 
     import torch
@@ -262,8 +270,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
         raise ValueError(f"resume: {path} is not a readable checkpoint ({str(err).splitlines()[0][:160]})") from None
-    if not isinstance(ck, dict) or not {"net", "loss", "opt", "sched", "epoch", "best"} <= set(ck):
-        raise ValueError(f"resume: {path} is not a perception checkpoint (needs net, loss, opt, sched, epoch, best)")
+    if not isinstance(ck, dict) or not set(keys) <= set(ck):
+        raise ValueError(f"resume: {path} is not a checkpoint of this kind of run (needs {', '.join(keys)})")
     return ck
 
 
