@@ -200,3 +200,12 @@ def test_a_video_films_the_camera_panel_through_the_net(tmp_path):
     env.close()
     res = film_agent("expert", tmp_path / "v.mp4", scenario="lanekeep", max_steps=4, perception=str(tmp_path / "net.pt"), progress=False)
     assert res.frames == 5 and res.video.stat().st_size > 1000
+
+
+def test_a_presence_only_net_picks_its_epoch_by_f1_and_other_nets_by_their_figures():
+    from agents.datasets.perception_train import _score
+
+    nan = float("nan")
+    assert _score({"lead_f1": 0.9, "lane_offset_mae_m": nan}) < _score({"lead_f1": 0.8, "lane_offset_mae_m": nan})
+    # A net with a scored head ignores F1 (the shipped net's choice of epoch is unchanged by the fallback).
+    assert _score({"lead_f1": 0.9, "lane_offset_mae_m": 0.2}) == _score({"lead_f1": 0.1, "lane_offset_mae_m": 0.2})

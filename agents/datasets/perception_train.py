@@ -106,9 +106,17 @@ class PerceptionTrainConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+#: What picks the best epoch of a net none of whose heads ``SELECT`` scores (a presence-only net).
+SELECT_FALLBACK = {"lead_f1": -0.05}
+
+
 def _score(m: dict[str, float]) -> float:
     """Lower is better: the validation figures of ``SELECT`` summed on their scales (missing ones skipped)."""
-    return float(sum(m[k] / s for k, s in SELECT.items() if k in m and not math.isnan(m[k])))
+    for table in (SELECT, SELECT_FALLBACK):
+        terms = [m[k] / s for k, s in table.items() if k in m and not math.isnan(m[k])]
+        if terms:
+            return float(sum(terms))
+    return 0.0
 
 
 def train_fraction(entries: list[dict[str, Any]], fraction: float, seed: int) -> list[int]:
