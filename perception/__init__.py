@@ -4,9 +4,16 @@
 to predictions::
 
     import perception
-    net = perception.load()                      # the shipped 84 px net
+    net = perception.load()                      # the shipped 84 px net (ONNX Runtime, float32)
     pred = net(frames)                           # uint8 (B, 84, 84, 3) or one (84, 84, 3) frame
     pred["lane_offset_m"], pred["light_state"], pred["segmentation"]
+    perception.load(int8=True)                   # the same net quantised to int8
+    perception.load(runtime="torch")             # the PyTorch net (gradients, fine-tuning)
+
+The shipped net comes as the trained PyTorch weights (``net84.pt``) and their exports to ONNX
+(``net84.onnx`` float32, ``net84.int8.onnx`` int8, each with a ``.heads.onnx`` graph without the
+segmentation decoder), written by ``drive-sim perception compress``. ONNX Runtime is the default:
+the same function as the PyTorch net to float rounding, at a third of its cost per frame at batch 1.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-#: The net that ships inside the package (trained by the command in docs/perception.md).
+#: The net that ships inside the package (trained by the command in docs/perception.md), and its ONNX exports.
 SHIPPED = Path(__file__).resolve().parent / "weights" / "net84.pt"
+SHIPPED_ONNX = SHIPPED.with_suffix(".onnx")
+SHIPPED_INT8 = SHIPPED.with_name("net84.int8.onnx")
 
 
 def read_net_file(path: Path) -> dict[str, Any]:
@@ -46,13 +55,19 @@ class PerceptionModel:
     """A loaded perception net: call it on camera frames for predictions (``PerceptionNet.predict``).
 
     Attributes:
-        net: the ``PerceptionNet``, in eval mode with its batch norms folded into the convolutions.
+        net: the ``PerceptionNet`` (eval mode, batch norms folded into the convolutions) or an
+            ``OnnxNet``; both have ``predict`` and ``cfg``.
         meta: what the file says of its training (data, size, labels, epoch, validation figures).
     """
 
     def __init__(self, net: Any, meta: dict[str, Any]) -> None:
         self.net = net
         self.meta = meta
+
+    @property
+    def runtime(self) -> str:
+        """ "torch" or "onnx"."""
+        return "onnx" if type(self.net).__name__ == "OnnxNet" else "torch"
 
     @property
     def size(self) -> int:
@@ -71,18 +86,43 @@ class PerceptionModel:
         return self.net.predict(x, segmentation=segmentation)
 
 
-def load(path: str | Path | None = None) -> PerceptionModel:
-    """The perception net in ``path`` (a ``model.pt`` of a perception run), or the shipped one."""
+def load(path: str | Path | None = None, *, runtime: str = "auto", int8: bool = False) -> PerceptionModel:
+    """A perception net: a run's ``model.pt``, an exported ``.onnx``, or (``path`` None) the shipped one.
+
+    Args:
+        path: the net file; None for the shipped net.
+        runtime: "torch" (a ``PerceptionNet``), "onnx" (``perception.runtime.OnnxNet``) or "auto":
+            ONNX Runtime for an ``.onnx`` file and for the shipped net, PyTorch for a ``.pt``.
+        int8: the shipped net's int8 graph (only with ``path`` None).
+    """
+    if runtime not in ("auto", "torch", "onnx"):
+        raise ValueError(f"runtime: must be auto, torch or onnx, got {runtime!r}")
+    if path is None:
+        if int8 and runtime == "torch":
+            raise ValueError("int8: the int8 net runs on ONNX Runtime only (runtime='onnx' or 'auto')")
+        p = SHIPPED_INT8 if int8 else (SHIPPED if runtime == "torch" else SHIPPED_ONNX)
+    else:
+        if int8:
+            raise ValueError("int8: only for the shipped net; give the int8 .onnx file as the path instead")
+        p = Path(path)
+    if p.suffix == ".onnx":
+        if runtime == "torch":
+            raise ValueError(f"runtime: {p} is an ONNX graph; it runs on ONNX Runtime (runtime='onnx' or 'auto')")
+        from perception.runtime import OnnxNet
+
+        net = OnnxNet(p)
+        return PerceptionModel(net, dict(net.meta))
+    if runtime == "onnx":
+        raise ValueError(f"runtime: {p} is a PyTorch net file; export it with drive-sim perception compress to run it on ONNX Runtime")
     from perception.model import NetConfig, PerceptionNet
 
-    p = Path(path) if path is not None else SHIPPED
     payload = read_net_file(p)
     try:
-        net = PerceptionNet(NetConfig.from_dict(payload["net"]))
-        net.load_state_dict(payload["state_dict"])
+        torch_net = PerceptionNet(NetConfig.from_dict(payload["net"]))
+        torch_net.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, KeyError, RuntimeError) as err:
         raise ValueError(f"model: {p} does not describe a perception net this code builds ({str(err).splitlines()[0][:160]})") from None
-    return PerceptionModel(net.fused(), dict(payload.get("meta", {})))  # batch norms folded in: the same net, fewer operators
+    return PerceptionModel(torch_net.fused(), dict(payload.get("meta", {})))  # batch norms folded in: the same net, fewer operators
 
 
-__all__ = ["SHIPPED", "PerceptionModel", "load", "read_net_file"]
+__all__ = ["SHIPPED", "SHIPPED_INT8", "SHIPPED_ONNX", "PerceptionModel", "load", "read_net_file"]

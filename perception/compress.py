@@ -60,9 +60,13 @@ def export_onnx(net: PerceptionNet, path: Path, meta: dict[str, Any] | None = No
     The batch dimension is dynamic; the net's config and ``meta`` go into the files' metadata.
     Batch norms are folded first (``PerceptionNet.fused``).
     """
+    import logging
     import warnings
 
     import onnx
+
+    # The exporter logs a line per torchvision operator it cannot register (torchvision is not a dependency).
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
     if set(net.cfg.tasks) != set(TASKS):
         raise ValueError(f"export: needs a net with every task ({', '.join(TASKS)}), this one has {', '.join(net.cfg.tasks)}")

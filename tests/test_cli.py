@@ -101,7 +101,8 @@ def test_perf_quick_writes_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.with_suffix(".json").read_text())
     keys = ("env_lidar", "env_camera", "env_multi", "raw_physics_control_period", "raw_lidar_reading", "raw_camera_frame")
-    for key in (*keys, "perception_b1", "perception_b1_seg", "perception_b64"):  # the shipped perception net beside the camera env
+    perception_keys = ("perception_b1", "perception_b1_seg", "perception_b64", "perception_int8_b1", "perception_torch_b1")
+    for key in (*keys, *perception_keys):  # the shipped perception net (ONNX float32, int8, PyTorch) beside the camera env
         assert data["rates"][key] > 0
     assert out.with_suffix(".png").stat().st_size > 1000
     page = out.read_text()

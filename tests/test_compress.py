@@ -129,3 +129,28 @@ def test_compress_command_writes_every_variant_and_refuses_to_overwrite(data, tm
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode != 0 and "already holds a compression run" in again.stderr
     assert (out / "compress.json").read_bytes() == before
+
+
+def test_the_shipped_net_s_three_forms_agree_on_camera_frames():
+    import gymnasium as gym
+
+    import perception
+
+    default, eager, int8 = perception.load(), perception.load(runtime="torch"), perception.load(int8=True)
+    assert (default.runtime, eager.runtime, int8.runtime) == ("onnx", "torch", "onnx")
+    assert default.meta["epoch"] == eager.meta["epoch"]  # exported from the shipped weights, not from another run
+    env = gym.make("DriveSim/Highway-v0", obs_type="camera")
+    obs, _ = env.reset(seed=3)
+    frames = [obs]
+    for _ in range(15):
+        obs, *_ = env.step(np.array([0.0, 0.2], np.float32))
+        frames.append(obs)
+    env.close()
+    x = np.stack(frames)
+    a, b, q = default(x), eager(x), int8(x)
+    assert np.max(np.abs(a["lane_offset_m"] - b["lane_offset_m"])) < 1e-3
+    assert np.mean(a["segmentation"] == b["segmentation"]) > 0.999
+    assert np.mean(np.abs(q["lane_offset_m"] - b["lane_offset_m"])) < 0.05  # int8 stays within a few cm
+    assert np.mean(q["segmentation"] == b["segmentation"]) > 0.97
+    with pytest.raises(ValueError, match="int8 net runs on ONNX Runtime only"):
+        perception.load(int8=True, runtime="torch")

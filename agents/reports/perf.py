@@ -175,18 +175,22 @@ def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
 def measure_perception(frames: int, repeats: int) -> dict[str, list[float]]:
     """Frames/s of the shipped perception net on the camera env's own frames, one thread.
 
-    ``perception_b1``: one frame at a time with the driving heads (lane, lead, light), as an env
-    step would call it; ``perception_b1_seg``: the same with the segmentation decoder;
-    ``perception_b64``: batches of 64, all heads, per frame. Empty when no net ships.
+    ``perception_b1``: the shipped default (ONNX Runtime, float32), one frame at a time with the
+    driving heads (lane, lead, light), as an env step would call it; ``perception_b1_seg``: the
+    same with the segmentation decoder; ``perception_b64``: batches of 64, all heads, per frame;
+    ``perception_int8_b1``: the int8 graph, and ``perception_torch_b1``: the PyTorch net, each
+    as ``perception_b1``. The three runtimes take turns within each repeat. Empty when no net ships.
     """
     import torch
 
     import perception
 
-    if not perception.SHIPPED.is_file():
+    if not (perception.SHIPPED.is_file() and perception.SHIPPED_ONNX.is_file() and perception.SHIPPED_INT8.is_file()):
         return {}
     torch.set_num_threads(1)
     model = perception.load()
+    int8 = perception.load(int8=True)
+    eager = perception.load(runtime="torch")
     env = gym.make(ENV_ID, obs_type="camera")
     obs, _ = env.reset(seed=0)
     step = _stepper(env, np.array([0.0, 0.1], np.float32))
@@ -196,14 +200,21 @@ def measure_perception(frames: int, repeats: int) -> dict[str, list[float]]:
         shots.append(env.unwrapped.world.capture_camera().rgb)
     env.close()
     batch = np.stack(shots)
-    out: dict[str, list[float]] = {"perception_b1": [], "perception_b1_seg": [], "perception_b64": []}
-    model(batch[:1], segmentation=True)  # warm up
+    keys = ("perception_b1", "perception_b1_seg", "perception_b64", "perception_int8_b1", "perception_torch_b1")
+    out: dict[str, list[float]] = {k: [] for k in keys}
+    for m in (model, int8, eager):
+        m(batch[:1], segmentation=True)  # warm up
     k = 0
     for _ in range(repeats):
-        for key, seg in (("perception_b1", False), ("perception_b1_seg", True)):
+        for key, m, seg in (
+            ("perception_b1", model, False),
+            ("perception_b1_seg", model, True),
+            ("perception_int8_b1", int8, False),
+            ("perception_torch_b1", eager, False),
+        ):
             t0 = time.perf_counter()
             for _ in range(frames):
-                model(batch[k % 64 : k % 64 + 1], segmentation=seg)
+                m(batch[k % 64 : k % 64 + 1], segmentation=seg)
                 k += 1
             out[key].append(frames / (time.perf_counter() - t0))
         n = max(1, frames // 64)
@@ -466,6 +477,10 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
         res.ratios["perception_ms_per_frame_b1"] = 1000.0 / r["perception_b1"]
         res.ratios["perception_ms_per_frame_b1_seg"] = 1000.0 / r["perception_b1_seg"]
         res.ratios["perception_ms_per_frame_b64"] = 1000.0 / r["perception_b64"]
+        res.ratios["perception_int8_ms_per_frame_b1"] = 1000.0 / r["perception_int8_b1"]
+        res.ratios["perception_torch_ms_per_frame_b1"] = 1000.0 / r["perception_torch_b1"]
+        res.ratios["perception_onnx_vs_torch_b1"] = r["perception_b1"] / r["perception_torch_b1"]
+        res.ratios["perception_int8_vs_onnx_float32_b1"] = r["perception_int8_b1"] / r["perception_b1"]
         # A camera env step with the net run on its frame, against the camera env step alone.
         res.ratios["camera_step_with_perception_vs_camera_step"] = (1.0 / r["env_camera"]) / (
             1.0 / r["env_camera"] + 1.0 / r["perception_b1"]
@@ -516,6 +531,8 @@ _LABELS = {
     "perception_b1": "perception net, 84 px, one frame, driving heads (frames/s)",
     "perception_b1_seg": "perception net, 84 px, one frame, with segmentation (frames/s)",
     "perception_b64": "perception net, 84 px, batches of 64, all heads (frames/s)",
+    "perception_int8_b1": "perception net, int8 (ONNX Runtime), one frame, driving heads (frames/s)",
+    "perception_torch_b1": "perception net, PyTorch eager float32, one frame, driving heads (frames/s)",
     "planner_call": "lattice planner calls, expert on Highway-v0 (/s)",
     "expert_decision": "expert decisions: decode + plan + control (/s)",
     "env_kinematics": "DriveSim/Highway-v0, kinematics obs, expert's actions (env steps/s)",
