@@ -66,7 +66,7 @@ class PerceptionModel:
 
     @property
     def runtime(self) -> str:
-        """ "torch" or "onnx"."""
+        """The runtime the net runs on: "torch" or "onnx"."""
         return "onnx" if type(self.net).__name__ == "OnnxNet" else "torch"
 
     @property

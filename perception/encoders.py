@@ -108,6 +108,85 @@ class CameraCNN(BaseFeaturesExtractor):
         return self.head(self.cnn(obs.float() / 255.0))
 
 
+def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Random-shift augmentation (DrQ, Kostrikov et al. 2020): pad by replicating edges, crop back at a random offset per frame.
+
+    Implemented as one ``grid_sample`` with integer pixel offsets, so a batch costs one call;
+    offsets come from torch's generator (seeded by the training run).
+    """
+    import torch.nn.functional as F
+
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    eps_h, eps_w = 1.0 / (h + 2 * pad), 1.0 / (w + 2 * pad)
+    ar_h = torch.linspace(-1.0 + eps_h, 1.0 - eps_h, h + 2 * pad, device=x.device)[:h]
+    ar_w = torch.linspace(-1.0 + eps_w, 1.0 - eps_w, w + 2 * pad, device=x.device)[:w]
+    base = torch.stack(torch.meshgrid(ar_w, ar_h, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
+    shift = torch.randint(0, 2 * pad + 1, (b, 1, 1, 2), device=x.device).float()
+    shift = shift * torch.tensor([2.0 * eps_w, 2.0 * eps_h], device=x.device)
+    return F.grid_sample(padded, base[None] + shift, padding_mode="zeros", align_corners=False)
+
+
+class PerceptionCNN(BaseFeaturesExtractor):
+    """The perception net's encoder (``perception.model.Encoder``) as a policy's CNN, so pre-trained weights can start it.
+
+    Args:
+        observation_space: a uint8 Box (3, H, W) (after VecTransposeImage).
+        features_dim: size of the output features (a linear layer over the flattened last map).
+        channels: the encoder's stage widths (the perception net's by default, so its weights fit).
+        shift_pad: random-shift augmentation of ``shift_pad`` pixels while the policy trains
+            (SB3 puts the policy in training mode only for its updates); 0 for none.
+
+    Batch norms stay in inference mode: SB3 collects with the policy in eval mode and updates in
+    training mode, and batch statistics would make the update's log-probabilities those of another
+    function than the one that acted (PPO's ratio would be off from the first minibatch). Their
+    scales and shifts still train. Pre-trained weights are copied in after the model is built
+    (``load_encoder_weights``), so a saved policy never refers to the file.
+    """
+
+    def __init__(
+        self, observation_space: spaces.Box, features_dim: int = 128, channels: Sequence[int] = (16, 32, 64, 64), shift_pad: int = 0
+    ) -> None:
+        from perception.model import Encoder
+
+        if not _is_image(observation_space) or observation_space.shape[0] != 3:
+            raise ValueError(f"PerceptionCNN: expected a uint8 RGB image Box (3, H, W), got {observation_space}")
+        super().__init__(observation_space, features_dim)
+        self.encoder = Encoder([int(c) for c in channels])
+        self.shift_pad = int(shift_pad)
+        with torch.no_grad():
+            n_flat = self.encoder(torch.zeros(1, *observation_space.shape))[-1].flatten(1).shape[1]
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, features_dim), nn.ReLU())
+
+    def train(self, mode: bool = True) -> PerceptionCNN:
+        """Training mode for the augmentation; the batch norms stay in inference mode."""
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of frames (B, 3, H, W), uint8 values as floats or bytes."""
+        x = obs.float() / 255.0
+        if self.training and self.shift_pad > 0:
+            x = random_shift(x, self.shift_pad)
+        return self.head(self.encoder(x)[-1])
+
+
+def load_encoder_weights(extractor: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Copy a perception net's or a pre-training run's ``encoder.*`` weights into a ``PerceptionCNN``."""
+    if not isinstance(extractor, PerceptionCNN):
+        raise ValueError(f"policy.cnn_weights: needs policy.cnn: perception (the extractor is {type(extractor).__name__})")
+    enc = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    if not enc:
+        raise ValueError(f"policy.cnn_weights: {where} holds no encoder weights")
+    try:
+        extractor.encoder.load_state_dict(enc)
+    except RuntimeError as err:
+        raise ValueError(f"policy.cnn_weights: {where} does not fit policy.cnn_channels ({str(err).splitlines()[0][:160]})") from None
+
+
 class MultiEncoder(BaseFeaturesExtractor):
     """Dict observation: CameraCNN per image entry, one VectorEncoder over the rest, concatenated.
 

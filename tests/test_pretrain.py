@@ -70,3 +70,50 @@ def test_a_step_budget_gives_that_many_batches_whatever_the_label_share(data):
     seen.clear()
     train_epoch(net, MultiTaskLoss(("regression",), LossConfig()), opt, small, 16, np.random.default_rng(0), on_batch=seen.append)
     assert seen == [16, 16, 8]  # no budget: one pass
+
+
+def test_random_shift_is_an_integer_crop_of_the_edge_padded_frame():
+    from torch.nn import functional as F
+
+    from perception.encoders import random_shift
+
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 20, 24)
+    out = random_shift(x, 3)
+    padded = F.pad(x, (3, 3, 3, 3), mode="replicate")
+    offsets = set()
+    for b in range(len(x)):
+        hits = [
+            (dy, dx) for dy in range(7) for dx in range(7) if torch.allclose(out[b], padded[b, :, dy : dy + 20, dx : dx + 24], atol=1e-5)
+        ]
+        assert len(hits) == 1, b
+        offsets.add(hits[0])
+    assert len(offsets) > 1  # not one shift for the whole batch
+
+
+def test_a_camera_ppo_policy_starts_from_a_pretrained_encoder_and_trains_with_shifts(tmp_path):
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
+
+    from agents.policies.sb3 import PolicyConfig
+    from agents.training.sb3_train import build_model
+    from drive_sim.config import ConfigError
+
+    torch.manual_seed(1)
+    mae = MaskedAutoencoder(NetConfig(size=84))
+    path = tmp_path / "encoder.pt"
+    torch.save({"format": 1, "net": mae.cfg.as_dict(), "state_dict": mae.state_dict(), "meta": {}}, path)
+    venv = VecTransposeImage(DummyVecEnv([lambda: gym.make("DriveSim/LaneKeep-v0", obs_type="camera")]))
+    policy = PolicyConfig(
+        net_arch=(32,), cnn="perception", cnn_channels=(16, 32, 64, 64), cnn_features_dim=32, cnn_weights=str(path), shift_pad=4
+    )
+    model = build_model("ppo", venv, {"n_steps": 32, "batch_size": 16, "n_epochs": 1}, policy, 0, None)
+    ext = model.policy.features_extractor
+    assert torch.equal(ext.encoder.stages[2][1][0].weight, mae.encoder.stages[2][1][0].weight)
+    before = ext.encoder.stages[0][0].weight.clone()
+    model.learn(32)
+    assert not torch.equal(before, ext.encoder.stages[0][0].weight)  # the encoder is fine-tuned, not frozen
+    assert all(not m.training for m in ext.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    venv.close()
+    with pytest.raises(ConfigError, match="cnn_weights and shift_pad need cnn: perception"):
+        PolicyConfig(shift_pad=4)

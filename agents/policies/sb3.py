@@ -64,14 +64,23 @@ class PolicyConfig:
         activation: activation of the heads.
         log_std_init: initial log standard deviation of PPO's/SAC's Gaussian actions (None: SB3's
             default 0, i.e. std 1 on actions in [-1, 1]; lower explores less wildly from pixels).
+        cnn: camera extractor: "nature" (``CameraCNN``, ``cnn_channels`` are its three convolutions)
+            or "perception" (``PerceptionCNN``, the perception net's encoder; ``cnn_channels`` are its
+            stages, (16, 32, 64, 64) to take the perception net's or a pre-training run's weights).
+        cnn_weights: a perception net file or pre-training ``encoder.pt`` whose encoder starts the
+            ``perception`` CNN; "" for random initial weights.
+        shift_pad: random-shift augmentation of the camera frames in the updates, in pixels (0: none).
     """
 
     net_arch: tuple[int, ...] = (256, 256)
     encoder_hidden: tuple[int, ...] = (256,)
-    cnn_channels: tuple[int, int, int] = (32, 64, 64)
+    cnn_channels: tuple[int, ...] = (32, 64, 64)
     cnn_features_dim: int = 256
     activation: Literal["tanh", "relu"] = "tanh"
     log_std_init: float | None = None
+    cnn: Literal["nature", "perception"] = "nature"
+    cnn_weights: str = ""
+    shift_pad: int = 0
 
     def __post_init__(self) -> None:
         for name in ("net_arch", "encoder_hidden", "cnn_channels"):
@@ -79,6 +88,13 @@ class PolicyConfig:
             require(all(int(n) >= 1 for n in sizes), f"policy.{name}", f"layer sizes must be positive, got {list(sizes)}")
         require(len(self.encoder_hidden) >= 1, "policy.encoder_hidden", "needs at least one layer")
         require(self.cnn_features_dim >= 1, "policy.cnn_features_dim", f"must be positive, got {self.cnn_features_dim}")
+        require(self.cnn in ("nature", "perception"), "policy.cnn", f"must be nature or perception, got {self.cnn!r}")
+        require(self.shift_pad >= 0, "policy.shift_pad", f"must be 0 or more pixels, got {self.shift_pad}")
+        require(
+            self.cnn == "perception" or not (self.cnn_weights or self.shift_pad),
+            "policy.cnn",
+            "cnn_weights and shift_pad need cnn: perception",
+        )
 
 
 def policy_kwargs(policy: PolicyConfig, observation_space: spaces.Space, algo: str) -> dict[str, Any]:
@@ -90,11 +106,16 @@ def policy_kwargs(policy: PolicyConfig, observation_space: spaces.Space, algo: s
     """
     from torch import nn
 
-    from perception.encoders import CameraCNN, MultiEncoder, extractor_for
+    from perception.encoders import CameraCNN, MultiEncoder, PerceptionCNN, extractor_for
 
     cls = extractor_for(observation_space)
-    if cls is CameraCNN:
-        fk: dict[str, Any] = {"features_dim": policy.cnn_features_dim, "channels": list(policy.cnn_channels)}
+    if cls is CameraCNN and policy.cnn == "perception":
+        cls = PerceptionCNN
+        fk: dict[str, Any] = {"features_dim": policy.cnn_features_dim, "channels": list(policy.cnn_channels), "shift_pad": policy.shift_pad}
+    elif policy.cnn == "perception":
+        raise ConfigError("policy.cnn: perception takes a camera observation (obs: camera)")
+    elif cls is CameraCNN:
+        fk = {"features_dim": policy.cnn_features_dim, "channels": list(policy.cnn_channels)}
     elif cls is MultiEncoder:
         fk = {"cnn_features_dim": policy.cnn_features_dim, "channels": list(policy.cnn_channels), "hidden": list(policy.encoder_hidden)}
     else:

@@ -51,7 +51,7 @@ def build_model(algo: str, venv: Any, hyperparams: Mapping[str, Any], policy: Po
         raise ConfigError("action: dqn needs a discrete action space (--action discrete or meta)")
     policy_name = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
     try:
-        return cls(
+        model = cls(
             policy_name,
             venv,
             policy_kwargs=policy_kwargs(policy, venv.observation_space, algo),
@@ -65,6 +65,19 @@ def build_model(algo: str, venv: Any, hyperparams: Mapping[str, Any], policy: Po
         # SB3 checks its arguments with asserts (a batch size of -1) and torch with its own errors (a layer of 0).
         why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"hyperparams: {cls.__name__} refuses them ({why})") from None
+    if policy.cnn_weights:
+        from perception import read_net_file
+        from perception.encoders import load_encoder_weights
+
+        try:
+            state = read_net_file(Path(policy.cnn_weights))["state_dict"]
+        except ValueError as err:
+            raise ConfigError(f"policy.cnn_weights: {str(err).removeprefix('model: ')}") from None
+        try:
+            load_encoder_weights(model.policy.features_extractor, state, policy.cnn_weights)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    return model
 
 
 # ---------------------------------------------------------------------------------------------- vector envs
