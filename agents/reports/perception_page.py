@@ -130,6 +130,74 @@ def missed(groups: Sequence[dict[str, Any]], names: Sequence[str] = ("test", "te
     return out
 
 
+#: The figures of the study tables: (test.json key, label, higher is better).
+STUDY_KEYS = (
+    ("lane_offset_mae_m", "lane offset MAE [m]", False),
+    ("heading_mae_deg", "heading MAE [deg]", False),
+    ("lead_distance_mae_m", "lead distance MAE [m]", False),
+    ("lead_f1", "lead F1", True),
+    ("light_accuracy", "light accuracy", True),
+    ("seg_miou", "seg mIoU", True),
+)
+#: Which single-task net gives each figure.
+SINGLE_TASK = {
+    "lane_offset_mae_m": "regression",
+    "heading_mae_deg": "regression",
+    "lead_distance_mae_m": "regression",
+    "lead_f1": "presence",
+    "light_accuracy": "light",
+    "seg_miou": "segmentation",
+}
+FRACTIONS = (("0.01", "1 %"), ("0.1", "10 %"), ("1.0", "100 %"))
+
+
+def _test(run: Path) -> dict[str, float] | None:
+    path = run / "test.json"
+    return read_json(path, "test figures")["test"]["net"] if path.is_file() else None
+
+
+def _frames_used(run: Path) -> int | None:
+    from perception import read_net_file
+
+    try:
+        return int(read_net_file(run / "model.pt")["meta"]["train_frames"])
+    except (ValueError, KeyError):
+        return None
+
+
+def label_efficiency(studies: Path) -> list[str]:
+    """The label-efficiency table from ``le-{scratch,pre}-{fraction}`` run folders (missing runs say so)."""
+    head = "| labels | frames with labels | start | " + " | ".join(label for _, label, _ in STUDY_KEYS) + " |"
+    lines = [head, "|---|---:|---|" + "---:|" * len(STUDY_KEYS)]
+    for frac, label in FRACTIONS:
+        for start, name in (("scratch", "from scratch"), ("pre", "pre-trained")):
+            run = studies / f"le-{start}-{frac}"
+            t = _test(run)
+            if t is None:
+                lines.append(f"| {label} | | {name} | " + " | ".join("not run" for _ in STUDY_KEYS) + " |")
+                continue
+            n = _frames_used(run)
+            lines.append(f"| {label} | {n:,} | {name} | " + " | ".join(_fmt(t.get(k, math.nan)) for k, _, _ in STUDY_KEYS) + " |")
+    return lines
+
+
+def task_study(studies: Path) -> list[str]:
+    """Single-task vs multi-task (fixed and uncertainty weights) on the same step budget."""
+    multi, unc = _test(studies / "le-scratch-1.0"), _test(studies / "mt-uncertainty")
+    single = {t: _test(studies / f"st-{t}") for t in set(SINGLE_TASK.values())}
+    lines = [
+        "| figure | multi-task, fixed weights | multi-task, uncertainty weights | single-task net (its head) |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label, _ in STUDY_KEYS:
+        task = SINGLE_TASK[key]
+        st = single.get(task)
+        cells = [_fmt(m.get(key, math.nan)) if m else "not run" for m in (multi, unc)]
+        cells.append(f"{_fmt(st.get(key, math.nan))} ({task})" if st else f"not run ({task})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def perception_page(
     run: str | Path,
     data: str | Path,
@@ -138,6 +206,10 @@ def perception_page(
     *,
     commands: Sequence[str] = (),
     notes: Sequence[str] = (),
+    compress: str | Path | None = None,
+    studies: str | Path | None = None,
+    rl: str | Path | None = None,
+    study_notes: Sequence[str] = (),
 ) -> Path:
     """Write the page to ``out`` (its pictures beside it in ``images/perception/``)."""
     import torch
@@ -225,8 +297,50 @@ def perception_page(
         "![samples](images/perception/samples.png)",
         "",
     ]
+    if studies is not None:
+        st = Path(studies)
+        lines += [
+            "## Multi-task vs single-task",
+            "",
+            "Every net here trains for the same 1,500 optimiser steps of 64 frames (``--steps 1500 --epochs 3``, about 1.6 passes",
+            "over the training split), so the figures compare the heads at one budget, below the shipped net's 8 full epochs.",
+            "",
+            *task_study(st),
+            "",
+            "## Self-supervised pre-training and label efficiency",
+            "",
+            "The encoder is pre-trained by masked reconstruction on the training split's frames without labels",
+            "(`drive-sim perception pretrain`; why this method: `perception/pretrain.py`), then the whole net is trained on a",
+            "seeded share of the training episodes' labels (`--label-fraction`), for the same 1,500 steps whatever the share.",
+            "",
+            *label_efficiency(st),
+            "",
+        ]
+        if (st / "pretrain-s0" / "reconstructions.png").is_file():
+            from drive_sim.files import copy_file
+
+            copy_file(st / "pretrain-s0" / "reconstructions.png", images / "reconstructions.png")
+            lines += [
+                "Validation frames: masked input, reconstruction, original:",
+                "",
+                "![reconstructions](images/perception/reconstructions.png)",
+                "",
+            ]
+    if rl is not None:
+        from drive_sim.files import copy_file
+
+        rl = Path(rl)
+        lines += ["## Pre-training for RL: PPO from camera frames on LaneKeep-v0", "", (rl / "rl_pretrain.md").read_text().strip(), ""]
+        copy_file(rl / "rl_pretrain.png", images / "rl_pretrain.png")
+        lines += ["![PPO validation curves](images/perception/rl_pretrain.png)", ""]
+    lines += [*study_notes, ""] if study_notes else []
+    if compress is not None:
+        from agents.datasets.perception_compress import markdown as compress_markdown
+
+        res = read_json(Path(compress) / "compress.json", "compression run")
+        lines += ["## Compression", "", compress_markdown(res).strip(), ""]
     write_text(out, "\n".join(lines))
     return out
 
 
-__all__ = ["perception_page", "plot_curves", "sample_frames"]
+__all__ = ["label_efficiency", "perception_page", "plot_curves", "sample_frames", "task_study"]
