@@ -172,7 +172,8 @@ def _build() -> argparse.ArgumentParser:
     pco.add_argument("--data", required=True, help="its dataset folder (training frames calibrate and distil, test frames score)")
     pco.add_argument("--out", required=True, help="output folder (ONNX files, pruned and student nets, compress.json, compress.md)")
     pco.add_argument("--keep", type=float, default=0.5, help="share of each layer's channels the pruned net keeps (default 0.5)")
-    pco.add_argument("--epochs", type=int, default=2, help="distillation epochs of the pruned net and of the student (default 2)")
+    pco.add_argument("--epochs", type=int, default=4, help="distillation epochs of the pruned net (default 4)")
+    pco.add_argument("--student-epochs", type=int, default=4, help="distillation epochs of the student (default 4)")
     pco.add_argument("--repeats", type=int, default=5, help="latency repeats; the median is reported (default 5)")
     pco.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     pco.add_argument("--force", action="store_true", help="overwrite a folder that holds a previous compression run")
@@ -241,6 +242,7 @@ def _perception(args: argparse.Namespace) -> int:
             out=args.out,
             keep=args.keep,
             epochs=args.epochs,
+            student_epochs=args.student_epochs,
             repeats=args.repeats,
             seed=args.seed,
             force=args.force,

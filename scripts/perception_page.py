@@ -35,15 +35,33 @@ NOTES = (
 )
 
 
+STUDY_NOTES: tuple[str, ...] = ()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a perception training run folder")
     p.add_argument("--data", required=True, help="its dataset folder")
     p.add_argument("--eval", required=True, help="drive-sim perception eval's JSON for the run's model")
     p.add_argument("--out", required=True, help="the page to write (docs/perception.md is the committed one)")
+    p.add_argument("--studies", default=None, help="folder of the le-*, st-* and mt-uncertainty runs and pretrain-s0 (optional)")
+    p.add_argument("--rl", default=None, help="scripts/rl_pretrain.py output folder (optional)")
+    p.add_argument("--compress", default=None, help="drive-sim perception compress output folder (optional)")
     a = p.parse_args(argv)
     try:
-        print(f"page: {perception_page(a.run, a.data, a.eval, a.out, commands=COMMANDS, notes=NOTES)}")
+        page = perception_page(
+            a.run,
+            a.data,
+            a.eval,
+            a.out,
+            commands=COMMANDS,
+            notes=NOTES,
+            studies=a.studies,
+            rl=a.rl,
+            compress=a.compress,
+            study_notes=STUDY_NOTES,
+        )
+        print(f"page: {page}")
     except (ValueError, OSError) as err:
         print(f"perception_page: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function():
     torch.manual_seed(0)
     net = _half_dead(PerceptionNet(NetConfig(size=32)))
     small = prune_channels(net, 0.5).eval()
-    assert small.cfg.channels == (8, 16, 32, 32) and small.cfg.decoder == (16, 8, 4, 2) and small.cfg.features == 64
+    assert small.cfg.channels == (8, 16, 32, 32) and small.cfg.decoder == (16, 8, 4, 4) and small.cfg.features == 64
     assert small.encoder.stages[1][0][0].weight.shape == (16, 8, 3, 3)  # really narrower, not masked
     assert sum(p.numel() for p in small.parameters()) < 0.3 * sum(p.numel() for p in net.parameters())
     x = _frames()
@@ -113,7 +113,7 @@ def test_compress_command_writes_every_variant_and_refuses_to_overwrite(data, tm
     )
     out = tmp_path / "c"
     cmd = [sys.executable, "-m", "agents.cli", "perception", "compress", "--model", str(run / "model.pt"), "--data", str(data)]
-    cmd += ["--out", str(out), "--epochs", "1", "--repeats", "1", "--no-progress"]
+    cmd += ["--out", str(out), "--epochs", "1", "--student-epochs", "1", "--repeats", "1", "--no-progress"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((out / "compress.json").read_text())

@@ -57,7 +57,8 @@ class CompressConfig:
         out: the output folder (must not hold a previous run's files unless ``force``).
         keep: share of each layer's channels the pruned net keeps.
         student_channels, student_decoder, student_features: the distilled student's size.
-        epochs: distillation epochs, of the pruned net and of the student each.
+        epochs: distillation epochs of the pruned net.
+        student_epochs: distillation epochs of the student.
         batch_size, lr: AdamW settings of the distillation (cosine decay).
         alpha, temperature: distillation mix (0 = labels only) and softmax temperature.
         calibration_frames: training frames that set the int8 ranges.
@@ -74,7 +75,8 @@ class CompressConfig:
     student_channels: tuple[int, ...] = (8, 16, 32, 32)
     student_decoder: tuple[int, ...] = (16, 8, 4, 4)
     student_features: int = 64
-    epochs: int = 2
+    epochs: int = 4
+    student_epochs: int = 4
     batch_size: int = 64
     lr: float = 1e-3
     alpha: float = 0.5
@@ -89,6 +91,7 @@ class CompressConfig:
     def __post_init__(self) -> None:
         require(0.0 < self.keep < 1.0, "keep", f"must be in (0, 1), got {self.keep}")
         require(self.epochs >= 0, "epochs", f"must be at least 0, got {self.epochs}")
+        require(self.student_epochs >= 0, "student_epochs", f"must be at least 0, got {self.student_epochs}")
         require(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
         require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
         require(self.calibration_frames >= 1, "calibration_frames", f"must be at least 1, got {self.calibration_frames}")
@@ -99,7 +102,7 @@ class CompressConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
-def _distil(student: Any, teacher: Any, cfg: CompressConfig, train: Any, label: str, progress: bool) -> list[dict[str, float]]:
+def _distil(student: Any, teacher: Any, cfg: CompressConfig, train: Any, label: str, epochs: int, progress: bool) -> list[dict[str, float]]:
     import torch
     from tqdm import tqdm
 
@@ -108,11 +111,11 @@ def _distil(student: Any, teacher: Any, cfg: CompressConfig, train: Any, label: 
 
     loss_fn = MultiTaskLoss(student.cfg.tasks, LossConfig())
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     rows = []
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         rng = np.random.default_rng([cfg.seed, 101, epoch])
-        with tqdm(total=len(train), desc=f"{label} epoch {epoch + 1}/{cfg.epochs}", unit="frame", disable=not progress, leave=False) as bar:
+        with tqdm(total=len(train), desc=f"{label} epoch {epoch + 1}/{epochs}", unit="frame", disable=not progress, leave=False) as bar:
             losses = distill_epoch(
                 student,
                 teacher,
@@ -168,16 +171,16 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
     print(f"phase: prune to {cfg.keep:.0%} of the channels, fine-tune by distillation ({cfg.epochs} epochs)")
     pruned = prune_channels(teacher, cfg.keep)
     pruned_before = evaluate(pruned.fused(), test)
-    history["pruned"] = _distil(pruned, teacher, cfg, train, "pruned", progress)
+    history["pruned"] = _distil(pruned, teacher, cfg, train, "pruned", cfg.epochs, progress)
     save_model(out / "pruned.pt", pruned, {**meta, "variant": "pruned", "keep": cfg.keep})
     files["pruned"] = [out / "pruned.pt", *export_onnx(pruned, out / "pruned.onnx", {**meta, "variant": "pruned"})]
     files["pruned-int8"] = quantize_int8(out / "pruned.onnx", out / "pruned-int8.onnx", calib)
 
-    print(f"phase: distil a student {list(cfg.student_channels)} from scratch ({cfg.epochs} epochs)")
+    print(f"phase: distil a student {list(cfg.student_channels)} from scratch ({cfg.student_epochs} epochs)")
     torch.manual_seed(cfg.seed)
     student = PerceptionNet(NetConfig(size=size, channels=cfg.student_channels, decoder=cfg.student_decoder, features=cfg.student_features))
     clone_stats(student, teacher)
-    history["student"] = _distil(student, teacher, cfg, train, "student", progress)
+    history["student"] = _distil(student, teacher, cfg, train, "student", cfg.student_epochs, progress)
     save_model(out / "student.pt", student, {**meta, "variant": "student"})
     files["student"] = [out / "student.pt", *export_onnx(student, out / "student.onnx", {**meta, "variant": "student"})]
 

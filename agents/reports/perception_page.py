@@ -299,11 +299,18 @@ def perception_page(
     ]
     if studies is not None:
         st = Path(studies)
+        from drive_sim.files import read_yaml
+
+        ref = st / "le-scratch-1.0"
+        conf = read_yaml(ref / "config.yaml", "config") if (ref / "config.yaml").is_file() else {}
+        steps, batch = int(conf.get("steps", 0)), int(conf.get("batch_size", 64))
+        frames = _frames_used(ref) if (ref / "model.pt").is_file() else None
+        passes = f", {steps * batch / frames:.2f} passes over the training split" if frames and steps else ""
         lines += [
             "## Multi-task vs single-task",
             "",
-            "Every net here trains for the same 1,500 optimiser steps of 64 frames (``--steps 1500 --epochs 3``, about 1.6 passes",
-            "over the training split), so the figures compare the heads at one budget, below the shipped net's 8 full epochs.",
+            f"Every net here trains for the same {steps:,} optimiser steps of {batch} frames (`--steps {steps}`{passes}), so the",
+            "figures compare the heads at one small budget, far below the shipped net's 8 full epochs.",
             "",
             *task_study(st),
             "",
@@ -311,7 +318,7 @@ def perception_page(
             "",
             "The encoder is pre-trained by masked reconstruction on the training split's frames without labels",
             "(`drive-sim perception pretrain`; why this method: `perception/pretrain.py`), then the whole net is trained on a",
-            "seeded share of the training episodes' labels (`--label-fraction`), for the same 1,500 steps whatever the share.",
+            "seeded share of the training episodes' labels (`--label-fraction`), for the same number of steps whatever the share.",
             "",
             *label_efficiency(st),
             "",
