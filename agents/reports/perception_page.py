@@ -210,6 +210,7 @@ def perception_page(
     studies: str | Path | None = None,
     rl: str | Path | None = None,
     study_notes: Sequence[str] = (),
+    compress_notes: Sequence[str] = (),
 ) -> Path:
     """Write the page to ``out`` (its pictures beside it in ``images/perception/``)."""
     import torch
@@ -345,7 +346,7 @@ def perception_page(
         from agents.datasets.perception_compress import markdown as compress_markdown
 
         res = read_json(Path(compress) / "compress.json", "compression run")
-        lines += ["## Compression", "", compress_markdown(res).strip(), ""]
+        lines += ["## Compression", "", compress_markdown(res).strip(), "", *compress_notes, ""]
     write_text(out, "\n".join(lines))
     return out
 
