@@ -105,6 +105,7 @@ def test_distillation_closes_the_gap_to_the_teacher(data):
     assert gaps[-1] < 0.8 * gaps[0], gaps
 
 
+@pytest.mark.slow  # about a minute (six ONNX exports); the parts are tested above in the default run
 def test_compress_command_writes_every_variant_and_refuses_to_overwrite(data, tmp_path):
     from agents.datasets.perception_train import PerceptionTrainConfig, train_perception
 
