@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.datasets.perception_compress import COMPARE
 from agents.datasets.perception_eval import ROWS, _fmt, cell, meets
 from drive_sim.files import atomic_write, read_json, write_image, write_text
 
@@ -130,14 +131,11 @@ def missed(groups: Sequence[dict[str, Any]], names: Sequence[str] = ("test", "te
     return out
 
 
-#: The figures of the study tables: (test.json key, label, higher is better).
-STUDY_KEYS = (
-    ("lane_offset_mae_m", "lane offset MAE [m]", False),
-    ("heading_mae_deg", "heading MAE [deg]", False),
-    ("lead_distance_mae_m", "lead distance MAE [m]", False),
-    ("lead_f1", "lead F1", True),
-    ("light_accuracy", "light accuracy", True),
-    ("seg_miou", "seg mIoU", True),
+#: The figures of the study tables: the compression table's rows (test.json key, label, higher is better) for the acceptance figures.
+STUDY_KEYS = tuple(
+    row
+    for row in COMPARE
+    if row[0] in ("lane_offset_mae_m", "heading_mae_deg", "lead_distance_mae_m", "lead_f1", "light_accuracy", "seg_miou")
 )
 #: Which single-task net gives each figure.
 SINGLE_TASK = {
