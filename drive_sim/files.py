@@ -163,6 +163,20 @@ def _depth(data: Any, level: int = 0) -> int:
     return deepest
 
 
+def portable(path: str | Path, parent: str = "results") -> str:
+    """``path`` as a page shows it, never naming a folder of the machine that wrote it.
+
+    Relative as given, relative to the working folder when inside it, else ``<parent>/<name>``.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return f"{parent}/{p.name}"
+
+
 def write_image(path: Path, rgb: Any) -> None:
     """Atomically write an (H, W, 3) uint8 RGB image (PNG or JPEG by the name); OpenCV's silent failure is an error."""
     import cv2

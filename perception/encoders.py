@@ -21,7 +21,7 @@ and transpose by convention; these say what they take.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -174,17 +174,26 @@ class PerceptionCNN(BaseFeaturesExtractor):
         return self.head(self.encoder(x)[-1])
 
 
-def load_encoder_weights(extractor: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+def copy_encoder(encoder: nn.Module, state: Mapping[str, torch.Tensor], field: str, where: str, shape: str) -> None:
+    """Copy the ``encoder.*`` weights of a perception net's or pre-training run's ``state`` into ``encoder``.
+
+    ``field`` names the setting that gave the file, ``where`` the file and ``shape`` what it must fit, for the
+    one-line errors.
+    """
+    enc = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    if not enc:
+        raise ValueError(f"{field}: {where} holds no encoder weights")
+    try:
+        encoder.load_state_dict(enc)
+    except RuntimeError as err:
+        raise ValueError(f"{field}: {where} does not fit {shape} ({str(err).splitlines()[0][:160]})") from None
+
+
+def load_encoder_weights(extractor: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """Copy a perception net's or a pre-training run's ``encoder.*`` weights into a ``PerceptionCNN``."""
     if not isinstance(extractor, PerceptionCNN):
         raise ValueError(f"policy.cnn_weights: needs policy.cnn: perception (the extractor is {type(extractor).__name__})")
-    enc = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    if not enc:
-        raise ValueError(f"policy.cnn_weights: {where} holds no encoder weights")
-    try:
-        extractor.encoder.load_state_dict(enc)
-    except RuntimeError as err:
-        raise ValueError(f"policy.cnn_weights: {where} does not fit policy.cnn_channels ({str(err).splitlines()[0][:160]})") from None
+    copy_encoder(extractor.encoder, state, "policy.cnn_weights", where, "policy.cnn_channels")
 
 
 class MultiEncoder(BaseFeaturesExtractor):

@@ -53,10 +53,12 @@ def test_imports_shown_in_the_docs_work(page, module, name):
 
 
 def test_benchmark_page_shows_runnable_relative_commands():
-    from agents.reports.benchmark_page import portable, with_out
+    from agents.reports.benchmark_page import with_out
+    from drive_sim.files import portable
 
     assert portable("/somewhere/else/leaderboard") == "results/leaderboard"
     assert portable(Path.cwd() / "results" / "x") == "results/x" and portable("runs/b") == "runs/b"
+    assert portable("/somewhere/else/ds600h", "data") == "data/ds600h"
     assert with_out("drive-sim bench --agents a,zoo:b --out /x/y --episodes 5", "results/y") == (
         "drive-sim bench --agents a,zoo:b --out results/y --episodes 5"
     )
@@ -79,7 +81,8 @@ def test_readme_snippets_run_as_written(index, tmp_path):
     assert r.returncode == 0, f"README snippet {index + 1} fails:\n{code}\n{r.stderr[-2000:]}"
 
 
-@pytest.mark.parametrize("env_id", ["DriveSim/Highway-v0", "highway-fast-v0"])
+# highway-env's run is slow (about 25 s of its own stepping): -m slow runs it; the script's DriveSim run stays in the default run.
+@pytest.mark.parametrize("env_id", ["DriveSim/Highway-v0", pytest.param("highway-fast-v0", marks=pytest.mark.slow)])
 def test_the_highway_env_migration_script_runs_on_both_ids(env_id, tmp_path):
     """docs/from-highway-env.md's script, on a tiny budget: the same config on both, only the id changes."""
     if not env_id.startswith("DriveSim/"):

@@ -93,7 +93,7 @@ def test_an_rl_zoo3_run_folder_applies_its_env_kwargs_normalisation_and_frame_st
             """\
             DriveSim/Highway-v0:
               n_envs: 1
-              n_timesteps: 3072
+              n_timesteps: 768
               policy: 'MlpPolicy'
               n_steps: 256
               batch_size: 64

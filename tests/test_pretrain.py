@@ -44,6 +44,8 @@ def test_pretraining_learns_to_fill_the_holes_and_its_encoder_starts_a_net(data,
     load_encoder(net, run / "encoder.pt")
     state = torch.load(run / "encoder.pt", weights_only=True)["state_dict"]
     assert torch.equal(net.encoder.stages[0][0].weight, state["encoder.stages.0.0.weight"])
+    with pytest.raises(ValueError, match=r"^encoder: .*encoder.pt does not fit this net \("):
+        load_encoder(PerceptionNet(NetConfig(size=32, channels=(8, 16, 32, 32))), run / "encoder.pt")
     # A finished run is not continued; a fine-tuning run starts from the encoder.
     r = subprocess.run([sys.executable, "-m", "agents.cli", "perception", "pretrain", "--resume", str(run)], capture_output=True, text=True)
     assert r.returncode != 0 and "has finished" in r.stderr

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from drive_sim.config import require
-from drive_sim.files import write_json, write_text
+from drive_sim.files import portable, write_json, write_text
 
 #: The test metrics every variant is compared on (the acceptance table's; higher is better or not).
 COMPARE = (
@@ -261,8 +261,9 @@ def add_ratios(result: dict[str, Any]) -> None:
 def markdown(result: dict[str, Any]) -> str:
     """The compression tables: cost, then every metric's change."""
     cfg = result["config"]
+    model, data = portable(cfg["model"], "runs"), portable(cfg["data"], "data")
     lines = [
-        f"Compression of `{cfg['model']}` on `{cfg['data']}` ({result['test_frames']:,} test frames); latency on one thread, "
+        f"Compression of `{model}` on `{data}` ({result['test_frames']:,} test frames); latency on one thread, "
         f"median of {cfg['repeats']} repeats, measured in the same process one variant after another.",
         "",
         "| variant | runtime | size [KB] | b1 heads [ms] | b1 all heads [ms] | b64 per frame [ms] | speed-up b1 vs PyTorch f32 | "

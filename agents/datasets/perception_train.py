@@ -286,15 +286,9 @@ def load_checkpoint(path: Path, keys: tuple[str, ...] = ("net", "loss", "opt", "
 def load_encoder(net: Any, path: str | Path) -> None:
     """Copy the encoder weights of a net file or pre-training checkpoint into ``net``."""
     from perception import read_net_file
+    from perception.encoders import copy_encoder
 
-    state = read_net_file(Path(path))["state_dict"]
-    enc = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    if not enc:
-        raise ValueError(f"encoder: {path} holds no encoder weights")
-    try:
-        net.encoder.load_state_dict(enc)
-    except RuntimeError as err:
-        raise ValueError(f"encoder: {path} does not fit this net ({str(err).splitlines()[0][:160]})") from None
+    copy_encoder(net.encoder, read_net_file(Path(path))["state_dict"], "encoder", str(path), "this net")
 
 
 def test_report(run: Path, cfg: PerceptionTrainConfig, train: Any = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from agents.evaluation.bench import measure_scaling, short_name
 from agents.evaluation.bench_report import with_ci
 from agents.reports.perf import machine_info
-from drive_sim.files import atomic_write, copy_file, write_json, write_text
+from drive_sim.files import atomic_write, copy_file, portable, write_json, write_text
 
 SCALING_GRID = {"agents": ("expert", "random", "zoo:ppo-highway-lidar"), "scenarios": ("highway", "merge"), "episodes": 20}
 PLOTS = ("success_heatmap.png", "driving_score.png", "speed_vs_safety.png")
@@ -148,17 +148,6 @@ def render(data: dict[str, Any], findings: str, out: str | Path = "docs/benchmar
             lines.append(f"| {w} | {sc['median_wall_s'][w]:.1f} | {runs} | {sc['episodes_per_min'][w]:.0f} | {sc['speedup'][w]:.2f}x |")
         lines += ["", f"Two workers: {two / one:.2f}x the episodes per minute of one.", ""]
     return "\n".join(lines)
-
-
-def portable(path: str | Path) -> str:
-    """``path`` as a page shows it: relative as given, relative to the working folder when inside it, else ``results/<name>``."""
-    p = Path(path)
-    if not p.is_absolute():
-        return p.as_posix()
-    try:
-        return p.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return f"results/{p.name}"
 
 
 def with_out(command: str, out: str) -> str:
