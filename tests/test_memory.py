@@ -3,7 +3,7 @@ from __future__ import annotations
 from agents.reports.perf import measure_env_cycles, measure_memory
 
 
-def test_rss_flat_over_20k_steps_with_resets():
+def test_rss_flat_over_10k_steps_with_resets():
     mem = measure_memory(steps=10_000, reset_every=200)
     assert mem["growth_mb"] < 30.0, mem
 
