@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.reports.perception_page import perception_page
+from agents.reports.perception_page import SECTIONS, perception_page
 
 COMMANDS = (
     "drive-sim collect --scenarios all --episodes 600 --out data/          # 2 workers, 14.6 min",
@@ -59,6 +59,7 @@ STUDY_NOTES = (
     "0.53 with the fixed weights) at some cost on the lane (0.184 m); the shipped net keeps fixed weights, whose full-budget",
     "run meets the segmentation target anyway. One seed each, at a budget where every run is still learning.",
 )
+SIZE_NOTES: tuple[str, ...] = ()
 COMPRESS_NOTES = (
     'Reading the table: "float32" is the same graph as the PyTorch net on ONNX Runtime (the shipped default), and the',
     "speed-ups are against both. int8 (the first convolution and the output layers float, every ReLU folded into its",
@@ -72,14 +73,25 @@ COMPRESS_NOTES = (
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="a perception training run folder")
-    p.add_argument("--data", required=True, help="its dataset folder")
-    p.add_argument("--eval", required=True, help="drive-sim perception eval's JSON for the run's model")
+    p.add_argument("--run", default=None, help="a perception training run folder (the training and samples sections)")
+    p.add_argument("--data", default=None, help="its dataset folder (the dataset and samples sections)")
+    p.add_argument("--eval", default=None, help="drive-sim perception eval's JSON for the run's model (the test section)")
     p.add_argument("--out", required=True, help="the page to write (docs/perception.md is the committed one)")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("EVAL", "RUN"),
+        help="the camera-size section: an eval JSON and, unless it scores the shipped net, its training run (repeat per net)",
+    )
+    p.add_argument("--only", default="", help=f"rewrite just these sections of the page at --out, comma-separated: {', '.join(SECTIONS)}")
     p.add_argument("--studies", default=None, help="folder of the le-*, st-* and mt-uncertainty runs and pretrain-s0 (optional)")
     p.add_argument("--rl", default=None, help="scripts/rl_pretrain.py output folder (optional)")
     p.add_argument("--compress", default=None, help="drive-sim perception compress output folder (optional)")
     a = p.parse_args(argv)
+    if any(len(c) > 2 for c in a.compare):
+        p.error("--compare: give EVAL and at most one RUN")
     try:
         page = perception_page(
             a.run,
@@ -92,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             rl=a.rl,
             compress=a.compress,
             study_notes=STUDY_NOTES,
+            compress_notes=COMPRESS_NOTES,
+            compare=[(c[0], c[1] if len(c) > 1 else None) for c in a.compare],
+            size_notes=SIZE_NOTES,
+            only=tuple(k.strip() for k in a.only.split(",") if k.strip()),
         )
         print(f"page: {page}")
     except (ValueError, OSError) as err:

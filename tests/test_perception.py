@@ -209,3 +209,38 @@ def test_a_presence_only_net_picks_its_epoch_by_f1_and_other_nets_by_their_figur
     assert _score({"lead_f1": 0.9, "lane_offset_mae_m": nan}) < _score({"lead_f1": 0.8, "lane_offset_mae_m": nan})
     # A net with a scored head ignores F1 (the shipped net's choice of epoch is unchanged by the fallback).
     assert _score({"lead_f1": 0.9, "lane_offset_mae_m": 0.2}) == _score({"lead_f1": 0.1, "lane_offset_mae_m": 0.2})
+
+
+def test_a_page_rewrites_only_the_sections_asked_for_and_keeps_the_rest(tmp_path):
+    from agents.reports.perception_page import perception_page
+
+    page = tmp_path / "perception.md"
+    kept = "| lane offset MAE [m] | ≤ 0.1 | 0.091 ✓ (0.191) |"
+    page.write_text(
+        "# Camera perception\n\nPage made 2026-01-01 00:00 UTC on X (2 cores).\n\n## Commands\n\n```bash\nold command\n```\n\n"
+        f"## Test figures (held-out seeds), beside the trivial baseline\n\n{kept}\n\n## Compression\n\nold compression\n"
+    )
+
+    def ev(size, lane):
+        group = {"net": {"lane_offset_mae_m": lane, "lead_distance_mae_m": 2.0}, "baseline": {"lane_offset_mae_m": 0.2}, "frames": 10}
+        path = tmp_path / f"eval{size}.json"
+        path.write_text(json.dumps({"size": size, "groups": [{**group, "group": "test"}, {**group, "group": "test / dry"}]}))
+        return path
+
+    perception_page(
+        None, None, None, page, commands=("new command",), compare=[(ev(84, 0.09), None), (ev(128, 0.05), None)], only=("commands", "size")
+    )
+    text = page.read_text()
+    assert "new command" in text and "old command" not in text  # rewritten
+    assert kept in text and "old compression" in text  # left as the earlier runs wrote them
+    assert text.index("## Test figures") < text.index("## Camera size") < text.index("## Compression")  # the page's order
+    assert "128 px, the shipped net: test / dry (10)" in text and "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
+    assert text.count("Sections rewritten ") == 1 and "Page made 2026-01-01" in text
+    perception_page(None, None, None, page, commands=("newer command",), only=("commands",))  # a second rewrite replaces the note
+    assert page.read_text().count("Sections rewritten ") == 1 and "newer command" in page.read_text()
+    with pytest.raises(ValueError, match="only: unknown section 'nope'"):
+        perception_page(None, None, None, page, only=("nope",))
+    with pytest.raises(ValueError, match="does not exist"):
+        perception_page(None, None, None, tmp_path / "missing.md", only=("commands",))
+    with pytest.raises(ValueError, match="eval: the test section needs it"):
+        perception_page(None, None, None, page, only=("test",))

@@ -196,10 +196,82 @@ def task_study(studies: Path) -> list[str]:
     return lines
 
 
+#: The page's sections, in page order: the key ``only`` takes, and the headings each writes.
+SECTIONS = {
+    "commands": ("Commands",),
+    "dataset": ("Dataset",),
+    "training": ("Training",),
+    "test": ("Test figures (held-out seeds), beside the trivial baseline", "Targets missed"),
+    "samples": ("Sample test frames",),
+    "size": ("Camera size: 84 against a larger frame",),
+    "studies": ("Multi-task vs single-task", "Self-supervised pre-training and label efficiency"),
+    "rl": ("Pre-training for RL: PPO from camera frames on LaneKeep-v0",),
+    "compress": ("Compression",),
+}
+
+
+def _blocks(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A page as (lines before the first ``## `` heading, {heading: its lines, heading included})."""
+    head: list[str] = []
+    blocks: dict[str, list[str]] = {}
+    current = head
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = blocks.setdefault(line[3:].strip(), [])
+        current.append(line)
+    return head, blocks
+
+
+def merge_sections(old: str, new: str, note: str) -> str:
+    """``old`` with each ``## `` section of ``new`` put in its place (new ones in ``SECTIONS`` order) and ``note`` under its date line.
+
+    The page's other sections keep what the runs that made them measured; ``note`` says which
+    sections this run rewrote, and when.
+    """
+    head, blocks = _blocks(old)
+    _, fresh = _blocks(new)
+    order = [h for hs in SECTIONS.values() for h in hs]
+    unknown = [h for h in fresh if h not in order]
+    if unknown:
+        raise ValueError(f"sections: {unknown[0]!r} is not a heading of the page")
+    merged = {**blocks, **fresh}
+    known = [h for h in order if h in merged]
+    rest = [h for h in blocks if h not in order]  # headings of an older page layout stay where they were, at the end
+    head = [line for line in head if not line.startswith("Sections rewritten ")]
+    at = next((k + 1 for k, line in enumerate(head) if line.startswith("Page made ")), len(head))
+    head = [*head[:at], "", note, "", *head[at:]]
+    lines = [line for k, line in enumerate(head) if line or (k and head[k - 1])]  # no double blank lines
+    for h in (*known, *rest):
+        lines += merged[h]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: Sequence[str] = ("test", "test / dry")) -> list[str]:
+    """Nets at different camera sizes side by side: ``compare`` holds (evaluation JSON, run folder or None for the shipped net)."""
+    cols = []
+    for evaluation, run in compare:
+        ev = read_json(Path(evaluation), "evaluation")
+        if run is not None:
+            status = read_json(Path(run) / "status.json", "status")
+            what = f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.0f} min"
+        else:
+            what = "the shipped net"
+        by = {g["group"]: g for g in ev["groups"]}
+        missing = [g for g in groups if g not in by]
+        if missing:
+            raise ValueError(f"{evaluation}: no group {missing[0]!r} (drive-sim perception eval writes it)")
+        cols += [(f"{ev['size']} px, {what}: {g} ({by[g]['frames']:,})", by[g]) for g in groups]
+    lines = ["| figure | target | " + " | ".join(c for c, _ in cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+    for key, label, target, higher in ROWS:
+        t = "" if target is None else f"{'≥' if higher else '≤'} {target}"
+        lines.append(f"| {label} | {t} | " + " | ".join(cell(g, key, target, higher) for _, g in cols) + " |")
+    return lines
+
+
 def perception_page(
-    run: str | Path,
-    data: str | Path,
-    evaluation: str | Path,
+    run: str | Path | None,
+    data: str | Path | None,
+    evaluation: str | Path | None,
     out: str | Path,
     *,
     commands: Sequence[str] = (),
@@ -209,94 +281,139 @@ def perception_page(
     rl: str | Path | None = None,
     study_notes: Sequence[str] = (),
     compress_notes: Sequence[str] = (),
+    compare: Sequence[tuple[str | Path, str | Path | None]] = (),
+    size_notes: Sequence[str] = (),
+    only: Sequence[str] = (),
 ) -> Path:
-    """Write the page to ``out`` (its pictures beside it in ``images/perception/``)."""
+    """Write the page to ``out`` (its pictures beside it in ``images/perception/``).
+
+    ``only``: rewrite just these sections (keys of ``SECTIONS``) of the page already at ``out``
+    and keep the rest as the runs that made them left it, with a line under the date that says
+    which sections were rewritten and when; only those sections' inputs are read.
+    """
     import torch
 
-    import perception
     from agents.reports.perf import machine_info
 
-    run, data, out = Path(run), Path(data), Path(out)
-    ev = read_json(Path(evaluation), "evaluation")
-    manifest = read_json(data / "manifest.json", "dataset manifest")
-    collect = read_json(data / "collect.json", "collect timings") if (data / "collect.json").exists() else {}
-    status = read_json(run / "status.json", "status")
-    rows = _read_epochs(run)
+    bad = [k for k in only if k not in SECTIONS]
+    if bad:
+        raise ValueError(f"only: unknown section {bad[0]!r}; allowed: {', '.join(SECTIONS)}")
+    want = set(only or SECTIONS)
+    out = Path(out)
+    if only and not out.is_file():
+        raise ValueError(f"out: {out} does not exist; --only rewrites sections of an existing page")
+    for key, given, flag in (
+        ("training", run, "run"),
+        ("test", evaluation, "eval"),
+        ("samples", run, "run"),
+        ("dataset", data, "data"),
+        ("samples", data, "data"),
+    ):
+        if key in want and given is None:
+            raise ValueError(f"{flag}: the {key} section needs it")
     images = out.parent / "images" / "perception"
-    plot_curves(rows, images / "curves.png")
-    model = perception.load(run / "model.pt")
-    sample_frames(model, data, images / "samples.png")
     m = machine_info()
-    groups = ev["groups"]
-    whole = [g for g in groups if "/" not in g["group"]]
-    weathers = [
-        g for g in groups if g["group"].startswith("test / ") and g["group"].split(" / ")[1] in ("dry", "rain", "fog", "night", "ice")
-    ]
-    held = [g for g in groups if g["group"].startswith("holdout")]
-    scen = [g for g in groups if g["group"].startswith("test / ") and g not in weathers]
-    cfg = manifest["config"]
-    lines = [
-        "# Camera perception",
-        "",
-        f"The multi-task net reads the {model.size}x{model.size} ego camera frame and gives the lane (offset, heading, curvature,",
-        "edges), the lead vehicle (present, gap, relative speed), the next stop line (distance, light state) and a",
-        "per-pixel segmentation (road, marking, vehicle, verge, background). `perception.load()` gives the shipped net.",
-        "",
-        f"Page made {m['date']} on {m['cpu']} ({m['logical_cores']} cores), Python {m['python']}, torch {torch.__version__}.",
-        "",
-        "## Commands",
-        "",
-        "```bash",
-        *commands,
-        "```",
-        "",
-        "## Dataset",
-        "",
-        f"{len(manifest['episodes'])} episodes over {len(set(e['env_id'] for e in manifest['episodes']))} scenarios "
-        f"(held out: {cfg.get('holdout') or 'none'}), weathers {', '.join(cfg['weathers'])}, sizes {cfg['sizes']} px, "
-        f"one frame every {cfg['every']} control steps, up to {cfg['max_steps']} steps; frames: "
-        + ", ".join(f"{k} {v:,}" for k, v in manifest["frames"].items())
-        + ".",
-    ]
-    if collect:
-        lines.append(
-            f"Collected in {collect['wall_s'] / 60:.1f} min with {collect['workers']} workers ({collect['frames_per_s']:.0f} frames/s)."
-        )
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.1f} min on 2 threads; model.pt is epoch "
-        f"{model.meta.get('epoch')} (best validation score).",
-        "",
-        "![learning curves](images/perception/curves.png)",
-        "",
-        "## Test figures (held-out seeds), beside the trivial baseline",
-        "",
-        "Each cell: the net, then in brackets the baseline (training-set mean, majority class, per-pixel commonest class).",
-        "",
-        *_table(whole),
-        "",
-        "### By weather (test split)",
-        "",
-        *_table(weathers),
-        "",
-    ]
-    if held:
-        lines += ["### The held-out scenario, by weather", "", *_table(held), ""]
-    if scen:
-        lines += ["### By scenario (test split)", "", *_table(scen), ""]
-    miss = missed(groups)
-    lines += ["## Targets missed", "", *(miss or ["None on the test split or in clear weather."]), "", *notes, ""]
-    lines += [
-        "## Sample test frames",
-        "",
-        "Frame, predicted segmentation over it, predicted vs true figures:",
-        "",
-        "![samples](images/perception/samples.png)",
-        "",
-    ]
-    if studies is not None:
+    lines: list[str] = []
+    model = None
+    if run is not None and want & {"training", "samples"}:
+        import perception
+
+        model = perception.load(Path(run) / "model.pt")
+    if not only:
+        size = model.size if model is not None else 84
+        lines += [
+            "# Camera perception",
+            "",
+            f"The multi-task net reads the {size}x{size} ego camera frame and gives the lane (offset, heading, curvature,",
+            "edges), the lead vehicle (present, gap, relative speed), the next stop line (distance, light state) and a",
+            "per-pixel segmentation (road, marking, vehicle, verge, background). `perception.load()` gives the shipped net.",
+            "",
+            f"Page made {m['date']} on {m['cpu']} ({m['logical_cores']} cores), Python {m['python']}, torch {torch.__version__}.",
+            "",
+        ]
+    if "commands" in want:
+        lines += ["## Commands", "", "```bash", *commands, "```", ""]
+    if "dataset" in want:
+        data = Path(data)
+        manifest = read_json(data / "manifest.json", "dataset manifest")
+        collect = read_json(data / "collect.json", "collect timings") if (data / "collect.json").exists() else {}
+        cfg = manifest["config"]
+        lines += [
+            "## Dataset",
+            "",
+            f"{len(manifest['episodes'])} episodes over {len(set(e['env_id'] for e in manifest['episodes']))} scenarios "
+            f"(held out: {cfg.get('holdout') or 'none'}), weathers {', '.join(cfg['weathers'])}, sizes {cfg['sizes']} px, "
+            f"one frame every {cfg['every']} control steps, up to {cfg['max_steps']} steps; frames: "
+            + ", ".join(f"{k} {v:,}" for k, v in manifest["frames"].items())
+            + ".",
+        ]
+        if collect:
+            lines.append(
+                f"Collected in {collect['wall_s'] / 60:.1f} min with {collect['workers']} workers ({collect['frames_per_s']:.0f} frames/s)."
+            )
+        lines.append("")
+    if "training" in want:
+        assert model is not None
+        status = read_json(Path(run) / "status.json", "status")
+        plot_curves(_read_epochs(Path(run)), images / "curves.png")
+        lines += [
+            "## Training",
+            "",
+            f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.1f} min on 2 threads; model.pt is epoch "
+            f"{model.meta.get('epoch')} (best validation score).",
+            "",
+            "![learning curves](images/perception/curves.png)",
+            "",
+        ]
+    if "test" in want:
+        groups = read_json(Path(evaluation), "evaluation")["groups"]
+        whole = [g for g in groups if "/" not in g["group"]]
+        weathers = [
+            g for g in groups if g["group"].startswith("test / ") and g["group"].split(" / ")[1] in ("dry", "rain", "fog", "night", "ice")
+        ]
+        held = [g for g in groups if g["group"].startswith("holdout")]
+        scen = [g for g in groups if g["group"].startswith("test / ") and g not in weathers]
+        lines += [
+            "## Test figures (held-out seeds), beside the trivial baseline",
+            "",
+            "Each cell: the net, then in brackets the baseline (training-set mean, majority class, per-pixel commonest class).",
+            "",
+            *_table(whole),
+            "",
+            "### By weather (test split)",
+            "",
+            *_table(weathers),
+            "",
+        ]
+        if held:
+            lines += ["### The held-out scenario, by weather", "", *_table(held), ""]
+        if scen:
+            lines += ["### By scenario (test split)", "", *_table(scen), ""]
+        miss = missed(groups)
+        lines += ["## Targets missed", "", *(miss or ["None on the test split or in clear weather."]), "", *notes, ""]
+    if "samples" in want:
+        sample_frames(model, data, images / "samples.png")
+        lines += [
+            "## Sample test frames",
+            "",
+            "Frame, predicted segmentation over it, predicted vs true figures:",
+            "",
+            "![samples](images/perception/samples.png)",
+            "",
+        ]
+    if "size" in want and compare:
+        lines += [
+            "## Camera size: 84 against a larger frame",
+            "",
+            "The dataset holds every frame at each collected size; a net trained on the larger frames against the env's 84 px,",
+            "on the same episodes and test seeds (the render cost of each size: docs/performance.md).",
+            "",
+            *size_study(compare),
+            "",
+            *size_notes,
+            "",
+        ]
+    if "studies" in want and studies is not None:
         st = Path(studies)
         from drive_sim.files import read_yaml
 
@@ -332,21 +449,28 @@ def perception_page(
                 "![reconstructions](images/perception/reconstructions.png)",
                 "",
             ]
-    if rl is not None:
+    if "rl" in want and rl is not None:
         from drive_sim.files import copy_file
 
         rl = Path(rl)
         lines += ["## Pre-training for RL: PPO from camera frames on LaneKeep-v0", "", (rl / "rl_pretrain.md").read_text().strip(), ""]
         copy_file(rl / "rl_pretrain.png", images / "rl_pretrain.png")
         lines += ["![PPO validation curves](images/perception/rl_pretrain.png)", ""]
-    lines += [*study_notes, ""] if study_notes else []
-    if compress is not None:
+    if "rl" in want and study_notes:
+        lines += [*study_notes, ""]
+    if "compress" in want and compress is not None:
         from agents.datasets.perception_compress import markdown as compress_markdown
 
         res = read_json(Path(compress) / "compress.json", "compression run")
         lines += ["## Compression", "", compress_markdown(res).strip(), "", *compress_notes, ""]
-    write_text(out, "\n".join(lines))
+    text = "\n".join(lines)
+    if only:
+        names = ", ".join(h for k in SECTIONS if k in want for h in SECTIONS[k])
+        by = f"`perception_page.py --only {','.join(only)}`"
+        note = f"Sections rewritten {m['date']} on {m['cpu']} ({m['logical_cores']} cores) by {by}: {names}."
+        text = merge_sections(out.read_text(encoding="utf-8"), text, note)
+    write_text(out, text)
     return out
 
 
-__all__ = ["label_efficiency", "perception_page", "plot_curves", "sample_frames", "task_study"]
+__all__ = ["SECTIONS", "label_efficiency", "merge_sections", "perception_page", "plot_curves", "sample_frames", "size_study", "task_study"]

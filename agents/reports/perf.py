@@ -125,15 +125,20 @@ def _stepper(env: Any, action: Any) -> Callable[[], None]:
     return step
 
 
-def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
+#: The larger camera size of the perception dataset (``drive-sim collect --sizes 84,128``), rendered beside the env's.
+LARGE_CAMERA_PX = 128
+
+
+def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float], list[float]]:
     """Camera env steps/s and raw PyBullet frames/s of the very same scenes, interleaved.
 
     After every timed env step, the same camera view of the same world state is rendered again
-    with a bare ``getCameraImage`` call and timed separately. Frame cost depends on what is in
-    view (traffic, curves), so a reference rendered elsewhere would not be comparable.
+    with a bare ``getCameraImage`` call and timed separately, at the env's size and at
+    ``LARGE_CAMERA_PX`` (the same square projection). Frame cost depends on what is in view
+    (traffic, curves), so a reference rendered elsewhere would not be comparable.
 
     Returns:
-        (env steps/s per repeat, raw frames/s per repeat).
+        (env steps/s, raw frames/s at the env's size, raw frames/s at ``LARGE_CAMERA_PX``), one per repeat.
     """
     env = gym.make(ENV_ID, obs_type="camera")
     env.reset(seed=0)
@@ -142,34 +147,32 @@ def measure_camera(steps: int, repeats: int) -> tuple[list[float], list[float]]:
     c = cam.cfg
     step = _stepper(env, np.array([0.0, 0.1], np.float32))
     step()
-    env_rates, raw_rates = [], []
+    env_rates, raw_rates, large_rates = [], [], []
     clock = time.perf_counter
+
+    def render(width: int, height: int, view: list[float]) -> float:
+        t = clock()
+        pb.getCameraImage(
+            width, height, view, cam._proj, renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK, shadow=0, physicsClientId=cid
+        )
+        return clock() - t
+
     for _ in range(repeats):
         gc.collect()
-        env_s = raw_s = 0.0
+        env_s = raw_s = large_s = 0.0
         for _ in range(steps):
             t0 = clock()
             step()
-            t1 = clock()
+            env_s += clock() - t0
             e = world.ego
             view = cam.view_matrix(e.x_m, e.y_m, e.yaw_rad)
-            t2 = clock()
-            pb.getCameraImage(
-                c.width,
-                c.height,
-                view,
-                cam._proj,
-                renderer=pb.ER_TINY_RENDERER,
-                flags=pb.ER_NO_SEGMENTATION_MASK,
-                shadow=0,
-                physicsClientId=cid,
-            )
-            raw_s += clock() - t2
-            env_s += t1 - t0
+            raw_s += render(c.width, c.height, view)
+            large_s += render(LARGE_CAMERA_PX, LARGE_CAMERA_PX, view)
         env_rates.append(steps / env_s)
         raw_rates.append(steps / raw_s)
+        large_rates.append(steps / large_s)
     env.close()
-    return env_rates, raw_rates
+    return env_rates, raw_rates, large_rates
 
 
 def measure_perception(frames: int, repeats: int) -> dict[str, list[float]]:
@@ -428,9 +431,10 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             res.rates[f"env_{task}"], res.samples[f"env_{task}"] = _rate(_stepper(env, np.array([0.0, 0.1], np.float32)), n, cfg.repeats)
             env.close()
         elif task == "camera":
-            env_rates, raw_rates = measure_camera(cfg.camera_steps, cfg.repeats)
-            res.samples["env_camera"], res.samples["raw_camera_frame"] = env_rates, raw_rates
-            res.rates["env_camera"], res.rates["raw_camera_frame"] = statistics.median(env_rates), statistics.median(raw_rates)
+            keys = ("env_camera", "raw_camera_frame", "raw_camera_frame_large")
+            rates = dict(zip(keys, measure_camera(cfg.camera_steps, cfg.repeats), strict=True))
+            for key, samples in rates.items():
+                res.samples[key], res.rates[key] = samples, statistics.median(samples)
         elif task == "perception":
             for key, samples in measure_perception(cfg.camera_steps, cfg.repeats).items():
                 res.samples[key], res.rates[key] = samples, statistics.median(samples)
@@ -467,6 +471,8 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     res.ratios["lidar_vs_highway_v0"] = r["env_lidar"] / r["highway-v0"] if "highway-v0" in r else float("nan")
     res.ratios["lidar_vs_highway_fast_v0"] = r["env_lidar"] / r["highway-fast-v0"] if "highway-fast-v0" in r else float("nan")
     res.ratios["camera_vs_raw_camera"] = r["env_camera"] / r["raw_camera_frame"]
+    # What the perception dataset's larger size costs to render against the env's (same views, same run).
+    res.ratios["raw_camera_large_vs_env_size"] = r["raw_camera_frame_large"] / r["raw_camera_frame"]
     res.ratios["lidar_sim_seconds_per_wall_second"] = r["env_lidar"] * 0.1
     if "planner_call" in r:
         # Share of an expert-driven env step (decision + simulation) spent in the planner.
@@ -528,6 +534,7 @@ _LABELS = {
     "raw_physics_control_period": "raw PyBullet: physics for one 0.1 s control period (/s)",
     "raw_lidar_reading": "raw PyBullet: one 64-beam rayTestBatch (/s)",
     "raw_camera_frame": "raw PyBullet: one 84x84 TinyRenderer frame of the same views (/s)",
+    "raw_camera_frame_large": f"raw PyBullet: one {LARGE_CAMERA_PX}x{LARGE_CAMERA_PX} TinyRenderer frame of the same views (/s)",
     "perception_b1": "perception net, 84 px, one frame, driving heads (frames/s)",
     "perception_b1_seg": "perception net, 84 px, one frame, with segmentation (frames/s)",
     "perception_b64": "perception net, 84 px, batches of 64, all heads (frames/s)",
