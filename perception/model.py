@@ -328,6 +328,8 @@ class MultiTaskLoss(nn.Module):
 #: The acceptance's ranges: lead distance is scored for leads within 50 m, the light within 40 m.
 LEAD_EVAL_M = 50.0
 LIGHT_EVAL_M = 40.0
+#: Gap bands [m] of the lead distance error by range (``lead_distance_mae_m_<lo>_<hi>``).
+LEAD_BINS_M = ((0.0, 20.0), (20.0, 35.0), (35.0, 50.0))
 SEG_EVAL = (1, 2, 3)  # road, marking, vehicle: the classes of the mIoU
 
 
@@ -336,6 +338,7 @@ def metrics(pred: Mapping[str, np.ndarray], labels: np.ndarray, names: Sequence[
 
     ``lane_offset_mae_m``, ``heading_mae_deg``, ``curvature_mae_1pm``, ``edge_mae_m`` (both edges),
     ``lead_distance_mae_m`` and ``lead_rel_speed_mae_mps`` (true leads within 50 m),
+    ``lead_distance_mae_m_<lo>_<hi>`` (leads in each band of ``LEAD_BINS_M``),
     ``lead_f1``, ``stop_distance_mae_m`` (lines within 40 m), ``light_accuracy`` (frames
     within 40 m of a line), ``light_accuracy_all``, ``seg_miou`` (road, marking, vehicle) and
     ``iou_<class>``.
@@ -359,6 +362,9 @@ def metrics(pred: Mapping[str, np.ndarray], labels: np.ndarray, names: Sequence[
     near = present & (lab[:, col["lead_distance_m"]] <= LEAD_EVAL_M)
     out["lead_distance_mae_m"] = mae("lead_distance_m", near)
     out["lead_rel_speed_mae_mps"] = mae("lead_rel_speed_mps", near)
+    gap = lab[:, col["lead_distance_m"]]
+    for lo, hi in LEAD_BINS_M:  # where the error comes from: it grows with the square of the gap at a fixed pixel error
+        out[f"lead_distance_mae_m_{lo:g}_{hi:g}"] = mae("lead_distance_m", near & (gap > lo) & (gap <= hi))
     if "lead_present" in pred:
         p = np.asarray(pred["lead_present"]) > 0.5
         tp, fp, fn = np.sum(p & present), np.sum(p & ~present), np.sum(~p & present)

@@ -19,6 +19,7 @@ import numpy as np
 from agents.datasets.perception_compress import COMPARE
 from agents.datasets.perception_eval import ROWS, _fmt, cell, meets
 from drive_sim.files import atomic_write, read_json, write_image, write_text
+from perception.model import LEAD_BINS_M
 
 #: Colours of the segmentation classes in the overlay (background, road, marking, vehicle, verge).
 SEG_COLOURS = np.array([[0, 0, 0], [90, 90, 255], [255, 255, 0], [255, 40, 40], [40, 200, 40]], np.uint8)
@@ -262,7 +263,8 @@ def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: 
             raise ValueError(f"{evaluation}: no group {missing[0]!r} (drive-sim perception eval writes it)")
         cols += [(f"{ev['size']} px, {what}: {g} ({by[g]['frames']:,})", by[g]) for g in groups]
     lines = ["| figure | target | " + " | ".join(c for c, _ in cols) + " |", "|---|---:|" + "---:|" * len(cols)]
-    for key, label, target, higher in ROWS:
+    bins = tuple((f"lead_distance_mae_m_{a:g}_{b:g}", f"lead distance MAE, leads {a:g}-{b:g} m [m]", None, False) for a, b in LEAD_BINS_M)
+    for key, label, target, higher in (*ROWS, *bins):
         t = "" if target is None else f"{'≥' if higher else '≤'} {target}"
         lines.append(f"| {label} | {t} | " + " | ".join(cell(g, key, target, higher) for _, g in cols) + " |")
     return lines
