@@ -137,6 +137,9 @@ def _build() -> argparse.ArgumentParser:
     ptr.add_argument("--size", type=int, default=pt.size, help=f"frame size in px (default {pt.size})")
     ptr.add_argument("--tasks", default=",".join(pt.tasks), help="heads to train, comma-separated (default all four)")
     ptr.add_argument("--weighting", default=pt.weighting, choices=("fixed", "uncertainty"), help="task loss weights (default fixed)")
+    ptr.add_argument(
+        "--reg-beta", type=float, default=pt.reg_beta, help=f"regression smooth-L1 turning point in std devs (default {pt.reg_beta})"
+    )
     ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
     ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")
     ptr.add_argument("--lr", type=float, default=pt.lr, help=f"learning rate (default {pt.lr})")
@@ -197,6 +200,7 @@ def _perception(args: argparse.Namespace) -> int:
                 size=args.size,
                 tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
                 weighting=args.weighting,
+                reg_beta=args.reg_beta,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 lr=args.lr,

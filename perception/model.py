@@ -272,15 +272,21 @@ class LossConfig:
         weights: fixed weight of each task's loss.
         seg_class_weights: per-class weights of the segmentation cross-entropy (thin markings
             and vehicles are a small share of the pixels); empty for equal weights.
+        reg_beta: where the regression's smooth L1 turns from squared to absolute error, in
+            standard deviations of each target (1.0: squared for most errors, close to a mean
+            squared error; small: close to the absolute error that the figures report).
     """
 
     weighting: str = "fixed"
     weights: Mapping[str, float] = field(default_factory=lambda: {"regression": 1.0, "presence": 0.5, "light": 0.5, "segmentation": 1.0})
     seg_class_weights: tuple[float, ...] = (1.0, 1.0, 3.0, 2.0, 1.0)
+    reg_beta: float = 1.0
 
     def __post_init__(self) -> None:
         if self.weighting not in ("fixed", "uncertainty"):
             raise ValueError(f"loss.weighting: must be fixed or uncertainty, got {self.weighting!r}")
+        if not self.reg_beta > 0:
+            raise ValueError(f"loss.reg_beta: must be positive, got {self.reg_beta}")
 
 
 class MultiTaskLoss(nn.Module):
@@ -303,7 +309,7 @@ class MultiTaskLoss(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         if "regression" in out:
             z = (y.reg - net.reg_mean) / net.reg_std
-            err = F.smooth_l1_loss(out["regression"], z, reduction="none")
+            err = F.smooth_l1_loss(out["regression"], z, reduction="none", beta=self.cfg.reg_beta)
             mask = torch.ones_like(err)
             mask[:, self.lead_cols] = y.present[:, None]
             mask[:, self.stop_cols] = (y.light > 0).float()[:, None]

@@ -72,6 +72,23 @@ def test_uncertainty_weights_are_learned_per_task():
     assert all(p.grad is not None and p.grad.abs() > 0 for p in loss_fn.log_vars.values())
 
 
+def test_the_regression_loss_turns_from_squared_to_absolute_error_at_reg_beta():
+    net = PerceptionNet(NetConfig(size=32, tasks=("regression",)))
+    names = ("lane_offset_m", "heading_error_deg", "curvature_ahead_1pm", "edge_left_m", "edge_right_m", "lead_present")
+    names += ("lead_distance_m", "lead_rel_speed_mps", "stop_distance_m", "light_state", "speed_mps")
+    labels = np.zeros((2, 11), np.float32)
+    labels[:, 5] = 1.0  # a lead and a line in every frame, so that every column counts
+    labels[:, 9] = 1.0
+    y = targets(labels, names)
+    out = {"regression": torch.full((2, len(REG_LABELS)), 0.5)}  # every prediction half a standard deviation off
+    squared = MultiTaskLoss(("regression",), LossConfig())(out, y, net)[1]["regression"]
+    absolute = MultiTaskLoss(("regression",), LossConfig(reg_beta=0.1))(out, y, net)[1]["regression"]
+    assert squared == pytest.approx(0.5 * 0.5**2)  # beta 1: 0.5 x^2
+    assert absolute == pytest.approx(0.5 - 0.05)  # beta 0.1: |x| - beta / 2
+    with pytest.raises(ValueError, match="loss.reg_beta: must be positive"):
+        LossConfig(reg_beta=0.0)
+
+
 def test_a_tiny_net_learns_the_lane_offset(data, tmp_path):
     """Learning happened: after a few hundred steps the net's lane-offset error on its training frames is well below the mean's."""
     run = train_perception(_cfg(data, tmp_path, epochs=15), progress=False)

@@ -45,6 +45,8 @@ class PerceptionTrainConfig:
         size: frame size to train at (one the dataset was collected at).
         tasks: heads to train (``perception.model.TASKS``); fewer for a single-task net.
         weighting: "fixed" or "uncertainty" loss weights.
+        reg_beta: the regression loss's smooth-L1 turning point in standard deviations
+            (``perception.model.LossConfig``; 1.0 trained the shipped net).
         epochs: passes over the training frames.
         batch_size, lr, weight_decay: AdamW settings (cosine learning-rate decay over the epochs).
         label_fraction: share of the training episodes whose labels are used (label efficiency).
@@ -62,6 +64,7 @@ class PerceptionTrainConfig:
     size: int = 84
     tasks: tuple[str, ...] = ("regression", "presence", "light", "segmentation")
     weighting: str = "fixed"
+    reg_beta: float = 1.0
     epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
@@ -80,6 +83,7 @@ class PerceptionTrainConfig:
         bad = [t for t in self.tasks if t not in TASKS]
         require(bool(self.tasks) and not bad, "tasks", f"unknown {bad}; allowed: {', '.join(TASKS)}")
         require(self.weighting in ("fixed", "uncertainty"), "weighting", f"must be fixed or uncertainty, got {self.weighting!r}")
+        require(self.reg_beta > 0, "reg_beta", f"must be positive, got {self.reg_beta}")
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
         require(1 <= self.batch_size <= 4096, "batch_size", f"must be in [1, 4096], got {self.batch_size}")
         require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
@@ -168,7 +172,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
     torch.manual_seed(cfg.seed)
     net = PerceptionNet(NetConfig(size=cfg.size, tasks=cfg.tasks))
     net.set_target_stats(*target_stats(train))
-    loss_fn = MultiTaskLoss(cfg.tasks, LossConfig(weighting=cfg.weighting))
+    loss_fn = MultiTaskLoss(cfg.tasks, LossConfig(weighting=cfg.weighting, reg_beta=cfg.reg_beta))
     params = [*net.parameters(), *loss_fn.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
