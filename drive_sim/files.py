@@ -166,15 +166,19 @@ def _depth(data: Any, level: int = 0) -> int:
 def portable(path: str | Path, parent: str = "results") -> str:
     """``path`` as a page shows it, never naming a folder of the machine that wrote it.
 
-    Relative as given, relative to the working folder when inside it, else ``<parent>/<name>``.
+    Relative as given, relative to the working folder when inside it, relative to the project's
+    folder when inside that (a file shipped in the package: ``perception/weights/net84.pt``), else
+    ``<parent>/<name>``.
     """
     p = Path(path)
     if not p.is_absolute():
         return p.as_posix()
-    try:
-        return p.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return f"{parent}/{p.name}"
+    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        try:
+            return p.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return f"{parent}/{p.name}"
 
 
 def write_image(path: Path, rgb: Any) -> None:

@@ -52,6 +52,14 @@ def test_imports_shown_in_the_docs_work(page, module, name):
     assert hasattr(importlib.import_module(module), name), f"{page}: from {module} import {name}"
 
 
+def test_a_shipped_file_is_shown_by_its_place_in_the_project_from_any_working_folder(tmp_path, monkeypatch):
+    import perception
+    from drive_sim.files import portable
+
+    monkeypatch.chdir(tmp_path)
+    assert portable(perception.SHIPPED.resolve(), "runs") == "perception/weights/net84.pt"
+
+
 def test_benchmark_page_shows_runnable_relative_commands():
     from agents.reports.benchmark_page import with_out
     from drive_sim.files import portable

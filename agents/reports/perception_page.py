@@ -253,8 +253,13 @@ def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: 
     for evaluation, run in compare:
         ev = read_json(Path(evaluation), "evaluation")
         if run is not None:
+            from drive_sim.files import read_yaml
+
             status = read_json(Path(run) / "status.json", "status")
+            conf = read_yaml(Path(run) / "config.yaml", "config") if (Path(run) / "config.yaml").is_file() else {}
+            beta = float(conf.get("reg_beta", 1.0))
             what = f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.0f} min"
+            what += f", reg-beta {beta:g}" if beta != 1.0 else ""
         else:
             what = "the shipped net"
         by = {g["group"]: g for g in ev["groups"]}
