@@ -184,6 +184,32 @@ def _tree_digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _worker_signal_handlers(queue) -> None:
+    import signal as sig
+
+    from agents.training.sb3_train import ignore_stop_signals_in_workers
+
+    ignore_stop_signals_in_workers()
+    queue.put((sig.getsignal(sig.SIGINT) == sig.SIG_IGN, sig.getsignal(sig.SIGTERM) == sig.SIG_IGN))
+
+
+def test_env_workers_ignore_ctrl_c_and_sigterm_sent_to_the_group_and_the_trainer_does_not():
+    """A SIGTERM to the process group (timeout, kill -- -PGID) killed the workers: broken pipe, failed run, no checkpoint."""
+    import multiprocessing
+
+    from agents.training.sb3_train import ignore_stop_signals_in_workers
+
+    ctx = multiprocessing.get_context("spawn")  # as SubprocVecEnv starts them
+    queue = ctx.Queue()
+    child = ctx.Process(target=_worker_signal_handlers, args=(queue,))
+    child.start()
+    assert queue.get(timeout=60) == (True, True)
+    child.join(timeout=60)
+    before = signal.getsignal(signal.SIGTERM)
+    ignore_stop_signals_in_workers()  # in the trainer's own process: nothing changes
+    assert signal.getsignal(signal.SIGTERM) == before != signal.SIG_IGN
+
+
 def test_interrupt_then_resume_continues_to_the_same_step_count(tmp_path):
     """Train 2N steps, SIGINT the process group after step N, resume: 2N steps, and the optimiser went on."""
     n_steps, n = 64, 512

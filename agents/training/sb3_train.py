@@ -81,13 +81,20 @@ def build_model(algo: str, venv: Any, hyperparams: Mapping[str, Any], policy: Po
 
 
 # ---------------------------------------------------------------------------------------------- vector envs
-def _ignore_sigint_in_workers() -> None:
-    """Ctrl-C is for the trainer: a subprocess worker ignores it, so the trainer can stop cleanly and save."""
+def ignore_stop_signals_in_workers() -> None:
+    """Ctrl-C and SIGTERM are for the trainer: a subprocess worker ignores both, so the trainer can stop cleanly and save.
+
+    Both reach the workers when they are sent to the process group (Ctrl-C in a terminal,
+    ``timeout``, ``kill -- -PGID``, a batch scheduler's preemption); a worker that died of
+    SIGTERM left the trainer a broken pipe, a failed run and no checkpoint. The trainer closes
+    the workers through their pipes, and a worker whose trainer is gone ends at the pipe's EOF.
+    """
     import multiprocessing
     import signal
 
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _pin_worker(rank: int) -> set[int] | None:
@@ -120,7 +127,7 @@ def make_env_fn(env_id: str, env_kwargs: Mapping[str, Any], seed: int, rank: int
 
         import envs  # noqa: F401  (registers the ids inside spawned workers)
 
-        _ignore_sigint_in_workers()
+        ignore_stop_signals_in_workers()
         _pin_worker(rank)
         env = gym.make(env_id, **kwargs)
         env.reset(seed=seed + rank)
