@@ -18,7 +18,7 @@ import numpy as np
 
 from agents.datasets.perception_compress import COMPARE
 from agents.datasets.perception_eval import ROWS, _fmt, cell, meets
-from drive_sim.files import atomic_write, read_json, write_image, write_text
+from drive_sim.files import atomic_write, copy_file, read_json, read_yaml, write_image, write_text
 from perception.model import LEAD_BINS_M
 
 #: Colours of the segmentation classes in the overlay (background, road, marking, vehicle, verge).
@@ -253,8 +253,6 @@ def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: 
     for evaluation, run in compare:
         ev = read_json(Path(evaluation), "evaluation")
         if run is not None:
-            from drive_sim.files import read_yaml
-
             status = read_json(Path(run) / "status.json", "status")
             conf = read_yaml(Path(run) / "config.yaml", "config") if (Path(run) / "config.yaml").is_file() else {}
             beta = float(conf.get("reg_beta", 1.0))
@@ -422,8 +420,6 @@ def perception_page(
         ]
     if "studies" in want and studies is not None:
         st = Path(studies)
-        from drive_sim.files import read_yaml
-
         ref = st / "le-scratch-1.0"
         conf = read_yaml(ref / "config.yaml", "config") if (ref / "config.yaml").is_file() else {}
         steps, batch = int(conf.get("steps", 0)), int(conf.get("batch_size", 64))
@@ -447,8 +443,6 @@ def perception_page(
             "",
         ]
         if (st / "pretrain-s0" / "reconstructions.png").is_file():
-            from drive_sim.files import copy_file
-
             copy_file(st / "pretrain-s0" / "reconstructions.png", images / "reconstructions.png")
             lines += [
                 "Validation frames: masked input, reconstruction, original:",
@@ -457,8 +451,6 @@ def perception_page(
                 "",
             ]
     if "rl" in want and rl is not None:
-        from drive_sim.files import copy_file
-
         rl = Path(rl)
         lines += ["## Pre-training for RL: PPO from camera frames on LaneKeep-v0", "", (rl / "rl_pretrain.md").read_text().strip(), ""]
         copy_file(rl / "rl_pretrain.png", images / "rl_pretrain.png")
