@@ -140,6 +140,12 @@ def _build() -> argparse.ArgumentParser:
     ptr.add_argument(
         "--reg-beta", type=float, default=pt.reg_beta, help=f"regression smooth-L1 turning point in std devs (default {pt.reg_beta})"
     )
+    ptr.add_argument(
+        "--lead-head",
+        default=pt.lead_head,
+        choices=("fc", "ground"),
+        help=f"how the lead's gap is read: fc (the feature vector) or ground (a heat map over the decoder) (default {pt.lead_head})",
+    )
     ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
     ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")
     ptr.add_argument("--lr", type=float, default=pt.lr, help=f"learning rate (default {pt.lr})")
@@ -201,6 +207,7 @@ def _perception(args: argparse.Namespace) -> int:
                 tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
                 weighting=args.weighting,
                 reg_beta=args.reg_beta,
+                lead_head=args.lead_head,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 lr=args.lr,

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from perception.model import TASKS, Frames, MultiTaskLoss, NetConfig, PerceptionNet, targets
+from perception.model import N_SEG, TASKS, Frames, MultiTaskLoss, NetConfig, PerceptionNet, targets
 from perception.runtime import heads_path
 
 
@@ -218,6 +218,8 @@ def pruned_config(cfg: NetConfig, keep: float) -> NetConfig:
         features=k(cfg.features),
         decoder=tuple(k(c, 4) for c in cfg.decoder),
         tasks=cfg.tasks,
+        lead_head=cfg.lead_head,
+        camera=cfg.camera,
     )
 
 
@@ -269,6 +271,11 @@ def prune_channels(net: PerceptionNet, keep: float) -> PerceptionNet:
         prev_dec, prev_width = out_idx, net.cfg.decoder[j]
     small.decoder.head.weight.data.copy_(net.decoder.head.weight.data[:, prev_dec])
     small.decoder.head.bias.data.copy_(net.decoder.head.bias.data)
+    if net.lead is not None:  # the ground lead head reads [the decoder's last features, the class logits]; it is not pruned
+        assert small.lead is not None
+        in_idx = torch.cat([prev_dec, prev_width + torch.arange(N_SEG)])
+        small.lead.load_state_dict(net.lead.state_dict())
+        small.lead.score[0].weight.data = net.lead.score[0].weight.data[:, in_idx].clone()
     return small
 
 

@@ -38,11 +38,13 @@ def _half_dead(net: PerceptionNet, seed: int = 0) -> PerceptionNet:
     return net.eval()
 
 
-def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function():
+@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function(lead_head):
     torch.manual_seed(0)
-    net = _half_dead(PerceptionNet(NetConfig(size=32)))
+    net = _half_dead(PerceptionNet(NetConfig(size=32, lead_head=lead_head)))
     small = prune_channels(net, 0.5).eval()
     assert small.cfg.channels == (8, 16, 32, 32) and small.cfg.decoder == (16, 8, 4, 4) and small.cfg.features == 64
+    assert small.cfg.lead_head == lead_head
     assert small.encoder.stages[1][0][0].weight.shape == (16, 8, 3, 3)  # really narrower, not masked
     assert sum(p.numel() for p in small.parameters()) < 0.3 * sum(p.numel() for p in net.parameters())
     x = _frames()
@@ -51,13 +53,14 @@ def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function():
         assert torch.allclose(a[k], b[k], atol=1e-4), k
     # The same pruning of a net without dead channels changes the function: the test above can fail.
     torch.manual_seed(0)
-    live = PerceptionNet(NetConfig(size=32)).eval()
+    live = PerceptionNet(NetConfig(size=32, lead_head=lead_head)).eval()
     assert not torch.allclose(live(x)["regression"], prune_channels(live, 0.5).eval()(x)["regression"], atol=1e-3)
 
 
-def test_onnx_export_matches_pytorch_and_int8_stays_close(tmp_path):
+@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+def test_onnx_export_matches_pytorch_and_int8_stays_close(tmp_path, lead_head):
     torch.manual_seed(0)
-    net = _half_dead(PerceptionNet(NetConfig(size=32)))
+    net = _half_dead(PerceptionNet(NetConfig(size=32, lead_head=lead_head)))
     paths = export_onnx(net, tmp_path / "n.onnx", {"epoch": 3})
     assert [p.name for p in paths] == ["n.onnx", "n.heads.onnx"]
     onnx_net = OnnxNet(paths[0])
@@ -68,6 +71,7 @@ def test_onnx_export_matches_pytorch_and_int8_stays_close(tmp_path):
         assert np.allclose(got[k], want[k], atol=1e-4), k
     heads = onnx_net.predict(x[:1], segmentation=False)
     assert "segmentation" not in heads and np.allclose(heads["lane_offset_m"], want["lane_offset_m"][:1], atol=1e-4)
+    assert np.allclose(heads["lead_distance_m"], want["lead_distance_m"][:1], atol=1e-3)
     q = OnnxNet(quantize_int8(paths[0], tmp_path / "q.onnx", _frames(64, seed=1))[0])
     assert q.meta == {"epoch": 3}
     spread = np.std(want["lane_offset_m"]) + 1e-3

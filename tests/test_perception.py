@@ -14,7 +14,19 @@ import torch
 import perception
 from agents.datasets.perception_train import PerceptionTrainConfig, load_checkpoint, train_perception
 from agents.datasets.reader import load_frames
-from perception.model import REG_LABELS, LossConfig, MultiTaskLoss, NetConfig, PerceptionNet, baseline_metrics, evaluate, targets
+from perception.model import (
+    GROUND_FAR_M,
+    REG_LABELS,
+    GroundLeadHead,
+    LossConfig,
+    MultiTaskLoss,
+    NetConfig,
+    PerceptionNet,
+    baseline_metrics,
+    evaluate,
+    ground_distance_rows,
+    targets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +52,48 @@ def test_heads_give_their_outputs_and_single_task_nets_only_theirs():
     assert "segmentation" not in net(frames, segmentation=False)
 
 
-def test_the_fused_inference_net_computes_the_same_function():
+def test_ground_rows_follow_the_camera_geometry():
+    d = ground_distance_rows(84, 60.0, 8.0, 1.5)
+    f = 42 / np.tan(np.radians(30))
+    assert d[83] == pytest.approx(1.5 / np.tan(np.radians(8) + np.arctan(41.5 / f)), rel=1e-5)  # the bottom row, 2 m ahead
+    horizon = int(np.ceil(42 - 0.5 - f * np.tan(np.radians(8))))  # the first row whose centre looks down
+    assert np.all(d[: horizon - 1] == GROUND_FAR_M) and np.all(np.diff(d[horizon:]) < 0)  # nearer with every row down
+    assert ground_distance_rows(84, 60.0, 8.0, 3.0)[83] == pytest.approx(2 * d[83], rel=1e-5)  # twice as high, twice as far
+
+
+def test_the_ground_lead_head_reads_the_distance_under_its_peak():
+    head = GroundLeadHead(4, 32, (60.0, 8.0, 1.5))
+    score = torch.full((2, 2, 32, 32), -30.0)
+    score[0, 0, 25, 7], score[1, 0, 20, 30] = 30.0, 30.0  # one pixel each
+    score[:, 1] = 0.0
+    score[1, 1, 20, 30] = 0.75  # the correction at the peak, in units of 0.01 / m
+
+    class Fixed(torch.nn.Module):
+        def forward(self, _x):
+            return score
+
+    head.score = Fixed()
+    gap = head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))
+    rows = ground_distance_rows(32, 60.0, 8.0, 1.5)
+    assert gap.tolist() == pytest.approx([rows[25], 1 / (1 / rows[20] + 0.0075)], rel=1e-5)
+    score[0, 0, 24, 7] = 30.0  # two rows alike: the gap is between theirs, averaged in inverse distance
+    assert float(head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))[0]) == pytest.approx(2 / (1 / rows[24] + 1 / rows[25]), rel=1e-5)
+    with pytest.raises(ValueError, match="lead_head: ground reads the segmentation decoder"):
+        NetConfig(tasks=("regression", "presence"), lead_head="ground")
+    with pytest.raises(ValueError, match="lead_head: must be one of fc, ground"):
+        NetConfig(lead_head="box")
+    net = PerceptionNet(NetConfig(size=32, lead_head="ground"))
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    out, heads_only = net(frames), net(frames, segmentation=False)
+    assert "segmentation" not in heads_only and torch.equal(out["regression"], heads_only["regression"])
+    out["regression"][:, REG_LABELS.index("lead_distance_m")].sum().backward()
+    assert net.lead.score[0].weight.grad.abs().sum() > 0 and net.heads["regression"].weight.grad[REG_LABELS.index("lead_distance_m")].abs().sum() == 0
+
+
+@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+def test_the_fused_inference_net_computes_the_same_function(lead_head):
     torch.manual_seed(0)
-    net = PerceptionNet(NetConfig(size=32))
+    net = PerceptionNet(NetConfig(size=32, lead_head=lead_head))
     for m in net.modules():  # batch norms with statistics of their own, as after training
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1)

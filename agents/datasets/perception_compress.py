@@ -178,7 +178,16 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
 
     print(f"phase: distil a student {list(cfg.student_channels)} from scratch ({cfg.student_epochs} epochs)")
     torch.manual_seed(cfg.seed)
-    student = PerceptionNet(NetConfig(size=size, channels=cfg.student_channels, decoder=cfg.student_decoder, features=cfg.student_features))
+    student = PerceptionNet(
+        NetConfig(
+            size=size,
+            channels=cfg.student_channels,
+            decoder=cfg.student_decoder,
+            features=cfg.student_features,
+            lead_head=teacher.cfg.lead_head,
+            camera=teacher.cfg.camera,
+        )
+    )
     clone_stats(student, teacher)
     history["student"] = _distil(student, teacher, cfg, train, "student", cfg.student_epochs, progress)
     save_model(out / "student.pt", student, {**meta, "variant": "student"})

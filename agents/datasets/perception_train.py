@@ -47,6 +47,7 @@ class PerceptionTrainConfig:
         weighting: "fixed" or "uncertainty" loss weights.
         reg_beta: the regression loss's smooth-L1 turning point in standard deviations
             (``perception.model.LossConfig``; 1.0 trained the shipped net).
+        lead_head: "fc" or "ground" (``perception.model.NetConfig``).
         epochs: passes over the training frames.
         batch_size, lr, weight_decay: AdamW settings (cosine learning-rate decay over the epochs).
         label_fraction: share of the training episodes whose labels are used (label efficiency).
@@ -65,6 +66,7 @@ class PerceptionTrainConfig:
     tasks: tuple[str, ...] = ("regression", "presence", "light", "segmentation")
     weighting: str = "fixed"
     reg_beta: float = 1.0
+    lead_head: str = "fc"
     epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
@@ -84,6 +86,12 @@ class PerceptionTrainConfig:
         require(bool(self.tasks) and not bad, "tasks", f"unknown {bad}; allowed: {', '.join(TASKS)}")
         require(self.weighting in ("fixed", "uncertainty"), "weighting", f"must be fixed or uncertainty, got {self.weighting!r}")
         require(self.reg_beta > 0, "reg_beta", f"must be positive, got {self.reg_beta}")
+        require(self.lead_head in ("fc", "ground"), "lead_head", f"must be fc or ground, got {self.lead_head!r}")
+        require(
+            self.lead_head == "fc" or {"regression", "segmentation"} <= set(self.tasks),
+            "lead_head",
+            "ground reads the segmentation decoder into the regression output; train both tasks",
+        )
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
         require(1 <= self.batch_size <= 4096, "batch_size", f"must be in [1, 4096], got {self.batch_size}")
         require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
@@ -170,7 +178,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
         assert train.group is not None
         train = train.subset(np.flatnonzero(np.isin(train.group, keep)))
     torch.manual_seed(cfg.seed)
-    net = PerceptionNet(NetConfig(size=cfg.size, tasks=cfg.tasks))
+    net = PerceptionNet(NetConfig(size=cfg.size, tasks=cfg.tasks, lead_head=cfg.lead_head))
     net.set_target_stats(*target_stats(train))
     loss_fn = MultiTaskLoss(cfg.tasks, LossConfig(weighting=cfg.weighting, reg_beta=cfg.reg_beta))
     params = [*net.parameters(), *loss_fn.parameters()]
