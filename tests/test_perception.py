@@ -25,6 +25,7 @@ from perception.model import (
     baseline_metrics,
     evaluate,
     ground_distance_rows,
+    metrics,
     targets,
 )
 
@@ -50,6 +51,17 @@ def test_heads_give_their_outputs_and_single_task_nets_only_theirs():
     single = PerceptionNet(NetConfig(size=32, tasks=("segmentation",)))
     assert set(single(frames)) == {"segmentation"}
     assert "segmentation" not in net(frames, segmentation=False)
+
+
+def test_presence_f1_scores_leads_within_50_m_and_leaves_the_band_to_60_m_out():
+    names = ("lead_present", "lead_distance_m", "light_state", "stop_distance_m")
+    # a lead at 10 m (found), one at 55 m (missed), none (a false alarm), none (quiet)
+    labels = np.array([[1, 10.0, 0, 60], [1, 55.0, 0, 60], [0, 60.0, 0, 60], [0, 60.0, 0, 60]], np.float32)
+    pred = {"lead_present": np.array([1, 0, 1, 0]), "lead_distance_m": np.array([11.0, 20.0, 30.0, 60.0])}
+    m = metrics(pred, labels, names)
+    assert m["lead_f1"] == pytest.approx(2 / 3)  # tp 1, fp 1; the 55 m lead is not scored
+    assert m["lead_f1_all"] == pytest.approx(0.5)  # tp 1, fp 1, fn 1
+    assert m["lead_distance_mae_m"] == pytest.approx(1.0)  # only the lead within 50 m
 
 
 def test_ground_rows_follow_the_camera_geometry():
