@@ -143,8 +143,9 @@ def _build() -> argparse.ArgumentParser:
     ptr.add_argument(
         "--lead-head",
         default=pt.lead_head,
-        choices=("fc", "ground"),
-        help=f"how the lead's gap is read: fc (the feature vector) or ground (a heat map over the decoder) (default {pt.lead_head})",
+        choices=("auto", "fc", "ground"),
+        help="how the lead's gap is read: fc (the feature vector), ground (a heat map over the decoder), "
+        "auto (ground where the net has the regression and segmentation heads, else fc; the default)",
     )
     ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
     ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")

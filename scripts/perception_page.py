@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar=("EVAL", "RUN"),
-        help="the camera-size section: an eval JSON and, unless it scores the shipped net, its training run (repeat per net)",
+        help="the nets-side-by-side section: an eval JSON and, unless it scores the shipped net, its training run or a column label (repeat per net)",
     )
     p.add_argument("--only", default="", help=f"rewrite just these sections of the page at --out, comma-separated: {', '.join(SECTIONS)}")
     p.add_argument("--studies", default=None, help="folder of the le-*, st-* and mt-uncertainty runs and pretrain-s0 (optional)")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compress", default=None, help="drive-sim perception compress output folder (optional)")
     a = p.parse_args(argv)
     if any(len(c) > 2 for c in a.compare):
-        p.error("--compare: give EVAL and at most one RUN")
+        p.error("--compare: give EVAL and at most one RUN or label")
     try:
         page = perception_page(
             a.run,

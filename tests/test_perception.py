@@ -155,7 +155,7 @@ def test_the_regression_loss_turns_from_squared_to_absolute_error_at_reg_beta():
 def test_a_tiny_net_learns_the_lane_offset(data, tmp_path):
     """Learning happened: after a few hundred steps the net's lane-offset error on its training frames is well below the mean's."""
     run = train_perception(_cfg(data, tmp_path, epochs=15), progress=False)
-    net = PerceptionNet(NetConfig(size=32))
+    net = PerceptionNet(NetConfig(size=32, lead_head="ground"))  # the trainer's default for a net with every head
     net.load_state_dict(load_checkpoint(run / "checkpoints" / "last.pt")["net"])  # the last epoch, not the best-validation one
     train, _ = load_frames(data, ("train",), 32)
     ours, base = evaluate(net, train), baseline_metrics(train, train)
@@ -298,7 +298,8 @@ def test_a_page_rewrites_only_the_sections_asked_for_and_keeps_the_rest(tmp_path
     kept = "| lane offset MAE [m] | ≤ 0.1 | 0.091 ✓ (0.191) |"
     page.write_text(
         "# Camera perception\n\nPage made 2026-01-01 00:00 UTC on X (2 cores).\n\n## Commands\n\n```bash\nold command\n```\n\n"
-        f"## Test figures (held-out seeds), beside the trivial baseline\n\n{kept}\n\n## Compression\n\nold compression\n"
+        f"## Test figures (held-out seeds), beside the trivial baseline\n\n{kept}\n\n## Camera size: 84 against a larger frame\n\n"
+        "old size table\n\n## Compression\n\nold compression\n"
     )
 
     def ev(size, lane):
@@ -308,13 +309,20 @@ def test_a_page_rewrites_only_the_sections_asked_for_and_keeps_the_rest(tmp_path
         return path
 
     perception_page(
-        None, None, None, page, commands=("new command",), compare=[(ev(84, 0.09), None), (ev(128, 0.05), None)], only=("commands", "size")
+        None,
+        None,
+        None,
+        page,
+        commands=("new command",),
+        compare=[(ev(84, 0.09), None), (ev(128, 0.05), "the former net")],
+        only=("commands", "size"),
     )
     text = page.read_text()
+    assert "old size table" not in text and "## Camera size" not in text  # the section's former heading is replaced, not kept
     assert "new command" in text and "old command" not in text  # rewritten
     assert kept in text and "old compression" in text  # left as the earlier runs wrote them
-    assert text.index("## Test figures") < text.index("## Camera size") < text.index("## Compression")  # the page's order
-    assert "128 px, the shipped net: test / dry (10)" in text and "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
+    assert text.index("## Test figures") < text.index("## Nets side by side") < text.index("## Compression")  # the page's order
+    assert "84 px, the shipped net: test (10)" in text and "128 px, the former net: test / dry (10)" in text and "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
     assert text.count("Sections rewritten ") == 1 and "Page made 2026-01-01" in text
     perception_page(None, None, None, page, commands=("newer command",), only=("commands",))  # a second rewrite replaces the note
     assert page.read_text().count("Sections rewritten ") == 1 and "newer command" in page.read_text()

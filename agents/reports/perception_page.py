@@ -204,11 +204,13 @@ SECTIONS = {
     "training": ("Training",),
     "test": ("Test figures (held-out seeds), beside the trivial baseline", "Targets missed"),
     "samples": ("Sample test frames",),
-    "size": ("Camera size: 84 against a larger frame",),
+    "size": ("Nets side by side: lead head, regression loss, camera size",),
     "studies": ("Multi-task vs single-task", "Self-supervised pre-training and label efficiency"),
     "rl": ("Pre-training for RL: PPO from camera frames on LaneKeep-v0",),
     "compress": ("Compression",),
 }
+#: Headings a section had on earlier pages: rewriting the section replaces them.
+FORMER_HEADINGS = {"Camera size: 84 against a larger frame": "Nets side by side: lead head, regression loss, camera size"}
 
 
 def _blocks(text: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -231,6 +233,7 @@ def merge_sections(old: str, new: str, note: str) -> str:
     """
     head, blocks = _blocks(old)
     _, fresh = _blocks(new)
+    blocks = {h: b for h, b in blocks.items() if FORMER_HEADINGS.get(h) not in fresh}
     order = [h for hs in SECTIONS.values() for h in hs]
     unknown = [h for h in fresh if h not in order]
     if unknown:
@@ -248,16 +251,23 @@ def merge_sections(old: str, new: str, note: str) -> str:
 
 
 def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: Sequence[str] = ("test", "test / dry")) -> list[str]:
-    """Nets at different camera sizes side by side: ``compare`` holds (evaluation JSON, run folder or None for the shipped net)."""
+    """Nets side by side: ``compare`` holds (evaluation JSON, its run folder, a column label, or None for the shipped net).
+
+    A run folder's column says its epochs, training time, regression loss and lead head; a label
+    stands for a net whose run is not at hand (a former shipped net).
+    """
     cols = []
     for evaluation, run in compare:
         ev = read_json(Path(evaluation), "evaluation")
-        if run is not None:
+        if run is not None and Path(run).is_dir():
             status = read_json(Path(run) / "status.json", "status")
             conf = read_yaml(Path(run) / "config.yaml", "config") if (Path(run) / "config.yaml").is_file() else {}
             beta = float(conf.get("reg_beta", 1.0))
             what = f"{int(status.get('steps', 0))} epochs, {status.get('train_wall_s', 0) / 60:.0f} min"
             what += f", reg-beta {beta:g}" if beta != 1.0 else ""
+            what += f", {conf['lead_head']} lead head" if conf.get("lead_head", "fc") != "fc" else ""
+        elif run is not None:
+            what = str(run)
         else:
             what = "the shipped net"
         by = {g["group"]: g for g in ev["groups"]}
@@ -408,10 +418,10 @@ def perception_page(
         ]
     if "size" in want and compare:
         lines += [
-            "## Camera size: 84 against a larger frame",
+            "## Nets side by side: lead head, regression loss, camera size",
             "",
-            "The dataset holds every frame at each collected size; a net trained on the larger frames against the env's 84 px,",
-            "on the same episodes and test seeds (the render cost of each size: docs/performance.md).",
+            "Nets trained on the same episodes and scored on the same test seeds: the shipped net beside the one it replaced",
+            "and shorter runs; the dataset holds every frame at each collected size (the render cost of each: docs/performance.md).",
             "",
             *size_study(compare),
             "",
