@@ -89,7 +89,8 @@ def test_the_ground_lead_head_reads_the_distance_under_its_peak():
     rows = ground_distance_rows(32, 60.0, 8.0, 1.5)
     assert gap.tolist() == pytest.approx([rows[25], 1 / (1 / rows[20] + 0.0075)], rel=1e-5)
     score[0, 0, 24, 7] = 30.0  # two rows alike: the gap is between theirs, averaged in inverse distance
-    assert float(head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))[0]) == pytest.approx(2 / (1 / rows[24] + 1 / rows[25]), rel=1e-5)
+    two = float(head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))[0])
+    assert two == pytest.approx(2 / (1 / rows[24] + 1 / rows[25]), rel=1e-5)
     with pytest.raises(ValueError, match="lead_head: ground reads the segmentation decoder"):
         NetConfig(tasks=("regression", "presence"), lead_head="ground")
     with pytest.raises(ValueError, match="lead_head: must be one of fc, ground"):
@@ -99,7 +100,8 @@ def test_the_ground_lead_head_reads_the_distance_under_its_peak():
     out, heads_only = net(frames), net(frames, segmentation=False)
     assert "segmentation" not in heads_only and torch.equal(out["regression"], heads_only["regression"])
     out["regression"][:, REG_LABELS.index("lead_distance_m")].sum().backward()
-    assert net.lead.score[0].weight.grad.abs().sum() > 0 and net.heads["regression"].weight.grad[REG_LABELS.index("lead_distance_m")].abs().sum() == 0
+    assert net.lead.score[0].weight.grad.abs().sum() > 0  # the gap trains the ground head, not the linear layer's row
+    assert net.heads["regression"].weight.grad[REG_LABELS.index("lead_distance_m")].abs().sum() == 0
 
 
 @pytest.mark.parametrize("lead_head", ["fc", "ground"])
@@ -322,7 +324,8 @@ def test_a_page_rewrites_only_the_sections_asked_for_and_keeps_the_rest(tmp_path
     assert "new command" in text and "old command" not in text  # rewritten
     assert kept in text and "old compression" in text  # left as the earlier runs wrote them
     assert text.index("## Test figures") < text.index("## Nets side by side") < text.index("## Compression")  # the page's order
-    assert "84 px, the shipped net: test (10)" in text and "128 px, the former net: test / dry (10)" in text and "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
+    assert "84 px, the shipped net: test (10)" in text and "128 px, the former net: test / dry (10)" in text
+    assert "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
     assert text.count("Sections rewritten ") == 1 and "Page made 2026-01-01" in text
     perception_page(None, None, None, page, commands=("newer command",), only=("commands",))  # a second rewrite replaces the note
     assert page.read_text().count("Sections rewritten ") == 1 and "newer command" in page.read_text()
