@@ -80,13 +80,17 @@ STUDY_NOTES = (
 )
 COMPRESS_NOTES = (
     'Reading the table: "float32" is the same graph as the PyTorch net on ONNX Runtime (the shipped default), and the',
-    "speed-ups are against both. int8 (the first convolution and the output layers float, every ReLU folded into its",
-    "convolution's range) changes no metric by more than 4.1 % (the curvature) and is 10.9x faster than the PyTorch",
-    "float32 net at batch 1, but 1.89x faster than the ONNX float32 graph in this run (1.77x in docs/performance.md, run",
-    "on the same machine the same day; 2.08x in the previous session's run): against the same runtime the 2x target is",
-    "met on one run of three. The pruned net (half the channels, 12 epochs of distillation, against 8 before: +21 % then)",
-    "is 2.1x faster than ONNX float32 and 3.0x in int8, but its road edge and lead distance errors grow by 12.6 %: the",
-    "3x-within-10 % target is missed on accuracy, by less than before. The student from scratch (2 epochs) is far off.",
+    "speed-ups are against both. The ground lead head changed this table. The driving heads now need the decoder up to",
+    "full resolution and the head's own 3x3 convolution over 84x84 pixels, so a frame costs 0.84 ms in float32 on ONNX",
+    "Runtime (the former net, without the decoder: 0.22 ms), and what compression leaves alone (the full-resolution",
+    "stages, the soft arg-max) is a larger share of it. int8 is 1.23x faster than ONNX float32 and 2.72x faster than",
+    "PyTorch eager, with the stop-line distance 8.0 % worse (every other metric within 1.4 %): the 2x-within-5 % target",
+    "is missed either way (the former net: 1.89x and 10.9x, worst +4.1 %). Half the channels pruned run 1.62x faster",
+    "(3.57x against PyTorch), but the road edges are 65 % worse. Its distillation still uses the former recipe's loss",
+    "(smooth L1 turning at one standard deviation, where the teacher trained at 0.1), and the pruned net starts far",
+    "off (presence F1 0 before fine-tuning). The student from scratch is far off too. Next: the lead head on the",
+    "decoder's 42x42 stage, before the full-resolution one (0.71 against 1.26 ms in a rough timing of untrained nets",
+    "on a busy machine), and distillation at the teacher's loss.",
     "The ONNX float32 size counts both graphs (full and driving heads), each holding the encoder.",
 )
 
