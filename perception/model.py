@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from perception.names import TASKS  # importable without torch (the command's parser checks task names)
+from perception.names import GROUND_LEAD_TASKS, LEAD_HEADS, TASKS  # importable without torch (the command's parser checks them)
 
 #: Regression targets, by the dataset's label names.
 REG_LABELS = (
@@ -49,8 +49,7 @@ LEAD_COL = REG_LABELS.index("lead_distance_m")
 STOP_ONLY = ("stop_distance_m",)
 N_LIGHT = 5  # none, green, amber, red, yield
 N_SEG = 5  # background, road, marking, vehicle, verge
-LEAD_HEADS = ("fc", "ground")
-#: The ground distance given to rows at or above the horizon [m] (beyond every lead the labels hold).
+#: The farthest gap the ground lead head gives [m] (beyond every lead the labels hold; at and above the horizon).
 GROUND_FAR_M = 80.0
 
 
@@ -67,8 +66,9 @@ class NetConfig:
         tasks: the heads to build (a single-task net has one).
         lead_head: how the lead's gap is read: "fc", from the shared feature vector like every
             regression target; "ground", from a heat map over the full-resolution decoder
-            features (``GroundLeadHead``): the expected flat-ground distance of the pixels it
-            picks, plus a per-pixel correction. Needs the regression and segmentation heads.
+            features (``GroundLeadHead``): one over the weighted mean of the picked pixels'
+            inverse flat-ground distances, each with a learned correction. Needs the regression
+            and segmentation heads.
         camera: the camera the frames come from, (vertical field of view [deg], downward pitch
             [deg], mount height [m]); only the "ground" lead head uses it.
     """
@@ -89,7 +89,7 @@ class NetConfig:
             raise ValueError(f"decoder: needs one stage per encoder stage ({len(self.channels)}), got {len(self.decoder)}")
         if self.lead_head not in LEAD_HEADS:
             raise ValueError(f"lead_head: must be one of {', '.join(LEAD_HEADS)}, got {self.lead_head!r}")
-        if self.lead_head == "ground" and not {"regression", "segmentation"} <= set(self.tasks):
+        if self.lead_head == "ground" and not set(GROUND_LEAD_TASKS) <= set(self.tasks):
             raise ValueError("lead_head: ground reads the segmentation decoder into the regression output; it needs both tasks")
         if len(self.camera) != 3:
             raise ValueError(f"camera: needs (fov_deg, pitch_deg, height_m), got {self.camera}")
@@ -160,15 +160,6 @@ class SegDecoder(nn.Module):
                 x = torch.cat([x, skip], dim=1)
             x = up(x)
         return x
-
-
-def ground_distance_rows(size: int, fov_deg: float, pitch_deg: float, height_m: float) -> np.ndarray:
-    """Forward distance [m] from the camera to where each pixel row's centre meets flat ground.
-
-    Rows at or above the horizon get ``GROUND_FAR_M``; every distance is clipped to it.
-    """
-    q = ground_inverse_rows(size, fov_deg, pitch_deg, height_m)
-    return np.minimum(1.0 / np.maximum(q, 1.0 / GROUND_FAR_M), GROUND_FAR_M).astype(np.float32)
 
 
 def ground_inverse_rows(size: int, fov_deg: float, pitch_deg: float, height_m: float) -> np.ndarray:

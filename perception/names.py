@@ -2,3 +2,7 @@
 
 #: The perception net's tasks, one head each.
 TASKS = ("regression", "presence", "light", "segmentation")
+#: How the lead's gap is read (``perception.model.NetConfig.lead_head``).
+LEAD_HEADS = ("fc", "ground")
+#: The heads the "ground" lead head reads from and writes into.
+GROUND_LEAD_TASKS = ("regression", "segmentation")

@@ -15,7 +15,6 @@ import perception
 from agents.datasets.perception_train import PerceptionTrainConfig, load_checkpoint, train_perception
 from agents.datasets.reader import load_frames
 from perception.model import (
-    GROUND_FAR_M,
     REG_LABELS,
     GroundLeadHead,
     LossConfig,
@@ -24,7 +23,7 @@ from perception.model import (
     PerceptionNet,
     baseline_metrics,
     evaluate,
-    ground_distance_rows,
+    ground_inverse_rows,
     metrics,
     targets,
 )
@@ -65,12 +64,12 @@ def test_presence_f1_scores_leads_within_50_m_and_leaves_the_band_to_60_m_out():
 
 
 def test_ground_rows_follow_the_camera_geometry():
-    d = ground_distance_rows(84, 60.0, 8.0, 1.5)
+    q = ground_inverse_rows(84, 60.0, 8.0, 1.5)
     f = 42 / np.tan(np.radians(30))
-    assert d[83] == pytest.approx(1.5 / np.tan(np.radians(8) + np.arctan(41.5 / f)), rel=1e-5)  # the bottom row, 2 m ahead
+    assert 1 / q[83] == pytest.approx(1.5 / np.tan(np.radians(8) + np.arctan(41.5 / f)), rel=1e-5)  # the bottom row, 2 m ahead
     horizon = int(np.ceil(42 - 0.5 - f * np.tan(np.radians(8))))  # the first row whose centre looks down
-    assert np.all(d[: horizon - 1] == GROUND_FAR_M) and np.all(np.diff(d[horizon:]) < 0)  # nearer with every row down
-    assert ground_distance_rows(84, 60.0, 8.0, 3.0)[83] == pytest.approx(2 * d[83], rel=1e-5)  # twice as high, twice as far
+    assert np.all(q[: horizon - 1] == 0) and np.all(np.diff(q[horizon:]) > 0)  # nothing above the horizon; nearer with every row down
+    assert 1 / ground_inverse_rows(84, 60.0, 8.0, 3.0)[83] == pytest.approx(2 / q[83], rel=1e-5)  # twice as high, twice as far
 
 
 def test_the_ground_lead_head_reads_the_distance_under_its_peak():
@@ -86,7 +85,7 @@ def test_the_ground_lead_head_reads_the_distance_under_its_peak():
 
     head.score = Fixed()
     gap = head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))
-    rows = ground_distance_rows(32, 60.0, 8.0, 1.5)
+    rows = 1 / ground_inverse_rows(32, 60.0, 8.0, 1.5)
     assert gap.tolist() == pytest.approx([rows[25], 1 / (1 / rows[20] + 0.0075)], rel=1e-5)
     score[0, 0, 24, 7] = 30.0  # two rows alike: the gap is between theirs, averaged in inverse distance
     two = float(head(torch.zeros(2, 4, 32, 32), torch.zeros(2, 5, 32, 32))[0])
@@ -326,6 +325,8 @@ def test_a_page_rewrites_only_the_sections_asked_for_and_keeps_the_rest(tmp_path
     assert text.index("## Test figures") < text.index("## Nets side by side") < text.index("## Compression")  # the page's order
     assert "84 px, the shipped net: test (10)" in text and "128 px, the former net: test / dry (10)" in text
     assert "0.050 ✓ (0.200)" in text and "0.090 ✓ (0.200)" in text
+    with pytest.raises(ValueError, match="compare: .*missing-run is not a run folder"):
+        perception_page(None, None, None, page, compare=[(ev(84, 0.09), str(tmp_path / "missing-run"))], only=("size",))
     assert text.count("Sections rewritten ") == 1 and "Page made 2026-01-01" in text
     perception_page(None, None, None, page, commands=("newer command",), only=("commands",))  # a second rewrite replaces the note
     assert page.read_text().count("Sections rewritten ") == 1 and "newer command" in page.read_text()

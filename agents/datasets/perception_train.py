@@ -31,6 +31,7 @@ import numpy as np
 
 from drive_sim.config import ConfigError, require
 from drive_sim.files import append_csv, atomic_write, read_yaml, write_json, write_yaml
+from perception.names import GROUND_LEAD_TASKS, LEAD_HEADS, TASKS  # torch-free: building the command's parser must not import torch
 
 #: Validation figures that pick the best epoch: lower is better, each scaled by a typical size.
 SELECT = {"lane_offset_mae_m": 0.1, "heading_mae_deg": 1.0, "lead_distance_mae_m": 1.0, "seg_miou": -0.1, "light_accuracy": -0.05}
@@ -82,15 +83,13 @@ class PerceptionTrainConfig:
     threads: int = 2
 
     def __post_init__(self) -> None:
-        from perception.names import TASKS  # not perception.model: building the command's parser must not import torch
-
         bad = [t for t in self.tasks if t not in TASKS]
         require(bool(self.tasks) and not bad, "tasks", f"unknown {bad}; allowed: {', '.join(TASKS)}")
         require(self.weighting in ("fixed", "uncertainty"), "weighting", f"must be fixed or uncertainty, got {self.weighting!r}")
         require(self.reg_beta > 0, "reg_beta", f"must be positive, got {self.reg_beta}")
-        require(self.lead_head in ("auto", "fc", "ground"), "lead_head", f"must be auto, fc or ground, got {self.lead_head!r}")
+        require(self.lead_head in ("auto", *LEAD_HEADS), "lead_head", f"must be auto or {' or '.join(LEAD_HEADS)}, got {self.lead_head!r}")
         require(
-            self.lead_head != "ground" or {"regression", "segmentation"} <= set(self.tasks),
+            self.lead_head != "ground" or set(GROUND_LEAD_TASKS) <= set(self.tasks),
             "lead_head",
             "ground reads the segmentation decoder into the regression output; train both tasks",
         )
@@ -106,7 +105,7 @@ class PerceptionTrainConfig:
         """The lead head the net gets ("auto" resolved)."""
         if self.lead_head != "auto":
             return self.lead_head
-        return "ground" if {"regression", "segmentation"} <= set(self.tasks) else "fc"
+        return "ground" if set(GROUND_LEAD_TASKS) <= set(self.tasks) else "fc"
 
     @property
     def run_name(self) -> str:

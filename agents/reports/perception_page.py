@@ -267,6 +267,8 @@ def size_study(compare: Sequence[tuple[str | Path, str | Path | None]], groups: 
             what += f", reg-beta {beta:g}" if beta != 1.0 else ""
             what += f", {conf['lead_head']} lead head" if conf.get("lead_head", "fc") != "fc" else ""
         elif run is not None:
+            if "/" in str(run) or "\\" in str(run):  # a path, not a label: a mistyped run folder must not become a column title
+                raise ValueError(f"compare: {run} is not a run folder (give an existing run folder, or a label without a slash)")
             what = str(run)
         else:
             what = "the shipped net"
