@@ -127,6 +127,7 @@ def _build() -> argparse.ArgumentParser:
     co.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     from agents.datasets.perception_train import PerceptionTrainConfig
+    from perception.names import LEAD_HEADS
 
     pt = PerceptionTrainConfig()
     pe = sub.add_parser("perception", help="train and evaluate the camera perception net")
@@ -143,8 +144,9 @@ def _build() -> argparse.ArgumentParser:
     ptr.add_argument(
         "--lead-head",
         default=pt.lead_head,
-        choices=("auto", "fc", "ground"),
-        help="how the lead's gap is read: fc (the feature vector), ground (a heat map over the decoder), "
+        choices=("auto", *LEAD_HEADS),
+        help="how the lead's gap is read: fc (the feature vector), ground (a heat map over the full-resolution decoder), "
+        "ground-half (the same over its half-resolution stage: the driving heads skip the last stage), "
         "auto (ground where the net has the regression and segmentation heads, else fc; the default)",
     )
     ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
@@ -184,6 +186,12 @@ def _build() -> argparse.ArgumentParser:
     pco.add_argument("--keep", type=float, default=0.5, help="share of each layer's channels the pruned net keeps (default 0.5)")
     pco.add_argument("--epochs", type=int, default=4, help="distillation epochs of the pruned net (default 4)")
     pco.add_argument("--student-epochs", type=int, default=4, help="distillation epochs of the student (default 4)")
+    pco.add_argument(
+        "--reg-beta",
+        type=float,
+        default=0.0,
+        help="smooth-L1 turning point of the distillation's regression terms (default 0: the teacher's own, from its file)",
+    )
     pco.add_argument("--repeats", type=int, default=5, help="latency repeats; the median is reported (default 5)")
     pco.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     pco.add_argument("--force", action="store_true", help="overwrite a folder that holds a previous compression run")
@@ -255,6 +263,7 @@ def _perception(args: argparse.Namespace) -> int:
             keep=args.keep,
             epochs=args.epochs,
             student_epochs=args.student_epochs,
+            reg_beta=args.reg_beta,
             repeats=args.repeats,
             seed=args.seed,
             force=args.force,

@@ -31,7 +31,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from perception.names import GROUND_LEAD_TASKS, LEAD_HEADS, TASKS  # importable without torch (the command's parser checks them)
+from perception.names import (  # importable without torch (the command's parser checks them)
+    GROUND_LEAD_HEADS,
+    GROUND_LEAD_TASKS,
+    LEAD_HEADS,
+    TASKS,
+)
 
 #: Regression targets, by the dataset's label names.
 REG_LABELS = (
@@ -66,11 +71,13 @@ class NetConfig:
         tasks: the heads to build (a single-task net has one).
         lead_head: how the lead's gap is read: "fc", from the shared feature vector like every
             regression target; "ground", from a heat map over the full-resolution decoder
-            features (``GroundLeadHead``): one over the weighted mean of the picked pixels'
-            inverse flat-ground distances, each with a learned correction. Needs the regression
-            and segmentation heads.
+            features and class logits (``GroundLeadHead``): one over the weighted mean of the
+            picked pixels' inverse flat-ground distances, each with a learned correction;
+            "ground-half", the same over the decoder's half-resolution stage (its next-to-last),
+            so that the driving heads skip the full-resolution stage. The ground heads need the
+            regression and segmentation heads.
         camera: the camera the frames come from, (vertical field of view [deg], downward pitch
-            [deg], mount height [m]); only the "ground" lead head uses it.
+            [deg], mount height [m]); only the ground lead heads use it.
     """
 
     size: int = 84
@@ -89,7 +96,7 @@ class NetConfig:
             raise ValueError(f"decoder: needs one stage per encoder stage ({len(self.channels)}), got {len(self.decoder)}")
         if self.lead_head not in LEAD_HEADS:
             raise ValueError(f"lead_head: must be one of {', '.join(LEAD_HEADS)}, got {self.lead_head!r}")
-        if self.lead_head == "ground" and not set(GROUND_LEAD_TASKS) <= set(self.tasks):
+        if self.lead_head in GROUND_LEAD_HEADS and not set(GROUND_LEAD_TASKS) <= set(self.tasks):
             raise ValueError("lead_head: ground reads the segmentation decoder into the regression output; it needs both tasks")
         if len(self.camera) != 3:
             raise ValueError(f"camera: needs (fov_deg, pitch_deg, height_m), got {self.camera}")
@@ -149,11 +156,18 @@ class SegDecoder(nn.Module):
         """Class logits (B, K, H, W)."""
         return self.head(self.features(feats, size))
 
-    def features(self, feats: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """The last stage's features (B, C, H, W), before the class layer."""
-        x = feats[-1]
+    def features(
+        self, feats: list[torch.Tensor], size: tuple[int, int], *, start: int = 0, stop: int | None = None, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The features (B, C, H, W) after stage ``stop`` (the last by default), before the class layer.
+
+        ``start`` and ``x`` continue from an earlier call's ``stop`` and output (the half-resolution
+        ground lead head reads the next-to-last stage, and only segmentation needs the last).
+        """
+        x = feats[-1] if x is None else x
         finer = [*reversed(feats[:-1]), None]
-        for up, skip in zip(self.ups, finer, strict=True):
+        stop = len(self.ups) if stop is None else stop
+        for up, skip in list(zip(self.ups, finer, strict=True))[start:stop]:
             target = skip.shape[-2:] if skip is not None else size
             x = F.interpolate(x, size=target, mode="bilinear", align_corners=False)
             if skip is not None:
@@ -174,7 +188,7 @@ def ground_inverse_rows(size: int, fov_deg: float, pitch_deg: float, height_m: f
 
 
 class GroundLeadHead(nn.Module):
-    """The lead's gap from where a heat map over the full-resolution image puts it on the ground.
+    """The lead's gap from where a heat map over the decoder's features puts it on the ground.
 
     A lead's distance is where it meets the road, a row of the image; read by a fully connected
     layer from a 6x6 map the gap came out 1.5 m off (median) even for leads within 10 m, where a
@@ -190,14 +204,16 @@ class GroundLeadHead(nn.Module):
     #: The correction channel's unit [1/m]: a raw output of 1 moves a lead at 45 m by about a third.
     CORRECTION_PER_M = 0.01
 
-    def __init__(self, c_in: int, size: int, camera: Sequence[float]) -> None:
+    def __init__(self, c_in: int, rows: int, camera: Sequence[float], logits: bool = True) -> None:
+        """``c_in`` feature channels on a map of ``rows`` rows spanning the camera's field of view; ``logits``: reads class logits too."""
         super().__init__()
-        self.score = nn.Sequential(nn.Conv2d(c_in + N_SEG, 8, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(8, 2, 1))
-        self.register_buffer("inverse", torch.as_tensor(ground_inverse_rows(size, *camera))[:, None])  # (H, 1), broadcast over columns
+        self.logits = logits
+        self.score = nn.Sequential(nn.Conv2d(c_in + (N_SEG if logits else 0), 8, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(8, 2, 1))
+        self.register_buffer("inverse", torch.as_tensor(ground_inverse_rows(rows, *camera))[:, None])  # (H, 1), broadcast over columns
 
-    def forward(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """The gap [m] (B,), from decoder features (B, C, H, W) and class logits (B, K, H, W)."""
-        h = self.score(torch.cat([x, logits], 1))
+    def forward(self, x: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The gap [m] (B,), from decoder features (B, C, H, W) and, if the head reads them, class logits (B, K, H, W)."""
+        h = self.score(torch.cat([x, logits], 1) if self.logits else x)
         w = torch.softmax(h[:, 0].flatten(1), 1)
         q = (self.inverse + self.CORRECTION_PER_M * h[:, 1]).flatten(1)
         return 1.0 / (w * q).sum(1).clamp_min(1.0 / GROUND_FAR_M)
@@ -228,7 +244,15 @@ class PerceptionNet(nn.Module):
         if "light" in cfg.tasks:
             self.heads["light"] = nn.Linear(cfg.features, N_LIGHT)
         self.decoder = SegDecoder(cfg.channels, cfg.decoder, N_SEG) if "segmentation" in cfg.tasks else None
-        self.lead = GroundLeadHead(cfg.decoder[-1], cfg.size, cfg.camera) if cfg.lead_head == "ground" else None
+        self.lead: GroundLeadHead | None = None
+        if cfg.lead_head == "ground":
+            self.lead = GroundLeadHead(cfg.decoder[-1], cfg.size, cfg.camera)
+        elif cfg.lead_head == "ground-half":
+            # The next-to-last decoder stage is at the first encoder stage's resolution. Its row centres
+            # sit up to half an input pixel from a uniform half-size grid's; the learned correction absorbs that.
+            with torch.no_grad():
+                rows = self.encoder(torch.zeros(1, 3, cfg.size, cfg.size))[0].shape[-2]
+            self.lead = GroundLeadHead(cfg.decoder[-2], rows, cfg.camera, logits=False)
         # Target standardisation (set from the training set by ``set_target_stats``).
         self.register_buffer("reg_mean", torch.zeros(len(REG_LABELS)))
         self.register_buffer("reg_std", torch.ones(len(REG_LABELS)))
@@ -276,13 +300,22 @@ class PerceptionNet(nn.Module):
         if "light" in self.heads:
             out["light"] = self.heads["light"](z)
         if self.decoder is not None and (segmentation or self.lead is not None):
-            dec = self.decoder.features(feats, x.shape[-2:])
-            logits = self.decoder.head(dec)
-            if segmentation:
-                out["segmentation"] = logits
-            if self.lead is not None:  # the gap's column comes from the ground head, standardised like the rest
+            size = x.shape[-2:]
+            last = len(self.decoder.ups)
+            if self.lead is not None and not self.lead.logits:  # the half-resolution head: the last stage only for segmentation
+                mid = self.decoder.features(feats, size, stop=last - 1)
+                gap = self.lead(mid)
+                if segmentation:
+                    out["segmentation"] = self.decoder.head(self.decoder.features(feats, size, start=last - 1, x=mid))
+            else:
+                dec = self.decoder.features(feats, size)
+                logits = self.decoder.head(dec)
+                if segmentation:
+                    out["segmentation"] = logits
+                gap = self.lead(dec, logits) if self.lead is not None else None
+            if gap is not None:  # the gap's column comes from the ground head, standardised like the rest
                 k = LEAD_COL
-                gap = (self.lead(dec, logits) - self.reg_mean[k]) / self.reg_std[k]
+                gap = (gap - self.reg_mean[k]) / self.reg_std[k]
                 reg = out["regression"]
                 out["regression"] = torch.cat([reg[:, :k], gap[:, None], reg[:, k + 1 :]], 1)
         return out

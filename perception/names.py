@@ -3,6 +3,8 @@
 #: The perception net's tasks, one head each.
 TASKS = ("regression", "presence", "light", "segmentation")
 #: How the lead's gap is read (``perception.model.NetConfig.lead_head``).
-LEAD_HEADS = ("fc", "ground")
-#: The heads the "ground" lead head reads from and writes into.
+LEAD_HEADS = ("fc", "ground", "ground-half")
+#: The ground lead heads (a heat map over the decoder's features; ``perception.model.GroundLeadHead``).
+GROUND_LEAD_HEADS = ("ground", "ground-half")
+#: The heads the ground lead heads read from and write into.
 GROUND_LEAD_TASKS = ("regression", "segmentation")

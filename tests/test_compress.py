@@ -38,7 +38,7 @@ def _half_dead(net: PerceptionNet, seed: int = 0) -> PerceptionNet:
     return net.eval()
 
 
-@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+@pytest.mark.parametrize("lead_head", ["fc", "ground", "ground-half"])
 def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function(lead_head):
     torch.manual_seed(0)
     net = _half_dead(PerceptionNet(NetConfig(size=32, lead_head=lead_head)))
@@ -57,7 +57,7 @@ def test_pruning_drops_the_dead_half_of_every_layer_and_keeps_the_function(lead_
     assert not torch.allclose(live(x)["regression"], prune_channels(live, 0.5).eval()(x)["regression"], atol=1e-3)
 
 
-@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+@pytest.mark.parametrize("lead_head", ["fc", "ground", "ground-half"])
 def test_onnx_export_matches_pytorch_and_int8_stays_close(tmp_path, lead_head):
     torch.manual_seed(0)
     net = _half_dead(PerceptionNet(NetConfig(size=32, lead_head=lead_head)))
@@ -107,6 +107,27 @@ def test_distillation_closes_the_gap_to_the_teacher(data):
     loss_fn = MultiTaskLoss(student.cfg.tasks, LossConfig())
     gaps = [distill_epoch(student, teacher, loss_fn, opt, train, 32, np.random.default_rng([0, e]), alpha=1.0)["distill"] for e in range(4)]
     assert gaps[-1] < 0.8 * gaps[0], gaps
+
+
+def test_the_teacher_gap_turns_at_the_teachers_reg_beta():
+    from perception.compress import distill_loss
+
+    zeros = {"presence": torch.zeros(2), "light": torch.zeros(2, 5)}
+    student = {"regression": torch.full((2, 8), 0.5), **zeros}
+    teacher = {"regression": torch.zeros(2, 8), **zeros}
+    assert float(distill_loss(student, teacher, 2.0)) == pytest.approx(0.5 * 0.5**2)  # beta 1: squared
+    assert float(distill_loss(student, teacher, 2.0, reg_beta=0.1)) == pytest.approx(0.5 - 0.05)  # beta 0.1: near absolute
+
+
+def test_compression_distils_with_the_loss_the_teacher_was_trained_on():
+    from agents.datasets.perception_compress import CompressConfig, teacher_reg_beta
+
+    cfg = CompressConfig(model="m.pt", data="d", out="o")
+    assert teacher_reg_beta(cfg, {"reg_beta": 0.25}) == 0.25
+    assert teacher_reg_beta(cfg, {}) == 0.1  # a file from before nets recorded it: the trainer's default
+    assert teacher_reg_beta(CompressConfig(model="m.pt", data="d", out="o", reg_beta=1.0), {"reg_beta": 0.25}) == 1.0
+    with pytest.raises(ValueError, match="reg_beta"):
+        CompressConfig(model="m.pt", data="d", out="o", reg_beta=-1.0)
 
 
 @pytest.mark.slow  # about a minute (six ONNX exports); the parts are tested above in the default run

@@ -103,7 +103,23 @@ def test_the_ground_lead_head_reads_the_distance_under_its_peak():
     assert net.heads["regression"].weight.grad[REG_LABELS.index("lead_distance_m")].abs().sum() == 0
 
 
-@pytest.mark.parametrize("lead_head", ["fc", "ground"])
+def test_the_half_resolution_lead_head_skips_the_last_decoder_stage_for_the_driving_heads():
+    net = PerceptionNet(NetConfig(size=32, lead_head="ground-half"))
+    assert net.lead.inverse.shape == (16, 1) and not net.lead.logits  # the 16x16 stage, its own rows
+    calls = []
+    net.decoder.ups[-1].register_forward_hook(lambda *_: calls.append(1))
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    heads_only = net(frames, segmentation=False)
+    assert calls == [] and "segmentation" not in heads_only
+    out = net(frames)
+    assert calls == [1] and out["segmentation"].shape == (3, 5, 32, 32)
+    assert torch.equal(out["regression"], heads_only["regression"])
+    out["regression"][:, REG_LABELS.index("lead_distance_m")].sum().backward()
+    assert net.lead.score[0].weight.grad.abs().sum() > 0
+    assert net.decoder.ups[-1][0].weight.grad is None  # the gap does not reach the full-resolution stage
+
+
+@pytest.mark.parametrize("lead_head", ["fc", "ground", "ground-half"])
 def test_the_fused_inference_net_computes_the_same_function(lead_head):
     torch.manual_seed(0)
     net = PerceptionNet(NetConfig(size=32, lead_head=lead_head))

@@ -61,6 +61,9 @@ class CompressConfig:
         student_epochs: distillation epochs of the student.
         batch_size, lr: AdamW settings of the distillation (cosine decay).
         alpha, temperature: distillation mix (0 = labels only) and softmax temperature.
+        reg_beta: smooth-L1 turning point of the regression terms (labels and teacher gap);
+            0 = the teacher's training loss's (its file's ``meta``; a file without it was trained
+            on the trainer's default).
         calibration_frames: training frames that set the int8 ranges.
         repeats, calls: latency repeats (the median is reported) and calls per repeat at batch 1.
         seed: seeds the student's weights, the epochs' order and the calibration sample.
@@ -81,6 +84,7 @@ class CompressConfig:
     lr: float = 1e-3
     alpha: float = 0.5
     temperature: float = 2.0
+    reg_beta: float = 0.0
     calibration_frames: int = 512
     repeats: int = 5
     calls: int = 200
@@ -93,6 +97,7 @@ class CompressConfig:
         require(self.epochs >= 0, "epochs", f"must be at least 0, got {self.epochs}")
         require(self.student_epochs >= 0, "student_epochs", f"must be at least 0, got {self.student_epochs}")
         require(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
+        require(self.reg_beta >= 0, "reg_beta", f"must be 0 (the teacher's) or positive, got {self.reg_beta}")
         require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
         require(self.calibration_frames >= 1, "calibration_frames", f"must be at least 1, got {self.calibration_frames}")
         require(self.repeats >= 1 and self.calls >= 1, "repeats", "repeats and calls must be at least 1")
@@ -102,14 +107,26 @@ class CompressConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
-def _distil(student: Any, teacher: Any, cfg: CompressConfig, train: Any, label: str, epochs: int, progress: bool) -> list[dict[str, float]]:
+def teacher_reg_beta(cfg: CompressConfig, meta: dict[str, Any]) -> float:
+    """The regression loss's turning point the distillation uses: the config's, else the teacher's."""
+    from agents.datasets.perception_train import PerceptionTrainConfig
+
+    if cfg.reg_beta > 0:
+        return cfg.reg_beta
+    # A file from before nets recorded it: the trainer's default (the shipped recipe); --reg-beta for a net trained otherwise.
+    return float(meta.get("reg_beta", PerceptionTrainConfig.reg_beta))
+
+
+def _distil(
+    student: Any, teacher: Any, cfg: CompressConfig, train: Any, label: str, epochs: int, progress: bool, reg_beta: float
+) -> list[dict[str, float]]:
     import torch
     from tqdm import tqdm
 
     from perception.compress import distill_epoch
     from perception.model import LossConfig, MultiTaskLoss
 
-    loss_fn = MultiTaskLoss(student.cfg.tasks, LossConfig())
+    loss_fn = MultiTaskLoss(student.cfg.tasks, LossConfig(reg_beta=reg_beta))
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     rows = []
@@ -159,6 +176,7 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     meta = dict(payload.get("meta", {}))
+    reg_beta = teacher_reg_beta(cfg, meta)
     print(f"perception compress: {cfg.model} -> {out}; {len(train):,} training frames, {len(test):,} test frames")
 
     files: dict[str, list[Path]] = {}
@@ -171,7 +189,7 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
     print(f"phase: prune to {cfg.keep:.0%} of the channels, fine-tune by distillation ({cfg.epochs} epochs)")
     pruned = prune_channels(teacher, cfg.keep)
     pruned_before = evaluate(pruned.fused(), test)
-    history["pruned"] = _distil(pruned, teacher, cfg, train, "pruned", cfg.epochs, progress)
+    history["pruned"] = _distil(pruned, teacher, cfg, train, "pruned", cfg.epochs, progress, reg_beta)
     save_model(out / "pruned.pt", pruned, {**meta, "variant": "pruned", "keep": cfg.keep})
     files["pruned"] = [out / "pruned.pt", *export_onnx(pruned, out / "pruned.onnx", {**meta, "variant": "pruned"})]
     files["pruned-int8"] = quantize_int8(out / "pruned.onnx", out / "pruned-int8.onnx", calib)
@@ -189,7 +207,7 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
         )
     )
     clone_stats(student, teacher)
-    history["student"] = _distil(student, teacher, cfg, train, "student", cfg.student_epochs, progress)
+    history["student"] = _distil(student, teacher, cfg, train, "student", cfg.student_epochs, progress, reg_beta)
     save_model(out / "student.pt", student, {**meta, "variant": "student"})
     files["student"] = [out / "student.pt", *export_onnx(student, out / "student.onnx", {**meta, "variant": "student"})]
 
@@ -211,7 +229,7 @@ def compress(cfg: CompressConfig, *, progress: bool = True) -> dict[str, Any]:
         "pruned-int8": file_bytes(files["pruned-int8"]),
         "student": file_bytes([p for p in files["student"] if p.suffix == ".onnx"]),
     }
-    result: dict[str, Any] = {"config": cfg.as_dict(), "test_frames": len(test), "variants": {}, "history": history}
+    result: dict[str, Any] = {"config": cfg.as_dict(), "reg_beta": reg_beta, "test_frames": len(test), "variants": {}, "history": history}
     for name, (runtime, net) in variants.items():
         m = evaluate(net, test)
         n_params = sum(p.numel() for p in net.parameters()) if runtime == "torch" else None

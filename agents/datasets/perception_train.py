@@ -31,7 +31,12 @@ import numpy as np
 
 from drive_sim.config import ConfigError, require
 from drive_sim.files import append_csv, atomic_write, read_yaml, write_json, write_yaml
-from perception.names import GROUND_LEAD_TASKS, LEAD_HEADS, TASKS  # torch-free: building the command's parser must not import torch
+from perception.names import (  # torch-free: building the command's parser must not import torch
+    GROUND_LEAD_HEADS,
+    GROUND_LEAD_TASKS,
+    LEAD_HEADS,
+    TASKS,
+)
 
 #: Validation figures that pick the best epoch: lower is better, each scaled by a typical size.
 SELECT = {"lane_offset_mae_m": 0.1, "heading_mae_deg": 1.0, "lead_distance_mae_m": 1.0, "seg_miou": -0.1, "light_accuracy": -0.05}
@@ -89,7 +94,7 @@ class PerceptionTrainConfig:
         require(self.reg_beta > 0, "reg_beta", f"must be positive, got {self.reg_beta}")
         require(self.lead_head in ("auto", *LEAD_HEADS), "lead_head", f"must be auto or {' or '.join(LEAD_HEADS)}, got {self.lead_head!r}")
         require(
-            self.lead_head != "ground" or set(GROUND_LEAD_TASKS) <= set(self.tasks),
+            self.lead_head not in GROUND_LEAD_HEADS or set(GROUND_LEAD_TASKS) <= set(self.tasks),
             "lead_head",
             "ground reads the segmentation decoder into the regression output; train both tasks",
         )
@@ -214,6 +219,7 @@ def train_perception(cfg: PerceptionTrainConfig, *, resume: str | Path | None = 
     tb = SummaryWriter(str(run / "tb"))
     steps_per_epoch = math.ceil(cfg.steps / cfg.epochs) if cfg.steps else math.ceil(len(train) / cfg.batch_size)
     meta = {"data": str(cfg.data), "size": cfg.size, "labels": list(train.names), "train_frames": len(train), "seed": cfg.seed}
+    meta |= {"weighting": cfg.weighting, "reg_beta": cfg.reg_beta}  # the loss it was trained on: distillation uses the same
     # What it is doing, with or without the progress bar.
     print(f"perception train: run {run}, {len(train):,} training frames, {len(val):,} validation, epochs {start + 1}-{cfg.epochs}")
     show = ("lane_offset_mae_m", "heading_mae_deg", "lead_distance_mae_m", "lead_f1", "light_accuracy", "seg_miou")
