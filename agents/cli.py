@@ -147,7 +147,7 @@ def _build() -> argparse.ArgumentParser:
         choices=("auto", *LEAD_HEADS),
         help="how the lead's gap is read: fc (the feature vector), ground (a heat map over the full-resolution decoder), "
         "ground-half (the same over its half-resolution stage: the driving heads skip the last stage), "
-        "auto (ground where the net has the regression and segmentation heads, else fc; the default)",
+        "auto (ground-half where the net has the regression and segmentation heads, else fc; the default)",
     )
     ptr.add_argument("--epochs", type=int, default=pt.epochs, help=f"epochs (default {pt.epochs})")
     ptr.add_argument("--batch-size", type=int, default=pt.batch_size, help=f"batch size (default {pt.batch_size})")

@@ -172,7 +172,7 @@ def test_the_regression_loss_turns_from_squared_to_absolute_error_at_reg_beta():
 def test_a_tiny_net_learns_the_lane_offset(data, tmp_path):
     """Learning happened: after a few hundred steps the net's lane-offset error on its training frames is well below the mean's."""
     run = train_perception(_cfg(data, tmp_path, epochs=15), progress=False)
-    net = PerceptionNet(NetConfig(size=32, lead_head="ground"))  # the trainer's default for a net with every head
+    net = PerceptionNet(NetConfig(size=32, lead_head="ground-half"))  # the trainer's default for a net with every head
     net.load_state_dict(load_checkpoint(run / "checkpoints" / "last.pt")["net"])  # the last epoch, not the best-validation one
     train, _ = load_frames(data, ("train",), 32)
     ours, base = evaluate(net, train), baseline_metrics(train, train)

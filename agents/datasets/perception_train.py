@@ -54,8 +54,9 @@ class PerceptionTrainConfig:
         reg_beta: the regression loss's smooth-L1 turning point in standard deviations
             (``perception.model.LossConfig``; the shipped net's 0.1 is close to the absolute error
             the figures report, 1.0 trained the net before it).
-        lead_head: "fc", "ground" (``perception.model.NetConfig``) or "auto": ground, the shipped
-            net's, where the net has both the regression and segmentation heads it needs, else fc.
+        lead_head: "fc", "ground", "ground-half" (``perception.model.NetConfig``) or "auto":
+            ground-half, the shipped net's, where the net has both the regression and segmentation
+            heads it needs, else fc.
         epochs: passes over the training frames.
         batch_size, lr, weight_decay: AdamW settings (cosine learning-rate decay over the epochs).
         label_fraction: share of the training episodes whose labels are used (label efficiency).
@@ -110,7 +111,7 @@ class PerceptionTrainConfig:
         """The lead head the net gets ("auto" resolved)."""
         if self.lead_head != "auto":
             return self.lead_head
-        return "ground" if set(GROUND_LEAD_TASKS) <= set(self.tasks) else "fc"
+        return "ground-half" if set(GROUND_LEAD_TASKS) <= set(self.tasks) else "fc"
 
     @property
     def run_name(self) -> str:

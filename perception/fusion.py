@@ -1,0 +1,677 @@
+"""Sensor fusion: an extended Kalman filter that localises the ego car on the map.
+
+``Localiser`` estimates the ego pose from the car's own sensors: the IMU and wheel odometry
+predict, GNSS fixes correct, and the camera net's lane offset, heading error and road-edge
+distances, matched against the map, pin the car laterally. State (``STATE``)::
+
+    x, y [m]        position (world frame)
+    yaw [rad]       heading
+    v [m/s]         speed along the heading
+    gyro_bias       IMU yaw-rate bias [rad/s]
+    accel_bias      IMU longitudinal-acceleration bias [m/s^2]
+    gnss_bx, gnss_by  the GNSS fixes' slowly drifting bias [m] (first-order Gauss-Markov)
+
+The filter is written here in numpy rather than on filterpy: it is eight states with closed-form
+Jacobians, every update needs its own gate (odometry that reads fast on ice, a lane matched to
+the wrong line) and its own bookkeeping (which fixes are new, which sensors are flagged invalid),
+which filterpy's ``ExtendedKalmanFilter`` leaves to the caller anyway, and the per-step cost
+matters (the ``perceived`` env steps the filter every control period). Updates use the Joseph
+form so the covariance stays symmetric and positive through thousands of steps.
+
+This module, like the rest of ``perception``, imports none of the project's packages: the map
+reaches it as a ``LaneMap`` of plain callables and numbers, the sensor readings as arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STATE = ("x", "y", "yaw", "v", "gyro_bias", "accel_bias", "gnss_bx", "gnss_by")
+X, Y, YAW, V, BG, BA, GX, GY = range(len(STATE))
+N_STATE = len(STATE)
+
+#: Chi-square gates (99.9 %) by measurement dimension.
+CHI2_GATE = {1: 10.83, 2: 13.82, 3: 16.27}
+
+
+def wrap(a: float) -> float:
+    """An angle in [-pi, pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+@dataclass(frozen=True)
+class LaneMap:
+    """What the filter knows of the road: the map, as plain callables.
+
+    Attributes:
+        locate: (x, y) -> (s, d, reference heading) on the road's reference line (d left positive).
+        lane_centres_m: lateral offsets of the lanes the car drives in (the camera's lane offset is
+            from the nearest of them).
+        edge_left_m, edge_right_m: lateral offsets of the carriageway's edges (the camera's edge
+            distances are from them).
+    """
+
+    locate: Callable[[float, float], tuple[float, float, float]]
+    lane_centres_m: tuple[float, ...]
+    edge_left_m: float
+    edge_right_m: float
+
+
+@dataclass(frozen=True)
+class LocaliserConfig:
+    """Noise model of the filter (what the car knows of its sensors' specifications).
+
+    Attributes:
+        gnss_noise_std_m, gnss_bias_std_m, gnss_bias_tau_s: GNSS white noise, bias spread and
+            correlation time (``drive_sim.sensors.GnssConfig``).
+        accel_noise_std_mps2, gyro_noise_std_rps: IMU white noise per reading.
+        accel_bias_std_mps2, gyro_bias_std_rps: prior spread of the IMU biases.
+        odometry_noise_std_mps: wheel-speed noise.
+        odometry_gate: chi-square gate of an odometry reading (a wheel that spins or locks on ice
+            reads far from the IMU-propagated speed and is rejected).
+        lateral_slip_std_mps: process noise of the position for the sideways slip the model leaves
+            out (it moves the car at ``v`` along ``yaw``).
+        camera_lane_std_m, camera_heading_std_rad, camera_edge_std_m: the camera net's errors
+            (its test figures, docs/perception.md), as measurement noise.
+        camera_gate: chi-square gate of a camera measurement (a lane matched to the wrong line, a
+            net fooled by fog).
+        init_yaw_std_rad, init_speed_std_mps: prior spread of the first heading (the map's, where
+            the first fix lands) and speed (the first odometry reading).
+    """
+
+    gnss_noise_std_m: float = 1.5
+    gnss_bias_std_m: float = 2.0
+    gnss_bias_tau_s: float = 60.0
+    accel_noise_std_mps2: float = 0.05
+    gyro_noise_std_rps: float = 0.002
+    accel_bias_std_mps2: float = 0.05
+    gyro_bias_std_rps: float = 0.001
+    odometry_noise_std_mps: float = 0.05
+    odometry_gate: float = 10.83
+    lateral_slip_std_mps: float = 0.2
+    camera_lane_std_m: float = 0.12
+    camera_heading_std_rad: float = math.radians(0.6)
+    camera_edge_std_m: float = 0.25
+    camera_gate: float = 10.83
+    init_yaw_std_rad: float = math.radians(10.0)
+    init_speed_std_mps: float = 1.0
+
+
+@dataclass
+class UpdateStats:
+    """Counts of accepted and gated measurements per kind (for the docs and the tests)."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, ok: bool) -> None:
+        """One more measurement of ``kind``."""
+        d = self.accepted if ok else self.rejected
+        d[kind] = d.get(kind, 0) + 1
+
+
+class Localiser:
+    """EKF localisation from IMU, odometry, GNSS and the camera's lane reading (module docstring).
+
+    Args:
+        cfg: the noise model.
+        lane_map: the map, for the camera's lane measurements; None: GNSS, IMU and odometry only.
+
+    Call ``reset`` with the first readings, then ``step`` once per control period.
+    """
+
+    def __init__(self, cfg: LocaliserConfig | None = None, lane_map: LaneMap | None = None) -> None:
+        self.cfg = cfg or LocaliserConfig()
+        self.map = lane_map
+        self.x = np.zeros(N_STATE)
+        self.P = np.eye(N_STATE)
+        self.stats = UpdateStats()
+        self.initialised = False
+        self._last_fix: np.ndarray | None = None
+        self._eye = np.eye(N_STATE)
+
+    # ------------------------------------------------------------------ set-up
+    def reset(self, gnss_xy: np.ndarray | None, speed_mps: float | None, yaw_rad: float | None = None) -> None:
+        """Start from a first GNSS fix and odometry speed.
+
+        Args:
+            gnss_xy: the first fix; None (no GNSS): the filter cannot start and raises.
+            speed_mps: the first odometry reading (None: 0 with a wide prior).
+            yaw_rad: a prior heading; None: the map's heading where the fix lands (0 without a map).
+        """
+        if gnss_xy is None:
+            raise ValueError("localiser: needs a GNSS fix to start; enable sensors.gnss")
+        c = self.cfg
+        z = np.asarray(gnss_xy, dtype=np.float64)
+        x = np.zeros(N_STATE)
+        x[X], x[Y] = z
+        if yaw_rad is None:
+            yaw_rad = self.map.locate(float(z[0]), float(z[1]))[2] if self.map is not None else 0.0
+        x[YAW] = yaw_rad
+        x[V] = 0.0 if speed_mps is None else float(speed_mps)
+        P = np.zeros((N_STATE, N_STATE))
+        # The fix is position plus bias plus noise, so position and bias start anti-correlated:
+        # learning the bias (from the lane) moves the position with it.
+        pos_var = c.gnss_noise_std_m**2 + c.gnss_bias_std_m**2
+        for i, b in ((X, GX), (Y, GY)):
+            P[i, i] = pos_var
+            P[b, b] = c.gnss_bias_std_m**2
+            P[i, b] = P[b, i] = -(c.gnss_bias_std_m**2)
+        P[YAW, YAW] = c.init_yaw_std_rad**2
+        P[V, V] = (c.init_speed_std_mps if speed_mps is not None else 10.0) ** 2
+        P[BG, BG] = c.gyro_bias_std_rps**2
+        P[BA, BA] = c.accel_bias_std_mps2**2
+        self.x, self.P = x, P
+        self._last_fix = z.copy()
+        self.stats = UpdateStats()
+        self.initialised = True
+
+    # ------------------------------------------------------------------ one period
+    def step(
+        self,
+        dt_s: float,
+        imu: np.ndarray | None,
+        odometry_mps: float | None,
+        gnss_xy: np.ndarray | None,
+        camera: dict[str, float] | None = None,
+    ) -> None:
+        """Predict over ``dt_s`` and correct with this period's readings (None: not available).
+
+        Args:
+            dt_s: the control period [s].
+            imu: (longitudinal accel, lateral accel, yaw rate); None: dead reckoning on the
+                last speed and heading with the IMU's uncertainty doubled.
+            odometry_mps: wheel speed.
+            gnss_xy: the receiver's latest fix; a fix equal to the last one is a held value, not
+                a new measurement.
+            camera: the perception net's ``lane_offset_m``, ``heading_error_deg``, ``edge_left_m``,
+                ``edge_right_m`` (any subset).
+        """
+        self.predict(dt_s, imu)
+        if odometry_mps is not None:
+            self.update_speed(float(odometry_mps))
+        if gnss_xy is not None:
+            z = np.asarray(gnss_xy, dtype=np.float64)
+            if self._last_fix is None or not np.array_equal(z, self._last_fix):
+                self._last_fix = z.copy()
+                self.update_gnss(z)
+        if camera and self.map is not None:
+            self.update_camera(camera)
+
+    def predict(self, dt_s: float, imu: np.ndarray | None) -> None:
+        """Propagate the state and covariance over ``dt_s``."""
+        c, x = self.cfg, self.x
+        if imu is not None:
+            accel, rate = float(imu[0]) - x[BA], float(imu[2]) - x[BG]
+            q_a, q_g = c.accel_noise_std_mps2, c.gyro_noise_std_rps
+        else:
+            accel, rate = 0.0, 0.0
+            q_a, q_g = 2.0, 0.1  # no IMU: speed and heading held, with what a car can change in a period
+        yaw, v = x[YAW], x[V]
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        x[X] += v * cy * dt_s
+        x[Y] += v * sy * dt_s
+        x[YAW] = wrap(yaw + rate * dt_s)
+        x[V] = v + accel * dt_s
+        a = math.exp(-dt_s / c.gnss_bias_tau_s)
+        x[GX] *= a
+        x[GY] *= a
+        F = self._eye.copy()
+        F[X, YAW], F[X, V] = -v * sy * dt_s, cy * dt_s
+        F[Y, YAW], F[Y, V] = v * cy * dt_s, sy * dt_s
+        if imu is not None:
+            F[YAW, BG] = -dt_s
+            F[V, BA] = -dt_s
+        F[GX, GX] = F[GY, GY] = a
+        Q = np.zeros(N_STATE)
+        # Position: the unmodelled sideways slip, across the heading and along it.
+        slip = (c.lateral_slip_std_mps * dt_s) ** 2
+        Q[X] = Q[Y] = slip
+        Q[YAW] = (q_g * dt_s) ** 2
+        Q[V] = (q_a * dt_s) ** 2
+        # The IMU biases are constant over an episode; a little random walk keeps the filter from
+        # freezing them.
+        Q[BG] = (0.01 * c.gyro_bias_std_rps) ** 2 * dt_s
+        Q[BA] = (0.01 * c.accel_bias_std_mps2) ** 2 * dt_s
+        Q[GX] = Q[GY] = c.gnss_bias_std_m**2 * (1.0 - a * a)
+        self.P = F @ self.P @ F.T + np.diag(Q)
+
+    # ------------------------------------------------------------------ corrections
+    def _update(self, kind: str, y: np.ndarray, H: np.ndarray, R: np.ndarray, gate: float) -> bool:
+        """One gated EKF update with innovation ``y``; False (and nothing changed) if gated out."""
+        P = self.P
+        PHt = P @ H.T
+        S = H @ PHt + R
+        try:
+            S_inv = np.linalg.inv(S)
+        except np.linalg.LinAlgError:
+            self.stats.count(kind, False)
+            return False
+        nis = float(y @ S_inv @ y)
+        if nis > gate:
+            self.stats.count(kind, False)
+            return False
+        K = PHt @ S_inv
+        self.x = self.x + K @ y
+        self.x[YAW] = wrap(self.x[YAW])
+        IKH = self._eye - K @ H
+        self.P = IKH @ P @ IKH.T + K @ R @ K.T
+        self.stats.count(kind, True)
+        return True
+
+    def update_speed(self, odometry_mps: float) -> bool:
+        """Wheel-speed correction, gated (slip)."""
+        H = np.zeros((1, N_STATE))
+        H[0, V] = 1.0
+        y = np.array([odometry_mps - self.x[V]])
+        return self._update("odometry", y, H, np.array([[self.cfg.odometry_noise_std_mps**2]]), self.cfg.odometry_gate)
+
+    def update_gnss(self, z: np.ndarray) -> bool:
+        """A new GNSS fix: position plus bias."""
+        H = np.zeros((2, N_STATE))
+        H[0, X] = H[0, GX] = 1.0
+        H[1, Y] = H[1, GY] = 1.0
+        y = z - (self.x[[X, Y]] + self.x[[GX, GY]])
+        R = np.eye(2) * self.cfg.gnss_noise_std_m**2
+        return self._update("gnss", y, H, R, CHI2_GATE[2])
+
+    def update_camera(self, cam: dict[str, float]) -> None:
+        """The camera net's lane reading matched against the map.
+
+        The road edges place the car across the whole carriageway (which lane it is in); the lane
+        offset, finer, is matched to the lane centre nearest the estimate, and only once the
+        estimate is sure of the lane (its lateral spread under a quarter of the lane spacing), so
+        that it never locks onto the neighbouring line. The heading error gives the yaw against
+        the map's heading.
+        """
+        assert self.map is not None
+        c, m = self.cfg, self.map
+        _, d, ref = m.locate(float(self.x[X]), float(self.x[Y]))
+        normal = np.array([-math.sin(ref), math.cos(ref)])
+        Hd = np.zeros(N_STATE)
+        Hd[X], Hd[Y] = normal
+        if "edge_left_m" in cam and "edge_right_m" in cam:
+            H = np.stack([-Hd, Hd])
+            y = np.array([cam["edge_left_m"] - (m.edge_left_m - d), cam["edge_right_m"] - (d - m.edge_right_m)])
+            self._update("camera_edges", y, H, np.eye(2) * c.camera_edge_std_m**2, CHI2_GATE[2])
+            _, d, ref = m.locate(float(self.x[X]), float(self.x[Y]))
+        if "lane_offset_m" in cam and len(m.lane_centres_m):
+            lateral_std = math.sqrt(max(float(Hd @ self.P @ Hd), 0.0))
+            spacing = min((abs(a - b) for a in m.lane_centres_m for b in m.lane_centres_m if a != b), default=math.inf)
+            if lateral_std < spacing / 4:
+                centre = min(m.lane_centres_m, key=lambda x: abs(x - d))
+                y = np.array([cam["lane_offset_m"] - (d - centre)])
+                self._update("camera_lane", y, Hd[None, :], np.array([[c.camera_lane_std_m**2]]), c.camera_gate)
+        if "heading_error_deg" in cam:
+            H = np.zeros((1, N_STATE))
+            H[0, YAW] = 1.0
+            y = np.array([wrap(math.radians(cam["heading_error_deg"]) - wrap(self.x[YAW] - ref))])
+            self._update("camera_heading", y, H, np.array([[c.camera_heading_std_rad**2]]), c.camera_gate)
+
+    # ------------------------------------------------------------------ read-out
+    @property
+    def position(self) -> np.ndarray:
+        """Estimated (x, y) [m]."""
+        return self.x[[X, Y]].copy()
+
+    @property
+    def position_cov(self) -> np.ndarray:
+        """2x2 covariance of the position [m^2]."""
+        return self.P[np.ix_([X, Y], [X, Y])].copy()
+
+    def pose_std(self) -> tuple[float, float, float]:
+        """(position std along the larger axis [m], yaw std [rad], speed std [m/s])."""
+        ev = np.linalg.eigvalsh(self.position_cov)
+        return math.sqrt(max(float(ev[-1]), 0.0)), math.sqrt(max(self.P[YAW, YAW], 0.0)), math.sqrt(max(self.P[V, V], 0.0))
+
+    def nees(self, truth: np.ndarray, states: tuple[int, ...] = (X, Y, YAW, V)) -> float:
+        """Normalised estimation error squared of the listed states against the truth (same order as ``STATE``)."""
+        idx = list(states)
+        e = np.asarray(truth, dtype=np.float64)[idx] - self.x[idx]
+        if YAW in idx:
+            k = idx.index(YAW)
+            e[k] = wrap(float(e[k]))
+        return float(e @ np.linalg.solve(self.P[np.ix_(idx, idx)], e))
+
+
+def nees_bounds(dim: int, runs: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided chi-square bounds of the NEES averaged over ``runs`` independent runs of a ``dim``-state filter.
+
+    A consistent filter's average NEES lies inside them with probability ``level`` (Bar-Shalom,
+    Li and Kirubarajan, Estimation with Applications to Tracking and Navigation, 5.4.2).
+    """
+    from scipy.stats import chi2
+
+    dof = dim * runs
+    lo, hi = chi2.ppf([(1 - level) / 2, (1 + level) / 2], dof)
+    return float(lo) / runs, float(hi) / runs
+
+
+# ====================================================================== multi-object tracking
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracks of the other vehicles, in the ego frame.
+
+    Attributes:
+        accel_std_mps2: white-acceleration process noise of the constant-velocity model.
+        gate: chi-square gate (2 dof) of a detection's distance to a track.
+        confirm_hits: hits within the first ``confirm_window`` periods that confirm a track.
+        confirm_window: see ``confirm_hits``.
+        max_coast_s: a track unseen for this long is deleted.
+        max_range_m: tracks farther than this are dropped.
+        lidar_std_m: error of a lidar cluster's centre (per axis).
+        cluster_gap_m: neighbouring lidar returns farther apart than this start a new cluster.
+        vehicle_length_m, vehicle_width_m: the box a cluster's visible face is pushed back by.
+        radar_range_std_m, radar_angle_std_rad, radar_rate_std_mps: radar errors (the angle is
+            the beam's, so its error is about a beam spacing over sqrt(12)).
+        camera_gap_std_m, camera_lateral_std_m, camera_speed_std_mps: the camera net's lead errors.
+        init_speed_std_mps: prior spread of a new track's velocity (about the road's).
+    """
+
+    accel_std_mps2: float = 2.0
+    gate: float = 13.82
+    confirm_hits: int = 3
+    confirm_window: int = 5
+    max_coast_s: float = 1.0
+    max_range_m: float = 80.0
+    lidar_std_m: float = 0.5
+    cluster_gap_m: float = 2.5
+    vehicle_length_m: float = 4.5
+    vehicle_width_m: float = 1.8
+    radar_range_std_m: float = 0.5
+    radar_angle_std_rad: float = math.radians(2.2)
+    radar_rate_std_mps: float = 0.3
+    camera_gap_std_m: float = 2.0
+    camera_lateral_std_m: float = 0.5
+    camera_speed_std_mps: float = 1.5
+    init_speed_std_mps: float = 8.0
+
+
+@dataclass
+class Track:
+    """One tracked vehicle: position and its own velocity in the ego frame, with covariance."""
+
+    id: int
+    x: np.ndarray  # (4,): x, y [m], vx, vy [m/s] (the vehicle's velocity, not relative to the ego)
+    P: np.ndarray  # (4, 4)
+    hits: int = 1
+    age: int = 1
+    unseen_s: float = 0.0
+    confirmed: bool = False
+    seen_by: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One sensor's detections of one period, in the ego frame.
+
+    Attributes:
+        sensor: "lidar", "radar" or "camera".
+        xy: (N, 2) positions [m].
+        cov: (N, 2, 2) their covariances [m^2].
+        rate: (N,) radar range rates [m/s] (None for other sensors).
+        speed: (N,) the camera's lead speed along the ego heading [m/s] (None for other sensors).
+    """
+
+    sensor: str
+    xy: np.ndarray
+    cov: np.ndarray
+    rate: np.ndarray | None = None
+    speed: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+
+def lidar_detections(
+    ranges_m: np.ndarray,
+    angles_rad: np.ndarray,
+    max_range_m: float,
+    on_road: Callable[[np.ndarray], np.ndarray],
+    road_heading_rad: float,
+    cfg: TrackerConfig,
+) -> Detections:
+    """Vehicle boxes from one lidar sweep: the returns on the road, clustered by neighbouring beams.
+
+    Args:
+        ranges_m: the sweep's ranges [m].
+        angles_rad: its beam angles in the ego frame [rad].
+        max_range_m: the range a beam that hit nothing reads.
+        on_road: (N, 2) ego-frame points -> bool mask of the points on the carriageway (the map
+            removes the barriers and the verge).
+        road_heading_rad: the road's direction in the ego frame (about 0 when the car follows its
+            lane), to push a cluster's visible face back to the box centre.
+        cfg: the tracker's settings.
+    """
+    hit = ranges_m < max_range_m - 1e-3
+    r, a = ranges_m[hit].astype(np.float64), angles_rad[hit].astype(np.float64)
+    if len(r) == 0:
+        return Detections("lidar", np.zeros((0, 2)), np.zeros((0, 2, 2)))
+    pts = np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+    keep = on_road(pts)
+    pts = pts[keep]
+    if len(pts) == 0:
+        return Detections("lidar", np.zeros((0, 2)), np.zeros((0, 2, 2)))
+    # Beams are in angle order: a cluster is a run of returns each within cluster_gap of the last.
+    gaps = np.hypot(*np.diff(pts, axis=0).T) > cfg.cluster_gap_m
+    label = np.concatenate([[0], np.cumsum(gaps)])
+    if len(pts) > 2 and label[-1] > 0 and np.hypot(*(pts[0] - pts[-1])) <= cfg.cluster_gap_m:
+        label[label == label[-1]] = 0  # the sweep wraps around behind the car
+    centres = []
+    for k in np.unique(label):
+        c = pts[label == k].mean(axis=0)
+        dist = float(np.hypot(*c))
+        u = c / max(dist, 1e-6)
+        rel = math.atan2(u[1], u[0]) - road_heading_rad
+        # The returns lie on the near faces; the centre is half a box farther along the ray.
+        push = 0.5 * (cfg.vehicle_length_m * abs(math.cos(rel)) + cfg.vehicle_width_m * abs(math.sin(rel)))
+        centres.append(c + u * push)
+    xy = np.array(centres)
+    cov = np.repeat((np.eye(2) * cfg.lidar_std_m**2)[None], len(xy), axis=0)
+    return Detections("lidar", xy, cov)
+
+
+def radar_detections(
+    ranges_m: np.ndarray,
+    rates_mps: np.ndarray,
+    angles_rad: np.ndarray,
+    max_range_m: float,
+    on_road: Callable[[np.ndarray], np.ndarray],
+    mount_forward_m: float,
+    cfg: TrackerConfig,
+) -> Detections:
+    """One detection per radar beam that returned from the road (range, range rate), ego frame."""
+    hit = ranges_m < max_range_m - 1e-3
+    if not hit.any():
+        return Detections("radar", np.zeros((0, 2)), np.zeros((0, 2, 2)), rate=np.zeros(0))
+    r, a = ranges_m[hit].astype(np.float64), angles_rad[hit].astype(np.float64)
+    face = np.stack([mount_forward_m + r * np.cos(a), r * np.sin(a)], axis=1)
+    keep = on_road(face)
+    r, a, face, rate = r[keep], a[keep], face[keep], rates_mps[hit][keep].astype(np.float64)
+    u = np.stack([np.cos(a), np.sin(a)], axis=1)
+    # The return comes from the rear face of a vehicle ahead: the centre is half a length beyond.
+    xy = face + u * (0.5 * cfg.vehicle_length_m)
+    cov = np.empty((len(r), 2, 2))
+    for i in range(len(r)):
+        along, across = cfg.radar_range_std_m**2, (r[i] * cfg.radar_angle_std_rad) ** 2 + cfg.vehicle_width_m**2 / 12
+        rot = np.array([[u[i, 0], -u[i, 1]], [u[i, 1], u[i, 0]]])
+        cov[i] = rot @ np.diag([along + (0.25 * cfg.vehicle_length_m) ** 2, across]) @ rot.T
+    return Detections("radar", xy, cov, rate=rate)
+
+
+def camera_detection(
+    present: bool, gap_m: float, rel_speed_mps: float, lane_offset_m: float, ego_length_m: float, ego_speed_mps: float, cfg: TrackerConfig
+) -> Detections:
+    """The camera net's lead vehicle as a detection (empty when the net sees none)."""
+    if not present:
+        return Detections("camera", np.zeros((0, 2)), np.zeros((0, 2, 2)), speed=np.zeros(0))
+    x = gap_m + 0.5 * (ego_length_m + cfg.vehicle_length_m)
+    xy = np.array([[x, -lane_offset_m]])
+    cov = np.diag([cfg.camera_gap_std_m**2, cfg.camera_lateral_std_m**2])[None]
+    return Detections("camera", xy, cov, speed=np.array([ego_speed_mps + rel_speed_mps]))
+
+
+class Tracker:
+    """Constant-velocity Kalman tracks in the ego frame, associated by the Hungarian method.
+
+    Each period: ``predict`` moves every track by its velocity and by the ego car's own motion
+    (speed and yaw rate, the localiser's), then each sensor's detections are assigned to tracks
+    by ``scipy.optimize.linear_sum_assignment`` over their Mahalanobis distances (gated), assigned
+    ones update their track, the rest start tentative tracks. A track is confirmed after
+    ``confirm_hits`` hits and deleted after ``max_coast_s`` unseen. Ids are never reused.
+    """
+
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig()
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def reset(self) -> None:
+        """Start of an episode: no tracks, ids from 1."""
+        self.tracks = []
+        self._next_id = 1
+
+    def predict(self, dt_s: float, ego_speed_mps: float, ego_yaw_rate_rps: float) -> None:
+        """Move every track over ``dt_s`` and into the ego frame of the period's end."""
+        c = self.cfg
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt_s
+        q = c.accel_std_mps2**2
+        G = np.array([[0.5 * dt_s**2, 0], [0, 0.5 * dt_s**2], [dt_s, 0], [0, dt_s]])
+        Q = G @ G.T * q
+        th = -ego_yaw_rate_rps * dt_s
+        ct, st = math.cos(th), math.sin(th)
+        R2 = np.array([[ct, -st], [st, ct]])
+        R4 = np.zeros((4, 4))
+        R4[:2, :2] = R4[2:, 2:] = R2
+        ego_move = np.array([ego_speed_mps * dt_s, 0.0])
+        for t in self.tracks:
+            x = F @ t.x
+            x[:2] -= ego_move
+            t.x = R4 @ x
+            t.P = R4 @ (F @ t.P @ F.T + Q) @ R4.T
+            t.age += 1
+            t.unseen_s += dt_s
+
+    def update(self, det: Detections, ego_speed_mps: float) -> None:
+        """Associate one sensor's detections and update, start or keep tracks."""
+        from scipy.optimize import linear_sum_assignment
+
+        c = self.cfg
+        n, m = len(self.tracks), len(det)
+        if m == 0:
+            return
+        H = np.zeros((2, 4))
+        H[0, 0] = H[1, 1] = 1.0
+        assigned_det = np.zeros(m, bool)
+        if n:
+            cost = np.full((n, m), 1e6)
+            for i, t in enumerate(self.tracks):
+                S = t.P[:2, :2][None] + det.cov
+                y = det.xy - t.x[:2]
+                d2 = np.einsum("ni,nij,nj->n", y, np.linalg.inv(S), y)
+                cost[i] = np.where(d2 <= c.gate, d2, 1e6)
+            rows, cols = linear_sum_assignment(cost)
+            for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+                if cost[i, j] >= 1e6:
+                    continue
+                assigned_det[j] = True
+                self._correct(self.tracks[i], det, j, H, ego_speed_mps)
+        for j in np.flatnonzero(~assigned_det).tolist():
+            self._birth(det, j, ego_speed_mps)
+
+    def _correct(self, t: Track, det: Detections, j: int, H: np.ndarray, ego_speed_mps: float) -> None:
+        c = self.cfg
+        _kf_update(t, det.xy[j] - t.x[:2], H, det.cov[j])
+        if det.rate is not None:
+            # The radar's range rate: the relative velocity along the line of sight.
+            p = t.x[:2]
+            r = max(float(np.hypot(*p)), 1e-3)
+            u = p / r
+            rel = t.x[2:] - np.array([ego_speed_mps, 0.0])
+            h = float(rel @ u)
+            Hr = np.zeros((1, 4))
+            Hr[0, 2:] = u
+            Hr[0, :2] = (rel - h * u) / r
+            _kf_update(t, np.array([float(det.rate[j]) - h]), Hr, np.array([[c.radar_rate_std_mps**2]]))
+        if det.speed is not None:
+            Hs = np.zeros((1, 4))
+            Hs[0, 2] = 1.0
+            _kf_update(t, np.array([float(det.speed[j]) - t.x[2]]), Hs, np.array([[c.camera_speed_std_mps**2]]))
+        t.hits += 1
+        t.unseen_s = 0.0
+        t.seen_by.add(det.sensor)
+        if not t.confirmed and t.hits >= c.confirm_hits:
+            t.confirmed = True
+
+    def _birth(self, det: Detections, j: int, ego_speed_mps: float) -> None:
+        c = self.cfg
+        x = np.array([det.xy[j, 0], det.xy[j, 1], ego_speed_mps, 0.0])
+        if det.speed is not None:
+            x[2] = float(det.speed[j])
+        elif det.rate is not None:
+            x[2] = ego_speed_mps + float(det.rate[j])
+        P = np.zeros((4, 4))
+        P[:2, :2] = det.cov[j]
+        P[2, 2] = c.init_speed_std_mps**2 if det.rate is None and det.speed is None else c.radar_rate_std_mps**2 + 1.0
+        P[3, 3] = 1.0
+        self.tracks.append(Track(self._next_id, x, P, seen_by={det.sensor}))
+        self._next_id += 1
+
+    def prune(self) -> None:
+        """Delete tracks unseen too long, tentative tracks that missed their window, and far ones."""
+        c = self.cfg
+        keep = []
+        for t in self.tracks:
+            if t.unseen_s > c.max_coast_s + 1e-9 or float(np.hypot(*t.x[:2])) > c.max_range_m:
+                continue
+            if not t.confirmed and t.age >= c.confirm_window:
+                continue
+            keep.append(t)
+        self.tracks = keep
+
+    def step(self, dt_s: float, ego_speed_mps: float, ego_yaw_rate_rps: float, detections: list[Detections]) -> list[Track]:
+        """One period: predict, update with each sensor's detections in turn, prune; the confirmed tracks."""
+        self.predict(dt_s, ego_speed_mps, ego_yaw_rate_rps)
+        for det in detections:
+            self.update(det, ego_speed_mps)
+        self.prune()
+        return self.confirmed()
+
+    def confirmed(self) -> list[Track]:
+        """The confirmed tracks, nearest first."""
+        return sorted((t for t in self.tracks if t.confirmed), key=lambda t: float(np.hypot(*t.x[:2])))
+
+
+def _kf_update(t: Track, y: np.ndarray, H: np.ndarray, R: np.ndarray) -> None:
+    """Kalman update of one track (Joseph form)."""
+    PHt = t.P @ H.T
+    S = H @ PHt + R
+    K = PHt @ np.linalg.inv(S)
+    t.x = t.x + K @ y
+    IKH = np.eye(4) - K @ H
+    t.P = IKH @ t.P @ IKH.T + K @ R @ K.T
+
+
+__all__ = [
+    "CHI2_GATE",
+    "N_STATE",
+    "STATE",
+    "Detections",
+    "LaneMap",
+    "Localiser",
+    "LocaliserConfig",
+    "Track",
+    "Tracker",
+    "TrackerConfig",
+    "UpdateStats",
+    "camera_detection",
+    "lidar_detections",
+    "nees_bounds",
+    "radar_detections",
+    "wrap",
+]

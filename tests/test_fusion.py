@@ -1,0 +1,237 @@
+"""The localisation filter on constructed trajectories with known noise (perception/fusion.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from perception.fusion import STATE, LaneMap, Localiser, LocaliserConfig, nees_bounds
+
+DT = 0.1
+LANE_W = 3.5
+CENTRES = (-1.75, 1.75)  # two forward lanes either side of the reference line y = 0 (the line between them)
+EDGES = (3.5, -3.5)
+
+
+def straight_map() -> LaneMap:
+    """A straight road along +x: s = x, d = y, heading 0."""
+    return LaneMap(lambda x, y: (x, y, 0.0), CENTRES, *EDGES)
+
+
+def drive(
+    seed: int,
+    steps: int = 400,
+    *,
+    cfg: LocaliserConfig | None = None,
+    filter_cfg: LocaliserConfig | None = None,
+    lane: bool = True,
+    outage: tuple[float, float] | None = None,
+    slip: tuple[float, float] | None = None,
+    weave: bool = True,
+):
+    """Drive a car along the straight road with noisy sensors; returns (truth rows, estimate rows, P traces, raw GNSS rows, filter).
+
+    The car weaves gently inside the right lane (so heading and lateral position change), at 25 m/s
+    with small speed changes. Noise follows ``cfg`` (the truth's sensors); the filter is given
+    ``filter_cfg`` (default the same, a correctly tuned filter).
+    """
+    cfg = cfg or LocaliserConfig()
+    rng = np.random.default_rng(seed)
+    gyro_bias = rng.normal(0, cfg.gyro_bias_std_rps)
+    accel_bias = rng.normal(0, cfg.accel_bias_std_mps2)
+    gb = rng.normal(0, cfg.gnss_bias_std_m, 2)
+    x, y, yaw, v = 0.0, -1.75, 0.0, 25.0
+    loc = Localiser(filter_cfg or cfg, straight_map() if lane else None)
+    every = 2  # 5 Hz fixes at 10 Hz control
+    fix = np.array([x, y]) + gb + rng.normal(0, cfg.gnss_noise_std_m, 2)
+    loc.reset(fix, v + rng.normal(0, cfg.odometry_noise_std_mps))
+    truth, est, trace, raw = [], [], [], []
+    for k in range(1, steps + 1):
+        t = k * DT
+        rate = 0.01 * math.cos(0.5 * t) if weave else 0.0  # a slow weave: +-0.02 rad of heading, +-1 m across
+        accel = 0.3 * math.sin(0.2 * t)
+        x += v * math.cos(yaw) * DT
+        y += v * math.sin(yaw) * DT
+        yaw += rate * DT
+        v += accel * DT
+        imu = np.array([accel + accel_bias, 0.0, rate + gyro_bias]) + rng.normal(
+            0, [cfg.accel_noise_std_mps2, cfg.accel_noise_std_mps2, cfg.gyro_noise_std_rps]
+        )
+        odo = v + rng.normal(0, cfg.odometry_noise_std_mps)
+        if slip and slip[0] <= t < slip[1]:
+            odo += 4.0  # the driven wheels spin on ice
+        a = math.exp(-DT * every / cfg.gnss_bias_tau_s)
+        if k % every == 0:
+            gb = gb * a + cfg.gnss_bias_std_m * math.sqrt(1 - a * a) * rng.normal(0, 1, 2)
+            fix = np.array([x, y]) + gb + rng.normal(0, cfg.gnss_noise_std_m, 2)
+        gnss = None if outage and outage[0] <= t < outage[1] else fix
+        cam = None
+        if lane:
+            d = y
+            cam = {
+                "lane_offset_m": d - min(CENTRES, key=lambda c: abs(c - d)) + rng.normal(0, cfg.camera_lane_std_m),
+                "heading_error_deg": math.degrees(yaw + rng.normal(0, cfg.camera_heading_std_rad)),
+                "edge_left_m": EDGES[0] - d + rng.normal(0, cfg.camera_edge_std_m),
+                "edge_right_m": d - EDGES[1] + rng.normal(0, cfg.camera_edge_std_m),
+            }
+        loc.step(DT, imu, odo, gnss, cam)
+        truth.append([x, y, yaw, v, gyro_bias, accel_bias, gb[0], gb[1]])
+        est.append(loc.x.copy())
+        trace.append(np.trace(loc.position_cov))
+        raw.append(fix.copy())
+    return np.array(truth), np.array(est), np.array(trace), np.array(raw), loc
+
+
+def rmse(a: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.sum(a * a, axis=-1))))
+
+
+def test_the_filter_beats_the_raw_fixes_and_the_lane_pins_it_laterally():
+    truth, est, _, raw, loc = drive(0, steps=600)
+    settle = slice(100, None)
+    raw_err = rmse(raw[settle] - truth[settle, :2])
+    lateral = float(np.sqrt(np.mean((est[settle, 1] - truth[settle, 1]) ** 2)))
+    heading = math.degrees(float(np.sqrt(np.mean((est[settle, 2] - truth[settle, 2]) ** 2))))
+    assert lateral < 0.15, lateral  # the camera's 0.12 m lane reading, averaged: far inside the 2.5 m of a fix
+    assert heading < 0.5, heading
+    assert rmse(est[settle, :2] - truth[settle, :2]) < 0.8 * raw_err
+    assert loc.stats.accepted["camera_lane"] > 500 and loc.stats.accepted["gnss"] > 250
+
+
+def test_without_the_lane_the_gnss_white_noise_is_averaged_but_not_its_bias():
+    truth, est, _, raw, _ = drive(1, steps=600, lane=False)
+    settle = slice(100, None)
+    err = rmse(est[settle, :2] - truth[settle, :2])
+    bias = rmse(truth[settle, 6:8])  # the fixes' true bias: nothing on a straight road without the lane tells it apart
+    assert err < 0.9 * rmse(raw[settle] - truth[settle, :2])
+    assert err < 1.3 * bias + 0.3, (err, bias)
+
+
+def test_an_outage_grows_the_covariance_and_a_fix_shrinks_it():
+    """Without fixes (and without the lane) the position covariance grows every period; the first fix after shrinks it."""
+    _, _, trace, _, _ = drive(2, steps=400, outage=(20.0, 30.0), lane=False)
+    during = trace[200:299]  # the periods inside the outage (t = 20.1 ... 29.9 s)
+    assert np.all(np.diff(during) > 0)
+    assert trace[300] < trace[298]  # the fix at t = 30 s
+
+
+def test_with_the_lane_an_outage_costs_little():
+    """10 s at 25 m/s on IMU, odometry and the lane: the error grows by well under a metre.
+
+    (Its level is the fixes' along-track bias, which nothing on a straight road observes.)
+    """
+    truth, est, _, _, _ = drive(2, steps=400, outage=(20.0, 30.0))
+    err = np.hypot(*(est[200:299, :2] - truth[200:299, :2]).T)
+    before = np.hypot(*(est[150:200, :2] - truth[150:200, :2]).T)
+    assert err.max() < before.max() + 0.5, (before.max(), err.max())
+    lateral = np.abs(est[200:299, 1] - truth[200:299, 1])
+    assert lateral.max() < 0.4, lateral.max()
+
+
+def test_dead_reckoning_alone_through_an_outage_stays_within_three_metres():
+    truth, est, trace, _, _ = drive(3, steps=400, outage=(20.0, 30.0), lane=False)
+    err = np.hypot(*(est[200:300, :2] - truth[200:300, :2]).T)
+    start = float(np.hypot(*(est[199, :2] - truth[199, :2])))
+    assert err.max() < start + 3.0, (start, err.max())
+    assert trace[298] > trace[195]
+
+
+def test_wheel_slip_is_gated_out():
+    truth, est, _, _, loc = drive(4, steps=300, slip=(10.0, 14.0))
+    assert loc.stats.rejected.get("odometry", 0) >= 30  # most of the 40 spinning readings
+    speed_err = np.abs(est[100:140, 3] - truth[100:140, 3])
+    assert speed_err.max() < 0.5, speed_err.max()
+
+
+def test_the_filter_is_consistent_and_an_over_confident_one_is_not():
+    """Average NEES over 20 runs inside the 95 % chi-square bounds; a filter that trusts its GNSS 4x too much falls outside."""
+    runs = 20
+    idx = [STATE.index(s) for s in ("x", "y", "yaw", "v")]
+    lo, hi = nees_bounds(len(idx), runs)
+
+    def mean_nees(filter_cfg: LocaliserConfig | None) -> float:
+        vals = []
+        for seed in range(runs):
+            truth, est, _, _, loc = drive(100 + seed, steps=300, filter_cfg=filter_cfg)
+            vals.append(loc.nees(truth[-1], tuple(idx)))
+        return float(np.mean(vals))
+
+    good = mean_nees(None)
+    assert lo <= good <= hi, (lo, good, hi)
+    over = mean_nees(LocaliserConfig(camera_lane_std_m=0.02, camera_edge_std_m=0.04, camera_heading_std_rad=math.radians(0.1)))
+    assert over > hi, (over, hi)
+
+
+def test_a_filter_without_a_fix_cannot_start():
+    with pytest.raises(ValueError, match="enable sensors.gnss"):
+        Localiser().reset(None, 20.0)
+
+
+# ---------------------------------------------------------------------- tracking
+def _box_sweep(boxes: list[tuple[float, float]], beams: int = 360, max_range: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """A noise-free 2-D sweep from the origin against axis-aligned 4.5 x 1.8 m boxes centred at ``boxes``."""
+    angles = np.arange(beams) * 2 * math.pi / beams
+    ranges = np.full(beams, max_range)
+    for cx, cy in boxes:
+        lo, hi = np.array([cx - 2.25, cy - 0.9]), np.array([cx + 2.25, cy + 0.9])
+        d = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = lo / d, hi / d
+        tmin = np.nanmax(np.minimum(t1, t2), axis=1)
+        tmax = np.nanmin(np.maximum(t1, t2), axis=1)
+        hit = (tmax >= tmin) & (tmin > 0)
+        ranges = np.where(hit, np.minimum(ranges, tmin), ranges)
+    return ranges, angles
+
+
+def test_lidar_returns_become_one_box_per_vehicle_and_the_verge_is_dropped():
+    from perception.fusion import TrackerConfig, lidar_detections
+
+    ranges, angles = _box_sweep([(12.0, 0.0), (-8.0, 3.5), (20.0, 9.0)])  # the last one stands on the verge
+    det = lidar_detections(ranges, angles, 50.0, lambda p: np.abs(p[:, 1]) < 6.0, 0.0, TrackerConfig())
+    assert len(det) == 2
+    centres = det.xy[np.argsort(det.xy[:, 0])]
+    assert np.allclose(centres[0], [-8.0, 3.5], atol=1.0), centres
+    assert np.allclose(centres[1], [12.0, 0.0], atol=1.0), centres
+
+
+def test_tracks_keep_their_ids_when_two_cars_cross():
+    """A car overtakes another in the next lane (their x cross); both keep their ids, no false tracks."""
+    from perception.fusion import Detections, Tracker
+
+    rng = np.random.default_rng(0)
+    tracker = Tracker()
+    ego_v = 25.0
+    a, b = np.array([-20.0, 3.5]), np.array([10.0, 3.5 * 2])  # ego frame; a faster than b
+    va, vb = 30.0, 24.0
+    ids_a, ids_b = set(), set()
+    for k in range(150):
+        a = a + np.array([(va - ego_v) * DT, 0.0])
+        b = b + np.array([(vb - ego_v) * DT, 0.0])
+        xy = np.stack([a, b]) + rng.normal(0, 0.4, (2, 2))
+        det = Detections("lidar", xy, np.repeat((np.eye(2) * 0.25)[None], 2, axis=0))
+        tracks = tracker.step(DT, ego_v, 0.0, [det])
+        if k > 10:
+            assert len(tracks) == 2
+            for t in tracks:
+                (ids_a if np.hypot(*(t.x[:2] - a)) < np.hypot(*(t.x[:2] - b)) else ids_b).add(t.id)
+    assert a[0] > b[0]  # they did cross
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+    t = {t.id: t for t in tracker.confirmed()}
+    assert abs(t[next(iter(ids_a))].x[2] - va) < 1.0 and abs(t[next(iter(ids_b))].x[2] - vb) < 1.0
+
+
+def test_a_track_coasts_through_a_short_gap_and_is_deleted_after_a_long_one():
+    from perception.fusion import Detections, Tracker, TrackerConfig
+
+    tracker = Tracker(TrackerConfig(max_coast_s=1.0))
+    cov = (np.eye(2) * 0.25)[None]
+    pos = np.array([15.0, 0.0])
+    for k in range(60):
+        seen = not (20 <= k < 27 or k >= 40)  # a 0.7 s gap, then gone for good
+        tracks = tracker.step(DT, 20.0, 0.0, [Detections("lidar", pos[None], cov)] if seen else [])
+        if 5 <= k < 40:
+            assert [t.id for t in tracks] == [1], k
+    assert tracker.confirmed() == []
