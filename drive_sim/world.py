@@ -253,6 +253,10 @@ class World:
         self._contacts = functools.partial(pb.getContactPoints, physicsClientId=cid)
         self._initial_state = c.saveState()
         self.rng: np.random.Generator = np.random.default_rng(0)
+        #: Draws the sensors' noise (lidar, camera, radar, GNSS, IMU, odometry, friction estimate). ``reset``
+        #: makes it the episode's generator; an observation that reads many sensors (``perceived``) gives
+        #: it a stream of its own after the reset, so that its readings leave the traffic's draws alone.
+        self.sensor_rng: np.random.Generator = self.rng
         self.time_s = 0.0
         self.steps = 0
         self.collided_with: str | None = None
@@ -307,6 +311,7 @@ class World:
         self.client.restoreState(self._initial_state)
         self.set_friction(self.weather.reset().friction)
         self.rng = rng
+        self.sensor_rng = rng
         cfg = self.cfg
         lanes = self.road.forward_lanes()
         lane = int(rng.choice(lanes)) if cfg.ego.lane < 0 else cfg.ego.lane
@@ -552,18 +557,18 @@ class World:
             return LidarReading(np.full(n, cfg.range_m, np.float32), np.full(n, -1, np.int32), self.lidar.angles_rad, valid=False)
 
         def noisy(r: LidarReading, std: float) -> LidarReading:
-            ranges = np.clip(r.ranges_m + self.rng.normal(0.0, std, len(r.ranges_m)), 0.0, cfg.range_m)
+            ranges = np.clip(r.ranges_m + self.sensor_rng.normal(0.0, std, len(r.ranges_m)), 0.0, cfg.range_m)
             return LidarReading(ranges.astype(np.float32), r.hit_ids, r.angles_rad)
 
         return self._with_fault("lidar", self._sweep, missing, noisy)
 
     def _sweep(self) -> LidarReading:
         e = self.ego
-        reading = self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.rng)
+        reading = self.lidar.read(e.x_m, e.y_m, e.yaw_rad, self.sensor_rng)
         cond = self.weather.current
         if cond.foggy or cond.rain > 0:
             cfg = self.lidar.cfg
-            ranges, kept = lidar_effects(reading.ranges_m, reading.hit_ids >= 0, cfg.range_m, cfg.noise_std_m, cond, self.rng)
+            ranges, kept = lidar_effects(reading.ranges_m, reading.hit_ids >= 0, cfg.range_m, cfg.noise_std_m, cond, self.sensor_rng)
             reading = LidarReading(ranges, np.where(kept, reading.hit_ids, -1).astype(np.int32), reading.angles_rad)
         return reading
 
@@ -575,14 +580,14 @@ class World:
             return CameraFrame(rgb=np.zeros((cc.height, cc.width, 3), np.uint8), valid=False)
 
         def noisy(f: CameraFrame, std: float) -> CameraFrame:
-            rgb = np.clip(f.rgb + self.rng.normal(0.0, std, f.rgb.shape), 0, 255).astype(np.uint8)
+            rgb = np.clip(f.rgb + self.sensor_rng.normal(0.0, std, f.rgb.shape), 0, 255).astype(np.uint8)
             return CameraFrame(rgb, f.depth_m, f.segmentation)
 
         return self._with_fault("camera", self._render_camera, missing, noisy)
 
     def _render_camera(self) -> CameraFrame:
         cc = self.cfg.camera
-        return self.render_camera(self.camera, self._headlight, self.rng, depth=cc.depth, segmentation=cc.segmentation)
+        return self.render_camera(self.camera, self._headlight, self.sensor_rng, depth=cc.depth, segmentation=cc.segmentation)
 
     def render_camera(
         self, camera: Camera, headlight: np.ndarray, rng: np.random.Generator, *, depth: bool, segmentation: bool
@@ -646,7 +651,7 @@ class World:
 
     def estimate_friction(self) -> float:
         """The friction estimator's output: true coefficient + episode bias + noise, clipped to [0.05, 1.5]."""
-        est = self.friction + self._friction_bias + self.rng.normal(0.0, self.cfg.sensors.friction_estimator.noise_std)
+        est = self.friction + self._friction_bias + self.sensor_rng.normal(0.0, self.cfg.sensors.friction_estimator.noise_std)
         return float(min(max(est, 0.05), 1.5))
 
     def read_sensors(self) -> SensorReadings:
@@ -654,7 +659,7 @@ class World:
 
         Call at most once per control step: GNSS fixes and the drifting bias advance on fix steps.
         """
-        sc, rng, e, dt = self.cfg.sensors, self.rng, self.ego, self.cfg.control_period_s
+        sc, rng, e, dt = self.cfg.sensors, self.sensor_rng, self.ego, self.cfg.control_period_s
 
         def radar() -> tuple[np.ndarray, np.ndarray]:
             assert self.radar is not None

@@ -18,7 +18,7 @@ class ObservationConfig:
 
     Attributes:
         type: a name registered in ``envs.observations.OBSERVATIONS`` ("lidar", "camera", "multi",
-            "kinematics").
+            "kinematics", "perceived").
         route_points: number of look-ahead route points in the state vector.
         route_spacing_m: spacing of those points along the road [m].
         speed_scale_mps: speeds are divided by this before clipping to [-1, 1] [m/s].
@@ -31,6 +31,8 @@ class ObservationConfig:
         vehicle_range_m: vehicles farther than this are left out of the table [m].
         waypoints: lane-centre points in the ``kinematics`` observation.
         waypoint_spacing_m: their first spacing along the road; it grows ahead [m].
+        perception_model: the ``perceived`` observation's perception net (a run's ``model.pt`` or an
+            exported ``.onnx``); "" for the shipped one.
     """
 
     type: str = "lidar"
@@ -44,6 +46,7 @@ class ObservationConfig:
     vehicle_range_m: float = 100.0
     waypoints: int = 16
     waypoint_spacing_m: float = 3.0
+    perception_model: str = ""
 
     def __post_init__(self) -> None:
         require(0 <= self.route_points <= 50, "observation.route_points", f"must be in [0, 50], got {self.route_points}")

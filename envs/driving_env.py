@@ -43,6 +43,8 @@ class DrivingEnv(gym.Env, EzPickle):
     (``envs.observations.state_feature_names``). ``camera``: uint8 (H, W, C) channel-last.
     ``multi``: Dict of ``camera``, ``lidar`` and ``state``.
     ``kinematics``: float32 vector of the nearest vehicles and route features in the ego frame.
+    ``perceived``: the same vector filled from the perception net, the localisation filter and the
+    tracker (``envs.perceived``); ``info["perceived"]`` has the estimates.
 
     ## Rewards
     Weighted sum of named terms (``envs.rewards.TERMS``: progress, speed, lane_centring,
@@ -154,6 +156,9 @@ class DrivingEnv(gym.Env, EzPickle):
         super().reset(seed=seed)
         self._has_reset = True
         self._reset_scene()
+        reset_obs = getattr(self._obs, "reset", None)
+        if reset_obs is not None:  # an observation with state of its own (perceived): a stream spawned from the seed
+            reset_obs(self.np_random.spawn(1)[0])
         self._act.reset()
         obs = self._obs.observe()
         info = self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
@@ -257,6 +262,27 @@ class DrivingEnv(gym.Env, EzPickle):
             "is_success": bool(success),
             "reward_terms": terms,
             **self._act.info(),
+            **self._perceived_info(),
+        }
+
+    def _perceived_info(self) -> dict[str, Any]:
+        """The ``perceived`` observation's estimates beside the truth (nothing for other observations)."""
+        if self.config.observation.type != "perceived":
+            return {}
+        est = self._obs.estimate
+        if est is None:
+            return {"perceived": {}}
+        x, y, yaw, v = est.ego.tolist()
+        return {
+            "perceived": {
+                "x_m": x,
+                "y_m": y,
+                "yaw_rad": yaw,
+                "speed_mps": v,
+                "position_std_m": est.ego_std[0],
+                "yaw_std_rad": est.ego_std[1],
+                "tracks": len(est.tracks),
+            }
         }
 
     # ------------------------------------------------------------------ rendering

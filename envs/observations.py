@@ -8,6 +8,8 @@ preallocated arrays in ``observe()``; none holds the environment.
 - ``multi``: Dict ``{"camera": ..., "lidar": ranges / range_m, "state": state}``.
 - ``kinematics``: float32 vector: the nearest vehicles and route features in the ego frame
   (``envs.kinematics``).
+- ``perceived``: the ``kinematics`` layout filled from the perception net, the localisation filter
+  and the tracker instead of the world's truth (``envs.perceived``).
 
 The state vector (``STATE_FEATURES`` names each entry): ego speed, speed limit, heading error,
 offset from the lane centre, offset across the road, lateral speed, yaw rate, steering angle,
@@ -29,6 +31,7 @@ from drive_sim.scenarios import Scenario
 from drive_sim.world import World
 from envs.config import ObservationConfig
 from envs.kinematics import KinematicsObservation
+from envs.perceived import PerceivedObservation
 
 BASE_STATE_FEATURES = (
     "speed",
@@ -195,6 +198,7 @@ OBSERVATIONS: dict[str, Callable[[World, Scenario, ObservationConfig], Any]] = {
     "camera": CameraObservation,
     "multi": MultiObservation,
     "kinematics": KinematicsObservation,
+    "perceived": PerceivedObservation,
 }
 
 

@@ -73,6 +73,8 @@ class LocaliserConfig:
         odometry_noise_std_mps: wheel-speed noise.
         odometry_gate: chi-square gate of an odometry reading (a wheel that spins or locks on ice
             reads far from the IMU-propagated speed and is rejected).
+        odometry_reopen_steps: consecutive refused readings after which the gate re-opens
+            (``Localiser.update_speed``).
         lateral_slip_std_mps: process noise of the position for the sideways slip the model leaves
             out (it moves the car at ``v`` along ``yaw``).
         camera_lane_std_m, camera_heading_std_rad, camera_edge_std_m: the camera net's errors
@@ -92,6 +94,7 @@ class LocaliserConfig:
     gyro_bias_std_rps: float = 0.001
     odometry_noise_std_mps: float = 0.05
     odometry_gate: float = 10.83
+    odometry_reopen_steps: int = 20
     lateral_slip_std_mps: float = 0.2
     camera_lane_std_m: float = 0.12
     camera_heading_std_rad: float = math.radians(0.6)
@@ -132,6 +135,7 @@ class Localiser:
         self.stats = UpdateStats()
         self.initialised = False
         self._last_fix: np.ndarray | None = None
+        self._odo_refused = 0
         self._eye = np.eye(N_STATE)
 
     # ------------------------------------------------------------------ set-up
@@ -167,6 +171,7 @@ class Localiser:
         P[BA, BA] = c.accel_bias_std_mps2**2
         self.x, self.P = x, P
         self._last_fix = z.copy()
+        self._odo_refused = 0
         self.stats = UpdateStats()
         self.initialised = True
 
@@ -264,11 +269,24 @@ class Localiser:
         return True
 
     def update_speed(self, odometry_mps: float) -> bool:
-        """Wheel-speed correction, gated (slip)."""
+        """Wheel-speed correction, gated (slip).
+
+        A gate that has refused every reading for ``odometry_reopen_s`` re-opens: the speed's variance
+        grows by the innovation squared and the reading is taken. By then the state is the likelier
+        culprit (a spawn transient accepted at the start locked the filter out for good in a first
+        version), and a wheel that spins that long is rare; the price is that a longer spin is let in.
+        """
         H = np.zeros((1, N_STATE))
         H[0, V] = 1.0
         y = np.array([odometry_mps - self.x[V]])
-        return self._update("odometry", y, H, np.array([[self.cfg.odometry_noise_std_mps**2]]), self.cfg.odometry_gate)
+        R = np.array([[self.cfg.odometry_noise_std_mps**2]])
+        if self._odo_refused >= self.cfg.odometry_reopen_steps:
+            self.P[V, V] += float(y[0] ** 2)
+            self._odo_refused = 0
+            return self._update("odometry", y, H, R, math.inf)
+        ok = self._update("odometry", y, H, R, self.cfg.odometry_gate)
+        self._odo_refused = 0 if ok else self._odo_refused + 1
+        return ok
 
     def update_gnss(self, z: np.ndarray) -> bool:
         """A new GNSS fix: position plus bias."""

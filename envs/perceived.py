@@ -1,0 +1,309 @@
+"""The ``perceived`` observation: the ``kinematics`` layout filled only from the car's own estimates.
+
+Every period the observation reads the car's sensors and runs the perception stack on them:
+
+- the camera frame through the shipped perception net (``perception.load``): lane offset, heading
+  error, road edges, the lead vehicle, the next stop line and the light's state;
+- the localisation filter (``perception.fusion.Localiser``): IMU and wheel odometry predict, GNSS
+  fixes and the net's lane reading matched against the map correct;
+- the tracker (``perception.fusion.Tracker``): lidar clusters, radar returns and the camera's lead,
+  in the ego frame.
+
+The vector has exactly the ``kinematics`` layout (``envs.kinematics.KinematicsLayout``), so a
+policy trained on one can be evaluated on the other and the expert reads both. The map is prior
+knowledge (lane geometry, speed limits); where the car is on it comes from the filter. The world's
+true state reaches only ``info`` (metrics stay honest) and ``estimate`` (for logs and videos).
+
+Sensor noise comes from a generator of its own (``reset``), so that the same seed gives the same
+traffic as the ``kinematics`` observation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from drive_sim.config import ConfigError
+from drive_sim.scenarios import Scenario
+from drive_sim.vehicle import Vehicle
+from drive_sim.world import World
+from envs.config import ObservationConfig
+from envs.kinematics import (
+    LIMIT_LOOKAHEAD_M,
+    POSITION_SCALE_M,
+    ROUTE_FEATURES,
+    SPEED_SCALE_MPS,
+    STOP_SCALE_M,
+    VEHICLE_FEATURES,
+    KinematicsLayout,
+)
+from envs.labels import LIGHT_STATES
+from perception.fusion import (
+    LaneMap,
+    Localiser,
+    LocaliserConfig,
+    Tracker,
+    TrackerConfig,
+    camera_detection,
+    lidar_detections,
+    radar_detections,
+)
+
+#: Sensors the localiser cannot start or run without, and why.
+NEEDED = {
+    "gnss": "the localiser starts from a GNSS fix and corrects its drift with them",
+    "imu": "the localiser predicts the heading and speed from the IMU",
+    "odometry": "the localiser corrects the speed with the wheel odometry",
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the stack believes this period (for logs, videos and the fusion figures).
+
+    Attributes:
+        ego: (x, y, yaw, v) estimated.
+        ego_cov: 2x2 position covariance [m^2].
+        ego_std: (position std along the larger axis [m], yaw std [rad], speed std [m/s]).
+        tracks: (K, 5) confirmed tracks in the world frame: id, x, y, vx, vy (through the estimated pose).
+        camera: the net's predictions used this period (empty during a camera dropout).
+    """
+
+    ego: np.ndarray
+    ego_cov: np.ndarray
+    ego_std: tuple[float, float, float]
+    tracks: np.ndarray
+    camera: dict[str, float]
+
+
+def check_sensors(world: World) -> None:
+    """One clear line if the scenario disables a sensor the localiser needs."""
+    sc = world.cfg.sensors
+    for name, why in NEEDED.items():
+        if not getattr(sc, name).enabled:
+            raise ConfigError(
+                f"obs_type perceived: scenario.world.sensors.{name} is disabled, but {why}; set scenario.world.sensors.{name}.enabled: true"
+            )
+
+
+class PerceivedObservation:
+    """The ``kinematics`` vector from perception and fusion (see the module docstring)."""
+
+    def __init__(self, world: World, scenario: Scenario, cfg: ObservationConfig) -> None:
+        from perception import load
+
+        check_sensors(world)
+        self.world = world
+        self.scenario = scenario
+        self.cfg = cfg
+        self.layout = KinematicsLayout(cfg.vehicles, cfg.waypoints, cfg.waypoint_spacing_m)
+        self.space = spaces.Box(-1.0, 1.0, (self.layout.size,), np.float32)
+        self.names = self.layout.names()
+        try:
+            self.net = load(cfg.perception_model or None)
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"observation.perception_model: {err}") from None
+        cam = world.cfg.camera
+        if (cam.width, cam.height) != (self.net.size, self.net.size):
+            raise ConfigError(
+                f"obs_type perceived: the perception net reads {self.net.size}x{self.net.size} frames, the scenario's camera is "
+                f"{cam.width}x{cam.height}; set scenario.world.camera.width and height to {self.net.size}"
+            )
+        road = world.road
+        self._fwd = sorted(road.lane_offsets_m[i] for i in road.forward_lanes())
+        self._hint: int | None = None
+        centreline = road.centreline
+
+        def locate(x: float, y: float) -> tuple[float, float, float]:
+            s, d, h, self._hint = centreline.locate(x, y, self._hint)
+            return s, d, h
+
+        self._locate = locate
+        sc = world.cfg.sensors
+        self.localiser = Localiser(
+            LocaliserConfig(
+                gnss_noise_std_m=sc.gnss.noise_std_m,
+                gnss_bias_std_m=sc.gnss.bias_std_m,
+                gnss_bias_tau_s=sc.gnss.bias_tau_s,
+                accel_noise_std_mps2=sc.imu.accel_noise_std_mps2,
+                gyro_noise_std_rps=sc.imu.gyro_noise_std_rps,
+                accel_bias_std_mps2=sc.imu.accel_bias_std_mps2,
+                gyro_bias_std_rps=sc.imu.gyro_bias_std_rps,
+                odometry_noise_std_mps=sc.odometry.noise_std_mps,
+            ),
+            LaneMap(locate, tuple(self._fwd), road.edge_left_m, road.edge_right_m),
+        )
+        self.tracker = Tracker(TrackerConfig())
+        self._ahead = self.layout.offsets_m()
+        self._buf = np.zeros(self.layout.size, np.float64)
+        self.estimate: Estimate | None = None
+        self._started = False
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Start of an episode (after the world's reset): the sensors' own generator, a fresh filter and tracker."""
+        self.world.sensor_rng = rng
+        self.tracker.reset()
+        self._hint = None
+        self._started = False
+
+    # ------------------------------------------------------------------ the stack
+    def _on_road(self, pose: tuple[float, float, float]) -> Any:
+        x0, y0, yaw = pose
+        c, s = math.cos(yaw), math.sin(yaw)
+        road = self.world.road
+
+        def mask(pts: np.ndarray) -> np.ndarray:
+            wx = x0 + c * pts[:, 0] - s * pts[:, 1]
+            wy = y0 + s * pts[:, 0] + c * pts[:, 1]
+            _, d, _ = road.centreline.project(np.stack([wx, wy], axis=1))
+            margin = 0.5
+            return (d > road.edge_right_m + margin) & (d < road.edge_left_m - margin)
+
+        return mask
+
+    def _camera(self) -> dict[str, float]:
+        frame = self.world.capture_camera()
+        if not frame.valid:
+            return {}
+        p = self.net(frame.rgb, segmentation=False)
+        out = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in p.items() if k != "segmentation"}
+        return out
+
+    def _perceive(self) -> tuple[dict[str, float], list[Any]]:
+        w = self.world
+        r = w.read_sensors()
+        cam = self._camera()
+        loc = self.localiser
+        dt = w.cfg.control_period_s
+        valid = r.valid
+        gnss = r.gnss_xy_m if valid.get("gnss", True) else None
+        imu = r.imu if valid.get("imu", True) else None
+        odo = r.odometry_speed_mps if valid.get("odometry", True) else None
+        lane = {k: cam[k] for k in ("lane_offset_m", "heading_error_deg", "edge_left_m", "edge_right_m") if k in cam}
+        if not self._started:
+            if gnss is None:  # no fix yet (a dropout at the start): the filter waits
+                return cam, []
+            loc.reset(gnss, odo)
+            self._started = True
+            if lane:
+                loc.update_camera(lane)
+        else:
+            # The first period after a spawn: the wheels, placed spinning at the car's speed, settle onto
+            # the road and read up to a metre a second off (a simulator transient, not slip): skipped.
+            loc.step(dt, imu, odo if w.steps > 1 else None, gnss, lane)
+        x = loc.x
+        pose = (float(x[0]), float(x[1]), float(x[2]))
+        _, _, ref = self._locate(pose[0], pose[1])
+        road_heading = ref - pose[2]
+        on_road = self._on_road(pose)
+        dets = []
+        lid = w.read_lidar()
+        if lid.valid:
+            dets.append(lidar_detections(lid.ranges_m, lid.angles_rad, w.lidar.cfg.range_m, on_road, road_heading, self.tracker.cfg))
+        if r.radar_ranges_m is not None and valid.get("radar", True) and w.radar is not None:
+            rc = w.cfg.sensors.radar
+            dets.append(
+                radar_detections(
+                    r.radar_ranges_m,
+                    r.radar_range_rates_mps,
+                    w.radar.angles_rad,
+                    rc.range_m,
+                    on_road,
+                    Vehicle.LENGTH_M / 2,
+                    self.tracker.cfg,
+                )
+            )
+        if cam:
+            dets.append(
+                camera_detection(
+                    cam.get("lead_p", 0.0) > 0.5,
+                    cam.get("lead_distance_m", 0.0),
+                    cam.get("lead_rel_speed_mps", 0.0),
+                    cam.get("lane_offset_m", 0.0),
+                    Vehicle.LENGTH_M,
+                    float(x[3]),
+                    self.tracker.cfg,
+                )
+            )
+        rate = 0.0 if imu is None else float(imu[2]) - float(x[4])
+        tracks = self.tracker.step(dt, float(x[3]), rate, dets)
+        self._rate = rate
+        return cam, tracks
+
+    # ------------------------------------------------------------------ the vector
+    def observe(self) -> np.ndarray:
+        """Current observation (a new array)."""
+        w, lay, out = self.world, self.layout, self._buf
+        out.fill(0.0)
+        self._rate = 0.0
+        cam, tracks = self._perceive()
+        if not self._started:
+            self.estimate = None
+            return out.astype(np.float32)
+        loc = self.localiser
+        ex, ey, eyaw, ev = (float(v) for v in loc.x[:4])
+        c, s = math.cos(eyaw), math.sin(eyaw)
+        # Vehicles: the confirmed tracks, nearest first, within range.
+        rows = [t for t in tracks if math.hypot(t.x[0], t.x[1]) < self.cfg.vehicle_range_m][: lay.vehicles]
+        if rows:
+            table = np.array(
+                [
+                    [
+                        1.0,
+                        t.x[0] / POSITION_SCALE_M,
+                        t.x[1] / POSITION_SCALE_M,
+                        t.x[2] / SPEED_SCALE_MPS,
+                        t.x[3] / SPEED_SCALE_MPS,
+                        math.cos(math.atan2(t.x[3], t.x[2])) if math.hypot(t.x[2], t.x[3]) > 1.0 else 1.0,
+                        math.sin(math.atan2(t.x[3], t.x[2])) if math.hypot(t.x[2], t.x[3]) > 1.0 else 0.0,
+                    ]
+                    for t in rows
+                ]
+            )
+            out[: len(rows) * len(VEHICLE_FEATURES)] = table.ravel()
+        # Route features, from the estimated place on the map and the camera.
+        road = w.road
+        s_m, d_m, ref = self._locate(ex, ey)
+        centre = min(self._fwd, key=lambda x: abs(x - d_m))
+        heading_error = (eyaw - ref + math.pi) % (2 * math.pi) - math.pi
+        light = LIGHT_STATES[int(cam["light_state"])] if cam else "none"
+        stop_m = cam.get("stop_distance_m", STOP_SCALE_M) if light != "none" else STOP_SCALE_M
+        done = (s_m - w.start_s_m) / self.scenario.route_length_m
+        r = lay.vehicles * len(VEHICLE_FEATURES)
+        out[r : r + len(ROUTE_FEATURES)] = (
+            ev / SPEED_SCALE_MPS,
+            self._rate,
+            self.scenario.speed_limit_at(s_m) / SPEED_SCALE_MPS,
+            self.scenario.speed_limit_at(s_m + LIMIT_LOOKAHEAD_M) / SPEED_SCALE_MPS,
+            (d_m - centre) / road.lane_width_m,
+            heading_error / math.pi,
+            sum(1 for x in self._fwd if x > centre + 0.1) / 3.0,
+            sum(1 for x in self._fwd if x < centre - 0.1) / 3.0,
+            road.lane_width_m / 5.0,
+            w.estimate_friction(),
+            min(max(stop_m, 0.0) / STOP_SCALE_M, 1.0),
+            1.0 if light in ("red", "amber") else 0.0,
+            1.0 if light == "yield" else 0.0,
+            1.0 - done,
+        )
+        pts, _ = road.centreline.to_world(s_m + self._ahead, np.full(len(self._ahead), centre))
+        dx, dy = pts[:, 0] - ex, pts[:, 1] - ey
+        p = r + len(ROUTE_FEATURES)
+        out[p::2] = (c * dx + s * dy) / lay.waypoint_scale_m
+        out[p + 1 :: 2] = (-s * dx + c * dy) / lay.waypoint_scale_m
+        np.minimum(np.maximum(out, -1.0, out=out), 1.0, out=out)
+        world_tracks = np.array(
+            [
+                [t.id, ex + c * t.x[0] - s * t.x[1], ey + s * t.x[0] + c * t.x[1], c * t.x[2] - s * t.x[3], s * t.x[2] + c * t.x[3]]
+                for t in tracks
+            ]
+        ).reshape(-1, 5)
+        self.estimate = Estimate(loc.x[:4].copy(), loc.position_cov, loc.pose_std(), world_tracks, cam)
+        return out.astype(np.float32)
+
+
+__all__ = ["NEEDED", "Estimate", "PerceivedObservation", "check_sensors"]
