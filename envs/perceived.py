@@ -67,17 +67,21 @@ class Estimate:
 
     Attributes:
         ego: (x, y, yaw, v) estimated.
-        ego_cov: 2x2 position covariance [m^2].
+        ego_cov: 4x4 covariance of ``ego``.
         ego_std: (position std along the larger axis [m], yaw std [rad], speed std [m/s]).
         tracks: (K, 5) confirmed tracks in the world frame: id, x, y, vx, vy (through the estimated pose).
+        tracks_ego: (K, 5) the same in the ego frame, as the tracker keeps them.
         camera: the net's predictions used this period (empty during a camera dropout).
+        gnss: the receiver's fix this period (None during a dropout).
     """
 
     ego: np.ndarray
     ego_cov: np.ndarray
     ego_std: tuple[float, float, float]
     tracks: np.ndarray
+    tracks_ego: np.ndarray
     camera: dict[str, float]
+    gnss: np.ndarray | None
 
 
 def check_sensors(world: World) -> None:
@@ -142,6 +146,8 @@ class PerceivedObservation:
         self._buf = np.zeros(self.layout.size, np.float64)
         self.estimate: Estimate | None = None
         self._started = False
+        self._gnss: np.ndarray | None = None
+        self._rate = 0.0
 
     def reset(self, rng: np.random.Generator) -> None:
         """Start of an episode (after the world's reset): the sensors' own generator, a fresh filter and tracker."""
@@ -184,6 +190,7 @@ class PerceivedObservation:
         imu = r.imu if valid.get("imu", True) else None
         odo = r.odometry_speed_mps if valid.get("odometry", True) else None
         lane = {k: cam[k] for k in ("lane_offset_m", "heading_error_deg", "edge_left_m", "edge_right_m") if k in cam}
+        self._gnss = None if gnss is None else np.array(gnss, np.float64)
         if not self._started:
             if gnss is None:  # no fix yet (a dropout at the start): the filter waits
                 return cam, []
@@ -302,7 +309,8 @@ class PerceivedObservation:
                 for t in tracks
             ]
         ).reshape(-1, 5)
-        self.estimate = Estimate(loc.x[:4].copy(), loc.position_cov, loc.pose_std(), world_tracks, cam)
+        ego_tracks = np.array([[t.id, *t.x] for t in tracks]).reshape(-1, 5)
+        self.estimate = Estimate(loc.x[:4].copy(), loc.P[:4, :4].copy(), loc.pose_std(), world_tracks, ego_tracks, cam, self._gnss)
         return out.astype(np.float32)
 
 

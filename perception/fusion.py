@@ -388,13 +388,20 @@ class TrackerConfig:
             the beam's, so its error is about a beam spacing over sqrt(12)).
         camera_gap_std_m, camera_lateral_std_m, camera_speed_std_mps: the camera net's lead errors.
         init_speed_std_mps: prior spread of a new track's velocity (about the road's).
+        birth_clearance_m: an unassigned detection this close to a track starts none.
+        merge_m: tracks this close are one vehicle (the older keeps it).
+
+    ``max_coast_s``, ``birth_clearance_m`` and ``merge_m`` were chosen on Highway-v0 seeds 1000 and
+    1001 (not test seeds) by replaying recorded detections: coasting for 1 s and a 3 m clearance gave
+    MOTA 0.80 on the vehicles a beam reached, these values 0.88, mostly through fewer false positives
+    from tracks that coasted on a stale velocity.
     """
 
     accel_std_mps2: float = 2.0
     gate: float = 13.82
     confirm_hits: int = 3
     confirm_window: int = 5
-    max_coast_s: float = 1.0
+    max_coast_s: float = 0.5
     max_range_m: float = 80.0
     lidar_std_m: float = 0.5
     cluster_gap_m: float = 2.5
@@ -407,6 +414,8 @@ class TrackerConfig:
     camera_lateral_std_m: float = 0.5
     camera_speed_std_mps: float = 1.5
     init_speed_std_mps: float = 8.0
+    birth_clearance_m: float = 4.5
+    merge_m: float = 3.0
 
 
 @dataclass
@@ -479,15 +488,24 @@ def lidar_detections(
     label = np.concatenate([[0], np.cumsum(gaps)])
     if len(pts) > 2 and label[-1] > 0 and np.hypot(*(pts[0] - pts[-1])) <= cfg.cluster_gap_m:
         label[label == label[-1]] = 0  # the sweep wraps around behind the car
+    # Boxes are fitted in road-aligned axes (vehicles follow the road): the returns lie on the faces
+    # that look at the ego car, so along each axis the centre is half a box beyond the nearest face,
+    # unless the car is level with the ego car on that axis (then both faces are hidden or seen and
+    # the mean is the centre).
+    cr, sr = math.cos(road_heading_rad), math.sin(road_heading_rad)
+    rot = np.array([[cr, -sr], [sr, cr]])  # road axes -> ego axes
+    local = pts @ rot  # ego axes -> road axes
+    half = (0.5 * cfg.vehicle_length_m, 0.5 * cfg.vehicle_width_m)
     centres = []
     for k in np.unique(label):
-        c = pts[label == k].mean(axis=0)
-        dist = float(np.hypot(*c))
-        u = c / max(dist, 1e-6)
-        rel = math.atan2(u[1], u[0]) - road_heading_rad
-        # The returns lie on the near faces; the centre is half a box farther along the ray.
-        push = 0.5 * (cfg.vehicle_length_m * abs(math.cos(rel)) + cfg.vehicle_width_m * abs(math.sin(rel)))
-        centres.append(c + u * push)
+        q = local[label == k]
+        centre = q.mean(axis=0)
+        for ax in (0, 1):
+            m = centre[ax]
+            if abs(m) > half[ax] + 0.5:
+                near = q[:, ax].min() if m > 0 else q[:, ax].max()
+                centre[ax] = near + math.copysign(half[ax], m)
+        centres.append(rot @ centre)
     xy = np.array(centres)
     cov = np.repeat((np.eye(2) * cfg.lidar_std_m**2)[None], len(xy), axis=0)
     return Detections("lidar", xy, cov)
@@ -600,7 +618,21 @@ class Tracker:
                 assigned_det[j] = True
                 self._correct(self.tracks[i], det, j, H, ego_speed_mps)
         for j in np.flatnonzero(~assigned_det).tolist():
+            # A detection this close to a track is the same vehicle seen off-centre, not a new one.
+            if any(float(np.hypot(*(t.x[:2] - det.xy[j]))) < c.birth_clearance_m for t in self.tracks):
+                continue
             self._birth(det, j, ego_speed_mps)
+
+    def merge(self) -> None:
+        """Fold tracks closer than ``merge_m`` into the older one (two sensors' births of one vehicle)."""
+        c = self.cfg
+        ts = sorted(self.tracks, key=lambda t: (not t.confirmed, t.id))
+        kept: list[Track] = []
+        for t in ts:
+            if any(float(np.hypot(*(k.x[:2] - t.x[:2]))) < c.merge_m for k in kept):
+                continue
+            kept.append(t)
+        self.tracks = sorted(kept, key=lambda t: t.id)
 
     def _correct(self, t: Track, det: Detections, j: int, H: np.ndarray, ego_speed_mps: float) -> None:
         c = self.cfg
@@ -657,6 +689,7 @@ class Tracker:
         self.predict(dt_s, ego_speed_mps, ego_yaw_rate_rps)
         for det in detections:
             self.update(det, ego_speed_mps)
+        self.merge()
         self.prune()
         return self.confirmed()
 

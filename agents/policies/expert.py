@@ -51,15 +51,15 @@ class ExpertAgent:
 
     @classmethod
     def for_env(cls, env: Any, cfg: DriverConfig | None = None) -> ExpertAgent:
-        """An expert for ``env``, which must use the ``kinematics`` observation and ``continuous`` actions.
+        """An expert for ``env``, which must use the ``kinematics`` (or ``perceived``) observation and ``continuous`` actions.
 
         Raises:
             ConfigError: other observation or action types.
         """
         config = env.unwrapped.config
-        if config.observation.type != "kinematics" or config.action.type != "continuous":
+        if config.observation.type not in ("kinematics", "perceived") or config.action.type != "continuous":
             raise ConfigError(
-                "expert: needs obs_type='kinematics' and action_type='continuous', "
+                "expert: needs obs_type='kinematics' (or 'perceived', the same layout) and action_type='continuous', "
                 f"got {config.observation.type!r} and {config.action.type!r}"
             )
         o = config.observation

@@ -7,6 +7,10 @@ without unpickling; a standard SB3 file with ``allow_pickle``), ``.npz`` (Q tabl
 ``act(obs)``: ``module:attr`` or ``path/to/file.py:attr`` (``agents.policies.foreign``).
 ``load_agent`` gives the Agent; ``resolve_agent`` also gives the env it drives (``AgentEnv``), which
 evaluation, the benchmark and the videos make.
+
+Any spec of an agent that reads the ``kinematics`` observation may end in ``@perceived``: the same
+agent on the ``perceived`` observation (the same layout, filled from perception and fusion instead
+of the truth), so that ``expert`` and ``expert@perceived`` stand side by side in a benchmark.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ BUILT_FOR_ENV = ("expert", "random")
 MODEL_SUFFIXES = (".zip", ".npz", ".json")
 #: What ``expert``, ``random`` and their JSON files drive (the expert reads kinematics; random reads nothing).
 DEFAULT_KINDS = {"obs_type": "kinematics", "action_type": "continuous"}
+#: The suffix that puts a kinematics agent on the perceived observation.
+PERCEIVED_SUFFIX = "@perceived"
+
+
+def split_view(spec: str) -> tuple[str, bool]:
+    """(the spec without ``@perceived``, whether it had it)."""
+    if spec.endswith(PERCEIVED_SUFFIX):
+        return spec[: -len(PERCEIVED_SUFFIX)], True
+    return spec, False
 
 
 def load_agent(spec: str, env: Any = None, *, seed: int = 0, allow_pickle: bool = False) -> Agent:
@@ -49,6 +62,12 @@ def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0, allo
     Raises:
         ValueError: one line naming the spec or the scenario.
     """
+    base, perceived = split_view(spec)
+    if perceived:
+        agent, target = resolve_agent(base, scenario, seed=seed, allow_pickle=allow_pickle)
+        if target.obs_type != "kinematics":
+            raise ValueError(f"agent: {spec}: @perceived replaces the kinematics observation, and {base} reads {target.obs_type!r}")
+        return agent, dataclasses.replace(target, obs_type="perceived")
     import envs
 
     env_id = envs.env_id(scenario) if scenario is not None else None
@@ -74,6 +93,7 @@ def resolve_agent(spec: str, scenario: str | None = None, *, seed: int = 0, allo
 
 def check_agent(spec: str, *, allow_pickle: bool = False) -> None:
     """Fail with one line (``agents: SPEC: why``) for an agent that cannot be loaded at all; ``expert`` and ``random`` always can."""
+    spec = split_view(spec)[0]
     if spec in BUILT_FOR_ENV:
         return
     try:
@@ -84,6 +104,10 @@ def check_agent(spec: str, *, allow_pickle: bool = False) -> None:
 
 def _load(spec: str, env: Any, seed: int, allow_pickle: bool = False) -> tuple[Agent, AgentEnv | None]:
     """The agent and the env its file or zoo entry names (None where it names none)."""
+    spec, perceived = split_view(spec)
+    if perceived:
+        agent, own = _load(spec, env, seed, allow_pickle)
+        return agent, None if own is None else dataclasses.replace(own, obs_type="perceived")
     if spec.startswith("zoo:"):
         from agents.policies.zoo import zoo_entry
 

@@ -1,0 +1,211 @@
+"""How well the ``perceived`` observation's estimates match the truth: localisation and tracking figures.
+
+An episode runs an agent (the expert by default) on the ``perceived`` observation and compares,
+every period, the stack's estimates with the world's true state:
+
+- localisation: position error of the filter and of the raw GNSS fix, the lateral component
+  (across the lane, at the true position), heading and speed errors, and the NEES of
+  (x, y, yaw, v) for the consistency test (``perception.fusion.nees_bounds``);
+- tracking: every vehicle within ``TRACK_RANGE_M`` of the ego car against the confirmed tracks,
+  both in the ego frame, through py-motmetrics (MOTA, IDF1, switches, misses, false positives).
+
+The evaluation reads the world (it is the referee, not an agent); the agent sees only its
+observation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Vehicles this close (centre to centre) are scored by the tracking metrics [m].
+TRACK_RANGE_M = 50.0
+#: A track within this distance of a vehicle can be matched to it [m] (py-motmetrics' max_d2 is its square).
+MATCH_M = 2.0
+
+
+@dataclass
+class FusionEpisode:
+    """Per-period errors of one episode (arrays over the periods after the filter started).
+
+    Attributes:
+        scenario, seed: which episode.
+        time_s: (T,) episode time.
+        pos_err_m, gnss_err_m, lateral_err_m, heading_err_rad, speed_err_mps: (T,) errors.
+        pos_std_m: (T,) the filter's own position std along its larger axis.
+        nees: (T,) NEES of (x, y, yaw, v).
+        gnss_valid: (T,) whether a fix was available.
+        mot: py-motmetrics' summary (mota, idf1, ...) over the vehicles a beam reached, or {} without traffic.
+        mot_all: the same over every vehicle within range, hidden ones included.
+        summary: the episode's driving summary (``EpisodeSummary`` fields).
+    """
+
+    scenario: str
+    seed: int
+    time_s: np.ndarray
+    pos_err_m: np.ndarray
+    gnss_err_m: np.ndarray
+    lateral_err_m: np.ndarray
+    heading_err_rad: np.ndarray
+    speed_err_mps: np.ndarray
+    pos_std_m: np.ndarray
+    nees: np.ndarray
+    gnss_valid: np.ndarray
+    mot: dict[str, float] = field(default_factory=dict)
+    mot_all: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert") -> FusionEpisode:
+    """One episode of ``agent_spec`` on the ``perceived`` observation of ``env_id``, scored against the truth."""
+    import motmetrics as mm
+
+    from agents.evaluation.episodes import run_episode
+    from agents.policies.base import AgentEnv
+    from agents.policies.loader import load_agent
+
+    env = AgentEnv(env_id, "perceived", "continuous").make()
+    try:
+        agent = load_agent(agent_spec, env)
+        w = env.unwrapped.world
+        obs = env.unwrapped._obs
+        road = w.road
+        rows: list[list[float]] = []
+        acc = mm.MOTAccumulator(auto_id=True)
+        acc_all = mm.MOTAccumulator(auto_id=True)
+        referee_rng = np.random.default_rng(0)
+        seen_traffic = [False]
+
+        def on_step(_t: int, _info: dict[str, Any]) -> None:
+            est = obs.estimate
+            if est is None:
+                return
+            e = w.ego
+            truth = np.array([e.x_m, e.y_m, e.yaw_rad, e.speed_mps])
+            err = est.ego - truth
+            err[2] = (err[2] + math.pi) % (2 * math.pi) - math.pi
+            ref = road.centreline.locate(e.x_m, e.y_m)[2]
+            lateral = -math.sin(ref) * err[0] + math.cos(ref) * err[1]
+            nees = float(err @ np.linalg.solve(est.ego_cov, err))
+            gnss_err = math.nan if est.gnss is None else float(np.hypot(*(est.gnss - truth[:2])))
+            rows.append(
+                [w.time_s, float(np.hypot(*err[:2])), gnss_err, lateral, err[2], err[3], est.ego_std[0], nees, est.gnss is not None]
+            )
+            # Tracking: the true vehicles in the true ego frame, the tracks in the estimated one.
+            xy, _, _ = w.traffic_state()
+            bodies = (
+                np.asarray(w.traffic_ids, dtype=np.int64)[np.asarray(w.traffic.active, bool)] if w.traffic.count else np.zeros(0, np.int64)
+            )
+            c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
+            rel = np.stack([c * (xy[:, 0] - e.x_m) + s * (xy[:, 1] - e.y_m), -s * (xy[:, 0] - e.x_m) + c * (xy[:, 1] - e.y_m)], axis=1)
+            near_gt = np.hypot(rel[:, 0], rel[:, 1]) < TRACK_RANGE_M
+            hyp = est.tracks_ego
+            near = hyp[np.hypot(hyp[:, 1], hyp[:, 2]) < TRACK_RANGE_M + MATCH_M] if len(hyp) else hyp
+            if near_gt.any() or len(near):
+                seen_traffic[0] = True
+            gt_ids = bodies[near_gt]
+            dist = mm.distances.norm2squared_matrix(rel[near_gt], near[:, 1:3], max_d2=MATCH_M**2)
+            acc_all.update(gt_ids.tolist(), near[:, 0].astype(int).tolist(), dist)
+            # The same, counting only vehicles some lidar or radar beam reaches this period (nuScenes'
+            # convention: a box without a return is not scored); a track on a hidden vehicle is then
+            # neither a hit nor a false positive. The beams are cast again, noise-free, for the referee.
+            hit = set(w.lidar.read(e.x_m, e.y_m, e.yaw_rad, referee_rng).hit_ids.tolist())
+            if w.radar is not None:
+                hit |= set(w.radar.cast(e.x_m, e.y_m, e.yaw_rad)[1].tolist())
+            visible = np.array([b in hit for b in gt_ids.tolist()], dtype=bool)
+            hidden_match = np.zeros(len(near), bool)
+            if (~visible).any() and len(near):
+                hidden_match = np.isfinite(dist[~visible]).any(axis=0)
+            keep = ~hidden_match
+            acc.update(gt_ids[visible].tolist(), near[keep, 0].astype(int).tolist(), dist[np.ix_(visible, keep)])
+
+        summary = run_episode(env, agent, int(seed), on_step=on_step)
+    finally:
+        env.close()
+    a = np.array(rows, dtype=np.float64).reshape(-1, 9)
+    mot: dict[str, float] = {}
+    mot_all: dict[str, float] = {}
+    if seen_traffic[0]:
+        mh = mm.metrics.create()
+        names = ["mota", "idf1", "num_switches", "num_misses", "num_false_positives", "num_objects", "motp"]
+        for a_, d_ in ((acc, mot), (acc_all, mot_all)):
+            row = mh.compute(a_, metrics=names, name="e").iloc[0]
+            d_.update({k: float(row[k]) for k in names})
+    return FusionEpisode(
+        scenario=env_id,
+        seed=int(seed),
+        time_s=a[:, 0],
+        pos_err_m=a[:, 1],
+        gnss_err_m=a[:, 2],
+        lateral_err_m=a[:, 3],
+        heading_err_rad=a[:, 4],
+        speed_err_mps=a[:, 5],
+        pos_std_m=a[:, 6],
+        nees=a[:, 7],
+        gnss_valid=a[:, 8] > 0.5,
+        mot=mot,
+        mot_all=mot_all,
+        summary=dict(summary.row()),
+    )
+
+
+def rms(x: np.ndarray) -> float:
+    """Root mean square over the finite entries (nan if none)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(np.sqrt(np.mean(x * x))) if len(x) else math.nan
+
+
+def summarise(episodes: Sequence[FusionEpisode]) -> dict[str, Any]:
+    """One scenario's figures over its episodes (RMSEs pooled over every period of every episode)."""
+    from perception.fusion import nees_bounds
+
+    cat = {
+        k: np.concatenate([getattr(e, k) for e in episodes])
+        for k in ("pos_err_m", "gnss_err_m", "lateral_err_m", "heading_err_rad", "speed_err_mps", "nees")
+    }
+    pos, gnss = rms(cat["pos_err_m"]), rms(cat["gnss_err_m"])
+    lo, hi = nees_bounds(4, len(episodes))
+    # The NEES test per period over the runs (Bar-Shalom 5.4.2): the share of periods whose average over the episodes is inside the bounds.
+    steps = min(len(e.nees) for e in episodes)
+    per_t = np.mean(np.stack([e.nees[:steps] for e in episodes]), axis=0) if steps else np.zeros(0)
+    out: dict[str, Any] = {
+        "episodes": len(episodes),
+        "position_rmse_m": pos,
+        "gnss_rmse_m": gnss,
+        "gnss_over_filter": gnss / pos if pos > 0 else math.nan,
+        "lateral_rmse_m": rms(cat["lateral_err_m"]),
+        "heading_rmse_deg": math.degrees(rms(cat["heading_err_rad"])),
+        "speed_rmse_mps": rms(cat["speed_err_mps"]),
+        "max_position_err_m": float(np.nanmax(cat["pos_err_m"])) if len(cat["pos_err_m"]) else math.nan,
+        "nees_mean": float(np.mean(cat["nees"])) if len(cat["nees"]) else math.nan,
+        "nees_bounds": [lo, hi],
+        "nees_share_inside": float(np.mean((per_t >= lo) & (per_t <= hi))) if len(per_t) else math.nan,
+    }
+    outage = [e.pos_err_m[~e.gnss_valid] for e in episodes if (~e.gnss_valid).any()]
+    if outage:
+        out["outage_max_err_m"] = float(max(np.max(x) for x in outage))
+        out["outage_rmse_m"] = rms(np.concatenate(outage))
+    for key, prefix in (("mot", ""), ("mot_all", "all_")):
+        mots = [getattr(e, key) for e in episodes if getattr(e, key)]
+        if not mots:
+            continue
+        # Pooled over episodes the way MOTA is defined: 1 - (misses + false positives + switches) / objects.
+        n = sum(m["num_objects"] for m in mots)
+        errs = sum(m["num_misses"] + m["num_false_positives"] + m["num_switches"] for m in mots)
+        out[prefix + "mota"] = 1.0 - errs / n if n else math.nan
+        out[prefix + "idf1_mean"] = float(np.mean([m["idf1"] for m in mots]))
+        out[prefix + "id_switches"] = int(sum(m["num_switches"] for m in mots))
+        out[prefix + "misses"] = int(sum(m["num_misses"] for m in mots))
+        out[prefix + "false_positives"] = int(sum(m["num_false_positives"] for m in mots))
+        out[prefix + "objects"] = int(n)
+    out["route_completion"] = float(np.mean([e.summary.get("route_completion", math.nan) for e in episodes]))
+    out["collisions"] = int(sum(bool(e.summary.get("collided", False)) for e in episodes))
+    return out
+
+
+__all__ = ["MATCH_M", "TRACK_RANGE_M", "FusionEpisode", "fusion_episode", "rms", "summarise"]
