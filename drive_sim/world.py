@@ -703,22 +703,28 @@ class World:
         )
 
     def _range_rates(self, ids: np.ndarray, e: VehicleState) -> np.ndarray:
-        """Range rate [m/s] of each radar beam's hit (negative = closing); 0 for no hit."""
+        """Range rate [m/s] of each radar beam's hit (negative = closing); 0 for no hit.
+
+        A vehicle moves at its speed along its body heading (``poses``, which turns a lane change
+        into the heading): the same for road and lane-graph traffic.
+        """
         c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
         ego_v = np.array([c * e.vx_mps - s * e.vy_mps, s * e.vx_mps + c * e.vy_mps])
         rates = np.zeros(len(ids))
-        index = {b: i for i, b in enumerate(self.traffic_ids)}
         assert self.radar is not None
+        if not (ids >= 0).any():
+            return rates
+        index = {b: i for i, b in enumerate(self.traffic_ids)}
         t = self.traffic
+        heading = t.poses()[1] if t.count else np.zeros(0)
+        speed = np.asarray(t.v, dtype=np.float64) if t.count else np.zeros(0)
         for k, body in enumerate(ids.tolist()):
             if body < 0:
                 continue
             target_v = np.zeros(2)
             if body in index:
                 i = index[body]
-                _, heading = self.road.centreline.to_world(np.array([t.s[i]]), np.array([t.d[i]]))
-                h = float(heading[0])
-                target_v = np.array([t.v[i] * math.cos(h) - t.d_rate[i] * math.sin(h), t.v[i] * math.sin(h) + t.d_rate[i] * math.cos(h)])
+                target_v = speed[i] * np.array([math.cos(heading[i]), math.sin(heading[i])])
             a = e.yaw_rad + float(self.radar.angles_rad[k])
             rates[k] = float(np.dot(target_v - ego_v, [math.cos(a), math.sin(a)]))
         return rates

@@ -13,7 +13,7 @@ from __future__ import annotations
 from drive_sim.config import ConfigError
 from drive_sim.registration import ENV_IDS, register_envs  # the ids, registered by drive_sim (it is imported above)
 
-OBS_TYPES = ("lidar", "camera", "multi", "kinematics")
+OBS_TYPES = ("lidar", "camera", "multi", "kinematics", "perceived")
 ACTION_TYPES = ("continuous", "discrete", "meta")
 
 

@@ -35,7 +35,7 @@ from drive_sim.scenarios import Scenario
 from drive_sim.types import Control
 from drive_sim.world import World
 from envs.config import ActionConfig, ObservationConfig
-from envs.kinematics import KinematicsDriver, KinematicsObservation
+from envs.kinematics import KinematicsDriver, KinematicsLayout, KinematicsObservation
 
 META_ACTIONS = ("keep", "left", "right", "faster", "slower")
 
@@ -136,7 +136,10 @@ class MetaAction:
         self.cfg = cfg
         self.world = world
         self.scenario = scenario
-        self._view = KinematicsObservation(world, scenario, obs_cfg)
+        # On the perceived observation the planner reads what the policy read (``see``), not the truth.
+        self._view = None if obs_cfg.type == "perceived" else KinematicsObservation(world, scenario, obs_cfg)
+        self._layout = KinematicsLayout(obs_cfg.vehicles, obs_cfg.waypoints, obs_cfg.waypoint_spacing_m)
+        self._seen: np.ndarray | None = None
         self.driver = KinematicsDriver(DriverConfig(), world.cfg.vehicle, world.cfg.control_period_s)
         self.target_lane = 0  # counted from the rightmost lane of the car's direction
         self.target_speed_mps = 0.0
@@ -144,9 +147,19 @@ class MetaAction:
         self.noops_total = 0
         self.last_plan: Any = None
 
+    def see(self, obs: np.ndarray) -> None:
+        """The observation the policy got this period (the planner's view on ``perceived``)."""
+        self._seen = obs
+
+    def _decode(self) -> dict[str, Any]:
+        if self._view is not None:
+            return self._view.layout.decode(self._view.observe())
+        assert self._seen is not None, "MetaAction on perceived: see(obs) before planning"
+        return self._layout.decode(self._seen)
+
     def reset(self) -> None:
         """Target the current lane and the current speed rounded to a speed step."""
-        k = self._view.layout.decode(self._view.observe())
+        k = self._decode()
         self.target_lane = int(k["lanes_right"])
         step = self.cfg.meta_speed_step_mps
         self.target_speed_mps = min(max(round(float(k["speed"]) / step) * step, 0.0), float(k["speed_limit"]))
@@ -162,7 +175,7 @@ class MetaAction:
             raise ValueError(f"action: {action!r} is not allowed; meta actions are integers in [0, 4] ({', '.join(META_ACTIONS)})")
         a = a[0]
         name = META_ACTIONS[int(a)]
-        k = self._view.layout.decode(self._view.observe())
+        k = self._decode()
         right, left = int(k["lanes_right"]), int(k["lanes_left"])
         lanes = right + left + 1
         self.target_lane = min(self.target_lane, lanes - 1)  # the road may narrow (a junction route)

@@ -159,8 +159,12 @@ class DrivingEnv(gym.Env, EzPickle):
         reset_obs = getattr(self._obs, "reset", None)
         if reset_obs is not None:  # an observation with state of its own (perceived): a stream spawned from the seed
             reset_obs(self.np_random.spawn(1)[0])
-        self._act.reset()
-        obs = self._obs.observe()
+            obs = self._obs.observe()
+            self._see(obs)
+            self._act.reset()
+        else:
+            self._act.reset()
+            obs = self._obs.observe()
         info = self._info({name: 0.0 for name in self.config.reward.weights()}, 0, 0.0, self._lane_offset(), False)
         self._last_obs, self._last_action, self._last_reward, self._return, self._last_info = obs, None, 0.0, 0.0, info
         self._plan_pose = None
@@ -175,6 +179,7 @@ class DrivingEnv(gym.Env, EzPickle):
         self._clipped_total += clipped
         self.world.step(control)
         obs = self._obs.observe()
+        self._see(obs)
         lane_offset = self._lane_offset()
         terms, jerk = self._reward_terms(lane_offset)
         reward = total_reward(terms, self.config.reward)
@@ -187,6 +192,12 @@ class DrivingEnv(gym.Env, EzPickle):
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ hooks
+    def _see(self, obs: Any) -> None:
+        """Hand the observation to an action that plans from it (``meta`` on ``perceived``)."""
+        see = getattr(self._act, "see", None)
+        if see is not None:
+            see(obs)
+
     def _reset_scene(self) -> None:
         self.world.reset(self.np_random)
         self._clipped_total = 0

@@ -1,0 +1,111 @@
+"""The ``perceived`` observation: the kinematics layout from perception and fusion (envs/perceived.py)."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401  (registers the ids)
+from drive_sim.config import ConfigError
+
+NO_TRAFFIC = {"scenario": {"world": {"traffic": {"count": 0}}}}
+
+
+def _run(env, actions):
+    obs, _ = env.reset(seed=3)
+    out = [obs]
+    for a in actions:
+        obs, *_ = env.step(a)
+        out.append(obs)
+    return np.stack(out)
+
+
+def test_same_seed_same_observations_and_the_same_traffic_as_kinematics():
+    actions = [np.array([0.02 * math.sin(0.1 * k), 0.2], np.float32) for k in range(40)]
+    a = gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="continuous")
+    b = gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="continuous")
+    k = gym.make("DriveSim/Highway-v0", obs_type="kinematics", action_type="continuous")
+    try:
+        oa, ob = _run(a, actions), _run(b, actions)
+        np.testing.assert_array_equal(oa, ob)
+        _run(k, actions)
+        # The sensors draw from a stream of their own: the traffic is the kinematics episode's.
+        np.testing.assert_array_equal(a.unwrapped.world.traffic_state()[0], k.unwrapped.world.traffic_state()[0])
+        assert oa.shape[1] == k.observation_space.shape[0] and a.unwrapped.observation_names == k.unwrapped.observation_names
+    finally:
+        for e in (a, b, k):
+            e.close()
+
+
+def test_the_estimates_follow_the_truth_and_only_info_has_the_truth():
+    env = gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="continuous")
+    try:
+        env.reset(seed=5)
+        w = env.unwrapped.world
+        lateral, along = [], []
+        for _ in range(100):
+            _, _, term, trunc, info = env.step(np.array([0.0, 0.1], np.float32))
+            p = info["perceived"]
+            lateral.append(p["y_m"] - w.ego.y_m)  # the highway runs along x
+            along.append(p["x_m"] - w.ego.x_m)
+            assert not (term or trunc)
+        assert float(np.sqrt(np.mean(np.square(lateral)))) < 0.3
+        assert float(np.sqrt(np.mean(np.square(along)))) < 5.0  # the GNSS bias along the road stays (docs/fusion.md)
+        assert info["perceived"]["tracks"] >= 1
+        assert "lane_offset_m" in info and "route_completion" in info
+    finally:
+        env.close()
+
+
+def test_the_expert_drives_on_perceived():
+    from agents.evaluation.episodes import run_episode
+    from agents.policies.loader import load_agent
+
+    env = gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="continuous")
+    try:
+        s = run_episode(env, load_agent("expert", env), seed=0, max_steps=150)
+        assert not s.collided and not s.off_road and s.route_completion > 0.05
+    finally:
+        env.close()
+
+
+def test_spec_at_perceived_puts_a_kinematics_agent_on_perceived():
+    from agents.policies.loader import check_agent, resolve_agent
+
+    agent, target = resolve_agent("expert@perceived", "highway")
+    assert target.obs_type == "perceived" and target.action_type == "continuous"
+    check_agent("expert@perceived")
+    _, plain = resolve_agent("expert", "highway")
+    assert plain.obs_type == "kinematics"
+
+
+def test_a_disabled_sensor_the_filter_needs_is_named():
+    cfg = {"scenario": {"world": {"sensors": {"gnss": {"enabled": False}}}}}
+    with pytest.raises(ConfigError, match=r"sensors\.gnss is disabled.*sensors\.gnss\.enabled: true"):
+        gym.make("DriveSim/Highway-v0", obs_type="perceived", cfg=cfg)
+
+
+def test_a_missing_or_foreign_perception_model_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="observation.perception_model: .*does not exist"):
+        gym.make("DriveSim/Highway-v0", obs_type="perceived", cfg={"observation": {"perception_model": str(tmp_path / "none.onnx")}})
+    bad = tmp_path / "net.onnx"
+    bad.write_bytes(b"not a protobuf")
+    (tmp_path / "net.heads.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(ConfigError, match="observation.perception_model: .*not a readable ONNX perception net"):
+        gym.make("DriveSim/Highway-v0", obs_type="perceived", cfg={"observation": {"perception_model": str(bad)}})
+
+
+def test_meta_actions_plan_from_the_perceived_vector():
+    env = gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="meta", cfg=NO_TRAFFIC)
+    try:
+        obs, _ = env.reset(seed=1)
+        act = env.unwrapped._act
+        assert act._view is None and act._seen is obs
+        for _ in range(5):
+            obs, *_ = env.step(0)
+            assert act._seen is obs
+    finally:
+        env.close()
