@@ -197,6 +197,14 @@ def _build() -> argparse.ArgumentParser:
     pco.add_argument("--force", action="store_true", help="overwrite a folder that holds a previous compression run")
     pco.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    fu = sub.add_parser("fusion", help="localisation and tracking figures of the perceived observation against the truth")
+    fu.add_argument("--scenarios", default="highway,lanekeep", help="comma-separated names or ids (default highway,lanekeep)")
+    fu.add_argument("--episodes", type=int, default=50, help="seeds per scenario (default 50)")
+    fu.add_argument("--seed-start", type=int, default=0, help="first seed (default 0; test seeds are 0-99)")
+    fu.add_argument("--agent", default="expert", help="the agent that drives on perceived (default expert)")
+    fu.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    fu.add_argument("--out", default="fusion", help="output folder for fusion.json, fusion.md, fusion.png (default fusion)")
+    fu.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("scenarios", help="list the scenario library")
     return root
 
@@ -489,6 +497,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _collect(args)
         elif args.command == "perception":
             return _perception(args)
+        elif args.command == "fusion":
+            from agents.reports.fusion_page import run_fusion
+
+            names = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+            run_fusion(
+                names,
+                episodes=args.episodes,
+                seed_start=args.seed_start,
+                workers=args.workers,
+                agent=args.agent,
+                out=args.out,
+                progress=not args.no_progress,
+            )
+            print(f"report: {Path(args.out) / 'fusion.md'}")
         elif args.command == "scenarios":
             from drive_sim.scenarios import load_scenario, scenario_names
 

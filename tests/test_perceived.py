@@ -109,3 +109,24 @@ def test_meta_actions_plan_from_the_perceived_vector():
             assert act._seen is obs
     finally:
         env.close()
+
+
+def test_the_fusion_figures_of_a_short_episode(tmp_path):
+    from agents.evaluation.fusion_eval import fusion_episode, summarise
+    from agents.reports.fusion_page import fusion_table
+
+    e = fusion_episode("DriveSim/Highway-v0", 7, max_steps=80)
+    assert len(e.time_s) == 81 and np.isfinite(e.nees).all()
+    s = summarise([e])
+    assert s["position_rmse_m"] < s["gnss_rmse_m"] and s["lateral_rmse_m"] < 0.3
+    assert 0.0 <= s["nees_share_inside"] <= 1.0 and s["objects"] > 0 and s["all_objects"] >= s["objects"]
+    assert "`DriveSim/Highway-v0`" in fusion_table({"DriveSim/Highway-v0": s})
+
+
+def test_the_fusion_command_writes_a_partial_report(tmp_path):
+    from agents.cli import main
+
+    assert main(["fusion", "--scenarios", "highway", "--episodes", "1", "--workers", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "Partial run: 1 episode(s)" in (tmp_path / "fusion.md").read_text()
+    assert (tmp_path / "fusion.png").stat().st_size > 0 and (tmp_path / "fusion.json").is_file()
+    assert main(["fusion", "--scenarios", "highway", "--episodes", "0", "--out", str(tmp_path)]) == 2

@@ -60,8 +60,8 @@ class FusionEpisode:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert") -> FusionEpisode:
-    """One episode of ``agent_spec`` on the ``perceived`` observation of ``env_id``, scored against the truth."""
+def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert", max_steps: int | None = None) -> FusionEpisode:
+    """One episode of ``agent_spec`` on the ``perceived`` observation of ``env_id``, scored against the truth (``max_steps``: cut short)."""
     import motmetrics as mm
 
     from agents.evaluation.episodes import run_episode
@@ -123,7 +123,7 @@ def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert") -> Fusion
             keep = ~hidden_match
             acc.update(gt_ids[visible].tolist(), near[keep, 0].astype(int).tolist(), dist[np.ix_(visible, keep)])
 
-        summary = run_episode(env, agent, int(seed), on_step=on_step)
+        summary = run_episode(env, agent, int(seed), on_step=on_step, max_steps=max_steps)
     finally:
         env.close()
     a = np.array(rows, dtype=np.float64).reshape(-1, 9)
