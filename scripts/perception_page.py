@@ -11,7 +11,7 @@ import sys
 from agents.reports.perception_page import SECTIONS, perception_page
 
 COMMANDS = (
-    "drive-sim collect --scenarios all --episodes 600 --sizes 84,128 --out data/   # 2 workers: 11.8 min (2026-12-02), 15.7 min (2026-12-03)",
+    "drive-sim collect --scenarios all --episodes 600 --sizes 84,128 --out data/   # 2 workers: 11.8 min on 12-02, 15.7 on 12-03",
     "drive-sim perception train --data data/ --out-dir runs   # runs/perception-s0/: ground-half lead head, reg-beta 0.1, 8 epochs",
     "#   15.0 min alone on 2 cores (2026-12-02); 29.1 min with the fusion work's tests beside it (2026-12-03, the shipped run)",
     "drive-sim perception eval --data data/ --out perception_eval.json     # the shipped net (--model runs/perception-s0/model.pt)",

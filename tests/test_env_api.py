@@ -12,7 +12,15 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 
-COMBOS = [(env_id, obs, act) for env_id in envs.ENV_IDS for obs in envs.OBS_TYPES for act in envs.ACTION_TYPES]
+# perceived runs the perception net every step: every id with it is checked in the slow run; the default run
+# checks it on a road layout and a lane-graph layout, with every action type.
+PERCEIVED_FAST = ("DriveSim/Highway-v0", "DriveSim/Roundabout-v0")
+COMBOS = [
+    (env_id, obs, act) if obs != "perceived" or env_id in PERCEIVED_FAST else pytest.param(env_id, obs, act, marks=pytest.mark.slow)
+    for env_id in envs.ENV_IDS
+    for obs in envs.OBS_TYPES
+    for act in envs.ACTION_TYPES
+]
 
 
 @pytest.mark.parametrize("env_id,obs,act", COMBOS)
