@@ -147,7 +147,6 @@ class PerceivedObservation:
         self.estimate: Estimate | None = None
         self._started = False
         self._gnss: np.ndarray | None = None
-        self._rate = 0.0
 
     def reset(self, rng: np.random.Generator) -> None:
         """Start of an episode (after the world's reset): the sensors' own generator, a fresh filter and tracker."""
@@ -179,7 +178,8 @@ class PerceivedObservation:
         out = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in p.items() if k != "segmentation"}
         return out
 
-    def _perceive(self) -> tuple[dict[str, float], list[Any]]:
+    def _perceive(self) -> tuple[dict[str, float], list[Any], float, tuple[float, float, float]]:
+        """One period of the stack: camera predictions, confirmed tracks, yaw rate, and the estimate's (s, d, heading) on the map."""
         w = self.world
         r = w.read_sensors()
         cam = self._camera()
@@ -193,7 +193,7 @@ class PerceivedObservation:
         self._gnss = None if gnss is None else np.array(gnss, np.float64)
         if not self._started:
             if gnss is None:  # no fix yet (a dropout at the start): the filter waits
-                return cam, []
+                return cam, [], 0.0, (0.0, 0.0, 0.0)
             loc.reset(gnss, odo)
             self._started = True
             if lane:
@@ -204,7 +204,8 @@ class PerceivedObservation:
             loc.step(dt, imu, odo if w.steps > 1 else None, gnss, lane)
         x = loc.x
         pose = (float(x[0]), float(x[1]), float(x[2]))
-        _, _, ref = self._locate(pose[0], pose[1])
+        place = self._locate(pose[0], pose[1])
+        ref = place[2]
         road_heading = ref - pose[2]
         on_road = self._on_road(pose)
         dets = []
@@ -238,16 +239,14 @@ class PerceivedObservation:
             )
         rate = 0.0 if imu is None else float(imu[2]) - float(x[4])
         tracks = self.tracker.step(dt, float(x[3]), rate, dets)
-        self._rate = rate
-        return cam, tracks
+        return cam, tracks, rate, place
 
     # ------------------------------------------------------------------ the vector
     def observe(self) -> np.ndarray:
         """Current observation (a new array)."""
         w, lay, out = self.world, self.layout, self._buf
         out.fill(0.0)
-        self._rate = 0.0
-        cam, tracks = self._perceive()
+        cam, tracks, rate, (s_m, d_m, ref) = self._perceive()
         if not self._started:
             self.estimate = None
             return out.astype(np.float32)
@@ -274,7 +273,6 @@ class PerceivedObservation:
             out[: len(rows) * len(VEHICLE_FEATURES)] = table.ravel()
         # Route features, from the estimated place on the map and the camera.
         road = w.road
-        s_m, d_m, ref = self._locate(ex, ey)
         centre = min(self._fwd, key=lambda x: abs(x - d_m))
         heading_error = (eyaw - ref + math.pi) % (2 * math.pi) - math.pi
         light = LIGHT_STATES[int(cam["light_state"])] if cam else "none"
@@ -283,7 +281,7 @@ class PerceivedObservation:
         r = lay.vehicles * len(VEHICLE_FEATURES)
         out[r : r + len(ROUTE_FEATURES)] = (
             ev / SPEED_SCALE_MPS,
-            self._rate,
+            rate,
             self.scenario.speed_limit_at(s_m) / SPEED_SCALE_MPS,
             self.scenario.speed_limit_at(s_m + LIMIT_LOOKAHEAD_M) / SPEED_SCALE_MPS,
             (d_m - centre) / road.lane_width_m,
