@@ -27,6 +27,8 @@ def _run(args, cwd):
     return subprocess.run([*ZOO3, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+# Slow (three rl-zoo3 processes, ~26 s): test_foreign trains through rl_zoo3.train in the default run.
+@pytest.mark.slow
 def test_the_shipped_ppo_file_trains_enjoys_and_records_a_video_headless(tmp_path):
     shipped = read_yaml(rl_zoo3_config("ppo"), "rl-zoo3 file")["DriveSim/Highway-v0"]
     train = _run(["train", *ENV, "--seed", "0", "--eval-freq", "-1", "-n", "256", "--hyperparams", "n_envs:1", "n_steps:256"], tmp_path)
