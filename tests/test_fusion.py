@@ -34,8 +34,9 @@ def drive(
     """Drive a car along the straight road with noisy sensors; returns (truth rows, estimate rows, P traces, raw GNSS rows, filter).
 
     The car weaves gently inside the right lane (so heading and lateral position change), at 25 m/s
-    with small speed changes. Noise follows ``cfg`` (the truth's sensors); the filter is given
-    ``filter_cfg`` (default the same, a correctly tuned filter).
+    with small speed changes. Noise follows ``cfg`` (the truth's sensors, the wheels' slip, the
+    camera's slowly varying heading error and the sideways slip the motion model leaves out); the
+    filter is given ``filter_cfg`` (default the same, a correctly tuned filter).
     """
     cfg = cfg or LocaliserConfig()
     rng = np.random.default_rng(seed)
@@ -43,6 +44,10 @@ def drive(
     accel_bias = rng.normal(0, cfg.accel_bias_std_mps2)
     gb = rng.normal(0, cfg.gnss_bias_std_m, 2)
     x, y, yaw, v = 0.0, -1.75, 0.0, 25.0
+    wheel_slip = rng.normal(0, cfg.odometry_slip_std)
+    cam_bias = rng.normal(0, cfg.camera_heading_bias_std_rad)
+    a_slip = math.exp(-DT / cfg.odometry_slip_tau_s)
+    a_cam = math.exp(-DT / cfg.camera_heading_bias_tau_s)
     loc = Localiser(filter_cfg or cfg, straight_map() if lane else None)
     every = 2  # 5 Hz fixes at 10 Hz control
     fix = np.array([x, y]) + gb + rng.normal(0, cfg.gnss_noise_std_m, 2)
@@ -52,14 +57,17 @@ def drive(
         t = k * DT
         rate = 0.01 * math.cos(0.5 * t) if weave else 0.0  # a slow weave: +-0.02 rad of heading, +-1 m across
         accel = 0.3 * math.sin(0.2 * t)
-        x += v * math.cos(yaw) * DT
-        y += v * math.sin(yaw) * DT
+        side = (cfg.lateral_slip_std_mps + cfg.lateral_slip_per_mps2 * abs(v * rate)) * DT
+        x += v * math.cos(yaw) * DT + side * rng.normal()
+        y += v * math.sin(yaw) * DT + side * rng.normal()
         yaw += rate * DT
+        wheel_slip = wheel_slip * a_slip + cfg.odometry_slip_std * math.sqrt(1 - a_slip**2) * rng.normal()
+        cam_bias = cam_bias * a_cam + cfg.camera_heading_bias_std_rad * math.sqrt(1 - a_cam**2) * rng.normal()
         v += accel * DT
         imu = np.array([accel + accel_bias, 0.0, rate + gyro_bias]) + rng.normal(
             0, [cfg.accel_noise_std_mps2, cfg.accel_noise_std_mps2, cfg.gyro_noise_std_rps]
         )
-        odo = v + rng.normal(0, cfg.odometry_noise_std_mps)
+        odo = v * (1 + wheel_slip) + rng.normal(0, cfg.odometry_noise_std_mps)
         if slip and slip[0] <= t < slip[1]:
             odo += 4.0  # the driven wheels spin on ice
         a = math.exp(-DT * every / cfg.gnss_bias_tau_s)
@@ -72,7 +80,7 @@ def drive(
             d = y
             cam = {
                 "lane_offset_m": d - min(CENTRES, key=lambda c: abs(c - d)) + rng.normal(0, cfg.camera_lane_std_m),
-                "heading_error_deg": math.degrees(yaw + rng.normal(0, cfg.camera_heading_std_rad)),
+                "heading_error_deg": math.degrees(yaw + cam_bias + rng.normal(0, cfg.camera_heading_std_rad)),
                 "edge_left_m": EDGES[0] - d + rng.normal(0, cfg.camera_edge_std_m),
                 "edge_right_m": d - EDGES[1] + rng.normal(0, cfg.camera_edge_std_m),
             }
@@ -130,12 +138,15 @@ def test_with_the_lane_an_outage_costs_little():
     assert lateral.max() < 0.4, lateral.max()
 
 
-def test_dead_reckoning_alone_through_an_outage_stays_within_three_metres():
+def test_dead_reckoning_alone_through_an_outage_stays_inside_its_own_bounds():
+    """Without fixes or the lane the wheels' slip drifts the position (metres in 10 s); the filter's covariance grows to cover it.
+
+    (The 3 m outage figure is with the lane, as the car drives: the test above and docs/fusion.md.)
+    """
     truth, est, trace, _, _ = drive(3, steps=400, outage=(20.0, 30.0), lane=False)
     err = np.hypot(*(est[200:300, :2] - truth[200:300, :2]).T)
-    start = float(np.hypot(*(est[199, :2] - truth[199, :2])))
-    assert err.max() < start + 3.0, (start, err.max())
-    assert trace[298] > trace[195]
+    assert np.all(err < 3.0 * np.sqrt(trace[200:300])), (err.max(), np.sqrt(trace[200:300]).min())
+    assert trace[298] > 2.0 * trace[195]
 
 
 def test_wheel_slip_is_gated_out():
@@ -143,6 +154,30 @@ def test_wheel_slip_is_gated_out():
     assert loc.stats.rejected.get("odometry", 0) >= 14  # the 15 spinning readings but perhaps the first
     speed_err = np.abs(est[100:140, 3] - truth[100:140, 3])
     assert speed_err.max() < 0.3, speed_err.max()
+
+
+def test_a_spin_longer_than_the_gate_wait_stays_refused_while_the_fixes_side_with_the_state():
+    """4 s of spinning wheels (twice the re-open wait, LaneKeep-v0's hard starts on ice): the GNSS track's speed keeps the gate shut."""
+    truth, est, _, _, loc = drive(4, steps=300, slip=(10.0, 14.0))
+    assert loc.stats.rejected.get("odometry", 0) >= 38
+    speed_err = np.abs(est[100:160, 3] - truth[100:160, 3])
+    assert speed_err.max() < 0.3, speed_err.max()
+
+
+def test_a_filter_whose_position_drifted_off_takes_its_fixes_again():
+    """A position wrongly sure of itself 25 m off refuses every fix at first; after ``gnss_reopen_fixes`` it takes them and converges."""
+    cfg = LocaliserConfig()
+    loc = Localiser(cfg)
+    loc.reset(np.array([25.0, 0.0]), 25.0, 0.0)
+    loc.P[:2, :2] = np.eye(2) * 0.01  # confidently wrong
+    rng = np.random.default_rng(5)
+    x = 0.0
+    for k in range(1, 101):
+        x += 25.0 * DT
+        fix = np.array([x, 0.0]) + rng.normal(0, cfg.gnss_noise_std_m, 2) if k % 2 == 0 else None
+        loc.step(DT, np.array([0.0, 0.0, 0.0]), 25.0, fix)
+    assert loc.stats.rejected["gnss"] == cfg.gnss_reopen_fixes
+    assert abs(loc.x[0] + loc.x[6] - x) < 3.0 and abs(loc.x[1] + loc.x[7]) < 3.0
 
 
 def test_a_filter_locked_out_by_a_wrong_speed_recovers():
