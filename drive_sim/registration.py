@@ -40,6 +40,8 @@ ENV_IDS: dict[str, str] = {
     "DriveSim/LaneKeep-Ice-v0": "lanekeep-ice",
     "DriveSim/Highway-ChangingWeather-v0": "highway-changingweather",
     "DriveSim/Highway-SensorFault-v0": "highway-sensorfault",
+    "DriveSim/Highway-Tunnel-v0": "highway-tunnel",
+    "DriveSim/Highway-RadarFault-v0": "highway-radarfault",
     # Any scenario file: gym.make("DriveSim/Custom-v0", scenario="path/to/file.yaml"). Without a
     # file it is the highway scenario, so the id itself is always valid.
     "DriveSim/Custom-v0": "highway",

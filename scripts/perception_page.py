@@ -11,7 +11,9 @@ import sys
 from agents.reports.perception_page import SECTIONS, perception_page
 
 COMMANDS = (
-    "drive-sim collect --scenarios all --episodes 600 --sizes 84,128 --out data/   # 2 workers: 11.8 min on 12-02, 15.7 on 12-03",
+    "drive-sim collect --scenarios highway,lanekeep,merge,intersection,roundabout,highway-wet,highway-ice,highway-fog,"
+    "highway-night,highway-dense,lanekeep-ice,highway-changingweather,highway-sensorfault --episodes 600 --sizes 84,128 --out data/"
+    "   # the 13 scenarios of 2026-12-02 (the library's all of then); 2 workers: 11.8 min on 12-02, 15.7 on 12-03",
     "drive-sim perception train --data data/ --out-dir runs   # runs/perception-s0/: ground-half lead head, reg-beta 0.1, 8 epochs",
     "#   15.0 min alone on 2 cores (2026-12-02); 29.1 min with the fusion work's tests beside it (2026-12-03, the shipped run)",
     "drive-sim perception eval --data data/ --out perception_eval.json     # the shipped net (--model runs/perception-s0/model.pt)",

@@ -190,6 +190,15 @@ def summarise(episodes: Sequence[FusionEpisode]) -> dict[str, Any]:
     if outage:
         out["outage_max_err_m"] = float(max(np.max(x) for x in outage))
         out["outage_rmse_m"] = rms(np.concatenate(outage))
+        # What the outage itself costs: the error's rise above its value at the last fix before it.
+        growth = []
+        for e in episodes:
+            lost = np.flatnonzero(~e.gnss_valid)
+            if len(lost) and lost[0] > 0:
+                growth.append(float(np.max(e.pos_err_m[lost]) - e.pos_err_m[lost[0] - 1]))
+        if growth:
+            out["outage_growth_max_m"] = float(max(growth))
+            out["outage_growth_median_m"] = float(np.median(growth))
     for key, prefix in (("mot", ""), ("mot_all", "all_")):
         mots = [getattr(e, key) for e in episodes if getattr(e, key)]
         if not mots:

@@ -33,6 +33,8 @@ COLUMNS = (
     ("nees_mean", "mean NEES (4 states)", "{:.2f}"),
     ("nees_share_inside", "periods inside 95 % NEES bounds", "{:.0%}"),
     ("outage_max_err_m", "max error in a GNSS outage [m]", "{:.2f}"),
+    ("outage_growth_max_m", "worst rise of the error through the outage [m]", "{:.2f}"),
+    ("outage_growth_median_m", "median rise of the error through the outage [m]", "{:.2f}"),
     ("mota", "MOTA (seen)", "{:.3f}"),
     ("idf1_mean", "IDF1 (seen)", "{:.3f}"),
     ("all_mota", "MOTA (all within 50 m)", "{:.3f}"),
