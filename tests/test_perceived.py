@@ -130,3 +130,40 @@ def test_the_fusion_command_writes_a_partial_report(tmp_path):
     assert "Partial run: 1 episode(s)" in (tmp_path / "fusion.md").read_text()
     assert (tmp_path / "fusion.png").stat().st_size > 0 and (tmp_path / "fusion.json").is_file()
     assert main(["fusion", "--scenarios", "highway", "--episodes", "0", "--out", str(tmp_path)]) == 2
+
+
+def test_the_tunnel_grows_the_uncertainty_and_the_exit_fix_shrinks_it():
+    """Highway-Tunnel-v0 loses GNSS from 15 s to 25 s: the filter's position std grows through it and falls at the first fix after."""
+    env = gym.make("DriveSim/Highway-Tunnel-v0", obs_type="perceived", action_type="continuous", cfg=NO_TRAFFIC)
+    try:
+        env.reset(seed=2)
+        w = env.unwrapped.world
+        std, err = {}, {}
+        for _ in range(270):
+            _, _, term, trunc, info = env.step(np.array([0.0, 0.05], np.float32))
+            t = round(w.time_s, 1)
+            std[t] = info["perceived"]["position_std_m"]
+            err[t] = math.hypot(info["perceived"]["x_m"] - w.ego.x_m, info["perceived"]["y_m"] - w.ego.y_m)
+            assert not (term or trunc)
+        assert env.unwrapped._obs.estimate.gnss is not None  # fixes are back
+        assert std[24.9] > 1.1 * std[15.0]  # dead reckoning along the road (the fixes' bias, 2 m, was the larger part already)
+        assert std[26.0] < std[24.9]
+        assert max(err[t] for t in err if 15.0 <= t < 25.0) < err[15.0] + 3.0  # the outage costs under 3 m
+    finally:
+        env.close()
+
+
+def test_the_radar_fault_leaves_the_tracks_to_lidar_and_camera():
+    env = gym.make("DriveSim/Highway-RadarFault-v0", obs_type="perceived", action_type="continuous")
+    try:
+        env.reset(seed=4)
+        counts = []
+        for _ in range(200):
+            _, _, term, trunc, info = env.step(np.array([0.0, 0.1], np.float32))
+            if env.unwrapped.world.time_s > 12.0:
+                assert env.unwrapped.world.read_sensors().valid.get("radar") is False
+                counts.append(info["perceived"]["tracks"])
+            assert not (term or trunc)
+        assert min(counts) >= 1  # the traffic around the car is still tracked without radar
+    finally:
+        env.close()
