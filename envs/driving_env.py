@@ -276,6 +276,14 @@ class DrivingEnv(gym.Env, EzPickle):
             **self._perceived_info(),
         }
 
+    @property
+    def perceived_estimate(self) -> Any:
+        """The ``perceived`` observation's ``Estimate`` of this period (None for other observations or before the filter starts).
+
+        What the car believes, never the truth: a driver may read its uncertainty (the expert's caution).
+        """
+        return getattr(self._obs, "estimate", None) if self.config.observation.type == "perceived" else None
+
     def _perceived_info(self) -> dict[str, Any]:
         """The ``perceived`` observation's estimates beside the truth (nothing for other observations)."""
         if self.config.observation.type != "perceived":
@@ -292,6 +300,10 @@ class DrivingEnv(gym.Env, EzPickle):
                 "speed_mps": v,
                 "position_std_m": est.ego_std[0],
                 "yaw_std_rad": est.ego_std[1],
+                "lateral_std_m": est.lateral_std_m,
+                "along_std_m": est.along_std_m,
+                "lane_rate": est.lane_rate,
+                "caution": est.caution,
                 "tracks": len(est.tracks),
             }
         }

@@ -214,6 +214,7 @@ def plan_request(
     desired_speed_mps: float | None = None,
     lanes: tuple[int, ...] | None = None,
     preferred_lane: int | None = None,
+    time_gap_scale: float = 1.0,
 ) -> tuple[PlanRequest, EgoPose]:
     """A planner request in the ego frame from a decoded ``kinematics`` observation.
 
@@ -225,6 +226,7 @@ def plan_request(
         lanes: lanes the plan may end in, relative to the current one (0 current, +1 the next
             to the left, -1 to the right); by default every lane the road has.
         preferred_lane: relative lane the driver prefers, or None.
+        time_gap_scale: scales the planner's following gap (``PlanRequest.time_gap_scale``).
 
     Returns:
         (request, the ego pose in its own frame).
@@ -259,6 +261,7 @@ def plan_request(
         stop_s_m=float(s[0]) + stop_d if k["stop_required"] > 0.5 and math.isfinite(stop_d) else None,
         yield_s_m=float(s[0]) + stop_d if k["stop_yield"] > 0.5 and math.isfinite(stop_d) else None,
         preferred_offset_m=None if preferred_lane is None else preferred_lane * width,
+        time_gap_scale=time_gap_scale,
     )
     return req, EgoPose(0.0, 0.0, 0.0, speed, float(k["yaw_rate"]))
 
@@ -287,13 +290,16 @@ class KinematicsDriver:
         desired_speed_mps: float | None = None,
         lanes: tuple[int, ...] | None = None,
         preferred_lane: int | None = None,
+        time_gap_scale: float = 1.0,
     ) -> DriveCommand:
         """Plan and control one period from a decoded observation (arguments as ``plan_request``)."""
         speed = float(k["speed"])
         accel = 0.0 if self._prev_speed is None else (speed - self._prev_speed) / self.control_period_s
         self._prev_speed = speed
         limits = self.driver.accel_limits(speed, float(k["friction"]))
-        req, pose = plan_request(k, limits, accel, desired_speed_mps=desired_speed_mps, lanes=lanes, preferred_lane=preferred_lane)
+        req, pose = plan_request(
+            k, limits, accel, desired_speed_mps=desired_speed_mps, lanes=lanes, preferred_lane=preferred_lane, time_gap_scale=time_gap_scale
+        )
         return self.driver.drive(req, pose, self.control_period_s)
 
 

@@ -53,6 +53,16 @@ from perception.fusion import (
     radar_detections,
 )
 
+#: Time constant of the share of periods whose lane reading the filter took [s].
+LANE_RATE_TAU_S = 1.0
+#: ``caution`` is 1 at these: lateral std [m], along-road std [m] (each from its clear-weather level:
+#: about 0.05 m and 2 m, the fixes' bias), a lane reading taken in none of the recent periods.
+CAUTION_LATERAL_M = (0.15, 0.5)
+CAUTION_ALONG_M = (3.0, 6.0)
+#: Seconds without a GNSS fix over which that term ramps up [s].
+CAUTION_NO_FIX_S = (1.0, 5.0)
+
+
 #: Sensors the localiser cannot start or run without, and why.
 NEEDED = {
     "gnss": "the localiser starts from a GNSS fix and corrects its drift with them",
@@ -73,6 +83,9 @@ class Estimate:
         tracks_ego: (K, 5) the same in the ego frame, as the tracker keeps them.
         camera: the net's predictions used this period (empty during a camera dropout).
         gnss: the receiver's fix this period (None during a dropout).
+        caution: how unsure the stack is, in [0, 1] (``PerceivedObservation.caution``).
+        lateral_std_m, along_std_m: the position's std across and along the road [m].
+        lane_rate: the share of recent periods whose camera lane reading the filter took.
     """
 
     ego: np.ndarray
@@ -82,6 +95,10 @@ class Estimate:
     tracks_ego: np.ndarray
     camera: dict[str, float]
     gnss: np.ndarray | None
+    caution: float = 0.0
+    lateral_std_m: float = 0.0
+    along_std_m: float = 0.0
+    lane_rate: float = 1.0
 
 
 def check_sensors(world: World) -> None:
@@ -163,6 +180,9 @@ class PerceivedObservation:
         self.tracker.reset()
         self._hint = None
         self._started = False
+        self._lane_rate = 1.0
+        self._sensors_down = 0.0
+        self._no_fix_s = 0.0
 
     # ------------------------------------------------------------------ the stack
     def _on_road(self, pose: tuple[float, float, float]) -> Any:
@@ -200,6 +220,7 @@ class PerceivedObservation:
         odo = r.odometry_speed_mps if valid.get("odometry", True) else None
         lane = {k: cam[k] for k in ("lane_offset_m", "heading_error_deg", "edge_left_m", "edge_right_m") if k in cam}
         self._gnss = None if gnss is None else np.array(gnss, np.float64)
+        self._no_fix_s = 0.0 if gnss is not None else self._no_fix_s + dt
         if not self._started:
             if gnss is None:  # no fix yet (a dropout at the start): the filter waits
                 return cam, [], 0.0, (0.0, 0.0, 0.0)
@@ -210,7 +231,10 @@ class PerceivedObservation:
         else:
             # The first period after a spawn: the wheels, placed spinning at the car's speed, settle onto
             # the road and read up to a metre a second off (a simulator transient, not slip): skipped.
+            took = loc.stats.accepted.get("camera_lane", 0)
             loc.step(dt, imu, odo if w.steps > 1 else None, gnss, lane)
+            ok = loc.stats.accepted.get("camera_lane", 0) > took
+            self._lane_rate += (float(ok) - self._lane_rate) * dt / LANE_RATE_TAU_S
         x = loc.x
         pose = (float(x[0]), float(x[1]), float(x[2]))
         place = self._locate(pose[0], pose[1])
@@ -219,6 +243,8 @@ class PerceivedObservation:
         on_road = self._on_road(pose)
         dets = []
         lid = w.read_lidar()
+        radar_out = w.radar is not None and not valid.get("radar", True)
+        self._sensors_down = float(not lid.valid or radar_out or not cam)
         if lid.valid:
             dets.append(lidar_detections(lid.ranges_m, lid.angles_rad, w.lidar.cfg.range_m, on_road, road_heading, self.tracker.cfg))
         if r.radar_ranges_m is not None and valid.get("radar", True) and w.radar is not None:
@@ -249,6 +275,31 @@ class PerceivedObservation:
         rate = 0.0 if imu is None else float(imu[2]) - float(x[4])
         tracks = self.tracker.step(dt, float(x[3]), rate, dets)
         return cam, tracks, rate, place
+
+    def caution(self, lateral_std_m: float, along_std_m: float) -> float:
+        """How unsure the stack is this period, in [0, 1]: the largest of its signs of doubt.
+
+        - the position's std across the road (the lane readings fail: fog, night, a blinded camera),
+        - its std along the road (a GNSS outage: the stop lines and junctions are placed from it),
+        - the share of recent periods without a lane reading the filter took,
+        - a half for a sensor flagged out (lidar, radar or camera): the tracker sees less;
+        - up to a half while GNSS is lost (dead reckoning), reached after ``CAUTION_NO_FIX_S``.
+
+        Each ramps from 0 at the first value of ``CAUTION_*`` to 1 at the second. A driver (the
+        expert) slows and keeps longer gaps with it (``agents.policies.expert``).
+        """
+
+        def ramp(v: float, lo_hi: tuple[float, float]) -> float:
+            lo, hi = lo_hi
+            return min(max((v - lo) / (hi - lo), 0.0), 1.0)
+
+        return max(
+            ramp(lateral_std_m, CAUTION_LATERAL_M),
+            ramp(along_std_m, CAUTION_ALONG_M),
+            1.0 - self._lane_rate,
+            0.5 * self._sensors_down,
+            0.5 * ramp(self._no_fix_s, CAUTION_NO_FIX_S),
+        )
 
     # ------------------------------------------------------------------ the vector
     def observe(self) -> np.ndarray:
@@ -317,7 +368,24 @@ class PerceivedObservation:
             ]
         ).reshape(-1, 5)
         ego_tracks = np.array([[t.id, *t.x] for t in tracks]).reshape(-1, 5)
-        self.estimate = Estimate(loc.x[:4].copy(), loc.P[:4, :4].copy(), loc.pose_std(), world_tracks, ego_tracks, cam, self._gnss)
+        normal = np.array([-math.sin(ref), math.cos(ref)])
+        tangent = np.array([math.cos(ref), math.sin(ref)])
+        pc = loc.P[:2, :2]
+        lateral_std = math.sqrt(max(float(normal @ pc @ normal), 0.0))
+        along_std = math.sqrt(max(float(tangent @ pc @ tangent), 0.0))
+        self.estimate = Estimate(
+            loc.x[:4].copy(),
+            loc.P[:4, :4].copy(),
+            loc.pose_std(),
+            world_tracks,
+            ego_tracks,
+            cam,
+            self._gnss,
+            caution=self.caution(lateral_std, along_std),
+            lateral_std_m=lateral_std,
+            along_std_m=along_std,
+            lane_rate=self._lane_rate,
+        )
         return out.astype(np.float32)
 
 

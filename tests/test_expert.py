@@ -153,3 +153,38 @@ def test_dqn_with_meta_actions_trains_through_sb3():
         assert env.action_space.contains(int(action))
     finally:
         env.close()
+
+
+def test_an_unsure_perception_stack_makes_the_expert_slower_and_keep_longer_gaps():
+    """Caution 1 (``Estimate.caution``) costs the expert a quarter of the limit; it rises at once and decays over seconds."""
+    from types import SimpleNamespace
+
+    def drive(caution, traffic=0, steps=150):
+        env = gym.make(
+            "DriveSim/Highway-v0",
+            obs_type="kinematics",
+            action_type="continuous",
+            cfg={"scenario": {"world": {"traffic": {"count": traffic}}}},
+        )
+        agent = ExpertAgent.for_env(env)
+        if caution is not None:
+            agent.estimate_source = lambda: SimpleNamespace(caution=caution)
+        obs, _ = env.reset(seed=1)
+        agent.reset()
+        speeds = []
+        for _ in range(steps):
+            obs, *_ = env.step(agent.act(obs))
+            speeds.append(env.unwrapped.world.ego.speed_mps)
+        env.close()
+        return float(np.mean(speeds[-50:])), agent, obs
+
+    plain, _, _ = drive(None)
+    calm, _, _ = drive(0.0)
+    unsure, agent, _ = drive(1.0)
+    assert calm == pytest.approx(plain)  # no caution: the same driving as on the truth
+    assert unsure < 0.85 * plain, (unsure, plain)
+    assert agent.caution == pytest.approx(1.0)
+    agent.estimate_source = lambda: SimpleNamespace(caution=0.0)
+    for _ in range(10):  # one second of a calm stack
+        agent.act(np.zeros(agent.layout.size, np.float32))
+    assert 0.6 < agent.caution < 0.8

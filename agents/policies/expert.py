@@ -6,6 +6,13 @@ Frenet lattice planner and drives with pure pursuit and a speed PID (``drive_sim
 It keeps right when it can, overtakes slower vehicles when a lane is free, stops at red
 signals and gives way at give-way lines when the gap is too small. Its action is the
 ``continuous`` one: ``[steer, acceleration]``.
+
+On the ``perceived`` observation it also reads how unsure the perception stack is
+(``Estimate.caution``: the position's spread, lane readings the filter refused, a sensor out, GNSS
+lost) and drives more carefully with it: up to ``CAUTION_SLOWDOWN`` below the limit and up to
+``1 + CAUTION_GAP`` times the planner's following gap, smoothed over ``CAUTION_TAU_S``. (The
+lattice's car-following candidates rarely win against velocity keeping, so in practice the lower
+speed is what the caution changes; docs/fusion.md.)
 """
 
 from __future__ import annotations
@@ -24,6 +31,13 @@ from drive_sim.files import write_text
 from drive_sim.planning.driver import DriveCommand, DriverConfig
 from drive_sim.vehicle import VehicleConfig
 from envs.kinematics import KinematicsDriver, KinematicsLayout
+
+#: The share of the limit the expert gives up at full caution.
+CAUTION_SLOWDOWN = 0.25
+#: The following gap grows by this share of itself at full caution.
+CAUTION_GAP = 1.0
+#: Time constant of the caution the expert drives with; rises at once, decays over this [s].
+CAUTION_TAU_S = 3.0
 
 
 class ExpertAgent:
@@ -48,6 +62,9 @@ class ExpertAgent:
         self.control_period_s = control_period_s
         self.driver = KinematicsDriver(self.cfg, vehicle, control_period_s)
         self.last: DriveCommand | None = None
+        #: () -> the perception stack's estimate (``DrivingEnv.perceived_estimate``), or None: no caution.
+        self.estimate_source: Any = None
+        self.caution = 0.0
 
     @classmethod
     def for_env(cls, env: Any, cfg: DriverConfig | None = None) -> ExpertAgent:
@@ -64,17 +81,31 @@ class ExpertAgent:
             )
         o = config.observation
         world = config.scenario.world
-        return cls(KinematicsLayout(o.vehicles, o.waypoints, o.waypoint_spacing_m), cfg, world.control_period_s, world.vehicle)
+        agent = cls(KinematicsLayout(o.vehicles, o.waypoints, o.waypoint_spacing_m), cfg, world.control_period_s, world.vehicle)
+        if o.type == "perceived":
+            base = env.unwrapped
+            agent.estimate_source = lambda: base.perceived_estimate
+        return agent
 
     def reset(self) -> None:
         """Start of an episode."""
         self.driver.reset()
         self.last = None
+        self.caution = 0.0
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """``[steer, acceleration]`` for one ``kinematics`` observation (the expert is deterministic)."""
         k = self.layout.decode(obs)
-        cmd = self.driver.drive(k, preferred_lane=-int(k["lanes_right"]))
+        desired, gap = None, 1.0
+        if self.estimate_source is not None:
+            est = self.estimate_source()
+            now = 0.0 if est is None else float(est.caution)
+            # At once up (a sensor lost is a reason to slow now), slowly down (no speeding up on one good period).
+            self.caution = max(now, self.caution + (now - self.caution) * self.control_period_s / CAUTION_TAU_S)
+            limit = min(float(k["speed_limit"]), float(k["speed_limit_ahead"]))
+            desired = limit * (1.0 - CAUTION_SLOWDOWN * self.caution)
+            gap = 1.0 + CAUTION_GAP * self.caution
+        cmd = self.driver.drive(k, desired_speed_mps=desired, preferred_lane=-int(k["lanes_right"]), time_gap_scale=gap)
         self.last = cmd
         accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
         return np.array([cmd.steer, accel], dtype=np.float32)

@@ -130,6 +130,8 @@ class PlanRequest:
         stop_s_m: arc length of a line the car must stop before (a red or amber signal), or None.
         yield_s_m: arc length of a give-way line, or None (stopping there is offered, not forced).
         preferred_offset_m: lane centre the driver prefers (keep right, a meta action), or None.
+        time_gap_scale: the following gap is ``time_gap_s`` times this (a driver unsure of what
+            it perceives keeps longer gaps).
     """
 
     path: Centreline
@@ -148,6 +150,7 @@ class PlanRequest:
     stop_s_m: float | None = None
     yield_s_m: float | None = None
     preferred_offset_m: float | None = None
+    time_gap_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -335,7 +338,9 @@ class LatticePlanner:
             ls, lv = lead
             lv = max(lv, 0.0)
             for T in durations:
-                target = ls + lv * T - (c.other_length_m / 2 + front) - c.standstill_gap_m - c.time_gap_s * lv - req.s_m
+                target = (
+                    ls + lv * T - (c.other_length_m / 2 + front) - c.standstill_gap_m - c.time_gap_s * req.time_gap_scale * lv - req.s_m
+                )
                 extra_s.append(max(target, 0.0))
                 extra_v.append(min(lv, v_des))
                 extra_T.append(T)
