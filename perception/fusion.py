@@ -13,7 +13,7 @@ distances, matched against the map, pin the car laterally. State (``STATE``)::
     odo_slip        the wheels' slip: odometry reads v (1 + slip) (first-order Gauss-Markov)
     cam_heading_bias  the camera net's slowly varying heading error [rad] (first-order Gauss-Markov)
 
-The filter is written here in numpy rather than on filterpy: it is eight states with closed-form
+The filter is written here in numpy rather than on filterpy: it is ten states with closed-form
 Jacobians, every update needs its own gate (odometry that reads fast on ice, a lane matched to
 the wrong line) and its own bookkeeping (which fixes are new, which sensors are flagged invalid),
 which filterpy's ``ExtendedKalmanFilter`` leaves to the caller anyway, and the per-step cost
