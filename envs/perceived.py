@@ -139,18 +139,11 @@ class PerceivedObservation:
         self._hint: int | None = None
         centreline = road.centreline
 
-        # The polyline's heading is its 1 m chords', a step of up to 0.7 degree on a LaneKeep curve;
-        # the filter's heading reading is against the tangent, turned from the chord's (the tangent
-        # at its middle) by the curvature times the distance from the middle.
-        starts = centreline.s.tolist()
-        lengths = centreline._seg_len.tolist()
-        curv = centreline.curvature
-        mid_curv = (0.5 * (curv[:-1] + curv[1:])).tolist()
-
         def locate(x: float, y: float) -> tuple[float, float, float]:
-            s, d, h, i = centreline.locate(x, y, self._hint)
+            # The tangent's heading, not the 1 m chord's: the filter's heading reading is against it.
+            s, d, _, i = centreline.locate(x, y, self._hint)
             self._hint = i
-            return s, d, h + mid_curv[i] * (s - starts[i] - 0.5 * lengths[i])
+            return s, d, centreline.tangent_heading(s, i)
 
         self._locate = locate
         sc = world.cfg.sensors

@@ -354,6 +354,11 @@ class Localiser:
         self.stats.count(kind, True)
         return True
 
+    def _take_anyway(self, kind: str, y: np.ndarray, H: np.ndarray, R: np.ndarray, states: list[int]) -> bool:
+        """A gate's re-open: the listed states' covariance grows by the innovation's outer product and the measurement is taken ungated."""
+        self.P[np.ix_(states, states)] += np.outer(y, y)
+        return self._update(kind, y, H, R, math.inf)
+
     def gnss_speed(self) -> float | None:
         """The speed of the recent fixes' track (a least-squares line through ``gnss_window_s`` of them), None with too few.
 
@@ -391,9 +396,8 @@ class Localiser:
         if self._odo_refused >= c.odometry_reopen_steps:
             v_track = self.gnss_speed()
             if v_track is None or abs(odometry_mps - v_track) < abs(x[V] - v_track):
-                self.P[V, V] += float(y[0] ** 2)
                 self._odo_refused = 0
-                return self._update("odometry", y, H, R, math.inf)
+                return self._take_anyway("odometry", y, H, R, [V])
         ok = self._update("odometry", y, H, R, c.odometry_gate)
         self._odo_refused = 0 if ok else self._odo_refused + 1
         return ok
@@ -415,9 +419,8 @@ class Localiser:
         y = z - (self.x[[X, Y]] + self.x[[GX, GY]])
         R = np.eye(2) * c.gnss_noise_std_m**2
         if self._gnss_refused >= c.gnss_reopen_fixes:
-            self.P[np.ix_([X, Y], [X, Y])] += np.outer(y, y)
             self._gnss_refused = 0
-            return self._update("gnss", y, H, R, math.inf)
+            return self._take_anyway("gnss", y, H, R, [X, Y])
         ok = self._update("gnss", y, H, R, CHI2_GATE[2])
         self._gnss_refused = 0 if ok else self._gnss_refused + 1
         return ok

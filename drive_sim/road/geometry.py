@@ -60,6 +60,7 @@ class Centreline:
         self._len2_list = (seg_len * seg_len).tolist()
         self._s_list = self.s.tolist()
         self._heading_list = self.heading.tolist()
+        self._mid_curv_list: list[float] | None = None  # ``tangent_heading``'s, made on its first call
 
     def _segment(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Segment index containing each arc length, and the arc length into that segment.
@@ -129,6 +130,18 @@ class Centreline:
         s, d, h = self.project(np.array([[x_m, y_m]]))
         i = int(np.clip(np.searchsorted(self.s, s[0], side="right") - 1, 0, nseg - 1))
         return float(s[0]), float(d[0]), float(h[0]), i
+
+    def tangent_heading(self, s_m: float, seg: int) -> float:
+        """The line's tangent heading at arc length ``s_m`` on segment ``seg`` (as ``locate`` returns them).
+
+        ``locate`` and ``project`` give the segment's chord heading, a step of up to 0.7 degree per
+        1 m chord on a tight curve; the tangent turns from the chord's (the tangent at its middle)
+        by the curvature times the distance from the middle. Plain floats: a per-step call.
+        """
+        mid = self._mid_curv_list
+        if mid is None:
+            mid = self._mid_curv_list = (0.5 * (self.curvature[:-1] + self.curvature[1:])).tolist()
+        return self._heading_list[seg] + mid[seg] * (s_m - self._s_list[seg] - 0.5 * self._len_list[seg])
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frenet coordinates of world points.
