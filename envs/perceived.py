@@ -61,6 +61,9 @@ CAUTION_LATERAL_M = (0.15, 0.5)
 CAUTION_ALONG_M = (3.0, 6.0)
 #: Seconds without a GNSS fix over which that term ramps up [s].
 CAUTION_NO_FIX_S = (1.0, 5.0)
+#: A lidar or radar return counts as on the road this far inside the paved edges [m] (a vehicle's
+#: side is about 0.9 m from its lane centre, 0.85 m inside the edge; barriers and poles stand outside).
+ON_ROAD_INSET_M = 0.5
 
 
 #: Sensors the localiser cannot start or run without, and why.
@@ -181,14 +184,18 @@ class PerceivedObservation:
     def _on_road(self, pose: tuple[float, float, float]) -> Any:
         x0, y0, yaw = pose
         c, s = math.cos(yaw), math.sin(yaw)
-        road = self.world.road
+        road, network = self.world.road, self.world.network
+        # On a junction layout the ego road is one route's lane; the other lanes (the main road
+        # beside a ramp, the crossing arms, the ring) carry traffic too, so the whole paved area
+        # counts there.
+        paved = network.paved(ON_ROAD_INSET_M) if network is not None else None
 
         def mask(pts: np.ndarray) -> np.ndarray:
-            wx = x0 + c * pts[:, 0] - s * pts[:, 1]
-            wy = y0 + s * pts[:, 0] + c * pts[:, 1]
-            _, d, _ = road.centreline.project(np.stack([wx, wy], axis=1))
-            margin = 0.5
-            return (d > road.edge_right_m + margin) & (d < road.edge_left_m - margin)
+            world_xy = np.stack([x0 + c * pts[:, 0] - s * pts[:, 1], y0 + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+            if paved is not None:
+                return paved.contains(world_xy)
+            _, d, _ = road.centreline.project(world_xy)
+            return (d > road.edge_right_m + ON_ROAD_INSET_M) & (d < road.edge_left_m - ON_ROAD_INSET_M)
 
         return mask
 

@@ -60,6 +60,30 @@ def test_locate_finds_the_lane_a_car_drives_in(layout):
         assert found == i and abs(s_found - s) <= 1.0 and dist < 0.6
 
 
+@pytest.mark.parametrize("layout", JUNCTIONS)
+def test_paved_area_holds_every_lane_and_patch_and_leaves_out_the_verge_and_island(layout):
+    graph = make_network(RoadConfig(layout=layout, lanes=2))
+    area = graph.paved(0.5)
+    lanes = np.repeat(np.arange(len(graph.lanes)), 9)
+    s = np.tile(np.linspace(0.05, 0.95, 9), len(graph.lanes)) * graph.length[lanes]
+    xy, heading = graph.poses(lanes, s)
+    normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
+    # Centres and points 1.1 m across (a vehicle's side) are in on every lane; the inset is kept.
+    assert area.contains(xy).all()
+    assert area.contains(xy + 1.1 * normal).all() and area.contains(xy - 1.1 * normal).all()
+    assert graph.paved(0.0).grid.sum() > area.grid.sum()
+    # 6 m right of an entry lane (the verge beside the arm, beyond any other lane) is out.
+    outer = [i for i, ln in enumerate(graph.lanes) if not ln.internal and (ln.arm or ln.name == "ramp")]
+    pick = np.isin(lanes, outer) & (s > 20.0)
+    off = xy[pick] - 6.0 * normal[pick]
+    far = np.array([graph.distance_to_lanes(x, y) > graph.lane_width_m + 1.0 for x, y in off])
+    assert far.any() and not area.contains(off[far]).any()
+    for patch in graph.patches:
+        if patch.hole is not None:  # the roundabout's island
+            assert not area.contains(patch.hole.mean(axis=0, keepdims=True)).any()
+    assert not area.contains(np.array([[1e5, 1e5], [-1e5, 0.0]])).any()  # beyond the raster
+
+
 @pytest.mark.parametrize(("layout", "count"), [("intersection", 24), ("roundabout", 24), ("merge", 30)])
 def test_traffic_only_ten_minutes_no_collision_and_every_exit_flows(layout, count):
     traffic = _traffic(layout, count)

@@ -167,3 +167,31 @@ def test_the_radar_fault_leaves_the_tracks_to_lidar_and_camera():
         assert min(counts) >= 1  # the traffic around the car is still tracked without radar
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("env_id", ["DriveSim/Merge-v0", "DriveSim/Intersection-v0"])
+def test_returns_from_every_lane_of_a_junction_count_as_on_the_road(env_id):
+    # The ego road of a junction layout is one route's lane; vehicles on the others are traffic too.
+    env = gym.make(env_id, obs_type="perceived", action_type="continuous", cfg=NO_TRAFFIC)
+    try:
+        env.reset(seed=1)
+        obs, w = env.unwrapped._obs, env.unwrapped.world
+        e, graph = w.ego, w.network
+        mask = obs._on_road((e.x_m, e.y_m, e.yaw_rad))
+        route = set(w._ego_lanes)
+        lanes = np.arange(len(graph.lanes))
+        xy, heading = graph.poses(lanes, 0.5 * graph.length)
+        c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
+
+        def ego_frame(p):
+            return np.stack([c * (p[:, 0] - e.x_m) + s * (p[:, 1] - e.y_m), -s * (p[:, 0] - e.x_m) + c * (p[:, 1] - e.y_m)], axis=1)
+
+        others = np.array([i not in route for i in lanes.tolist()])
+        assert mask(ego_frame(xy[others])).all()
+        # 8 m right of the entry lanes' middles, beyond every lane: the verge, off the road.
+        normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
+        off = xy - 8.0 * normal
+        far = np.array([graph.distance_to_lanes(x, y) > 5.0 for x, y in off])
+        assert far.any() and not mask(ego_frame(off[far])).any()
+    finally:
+        env.close()

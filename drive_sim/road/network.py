@@ -140,6 +140,7 @@ class LaneGraph:
         self.merges = tuple(i for i in range(n) if len(preds[i]) >= 2)
         self._build_route_tables()
         self._build_flat()
+        self._paved: dict[float, PavedArea] = {}
 
     # ------------------------------------------------------------------ routes
     def _enumerate_routes(self) -> list[tuple[int, ...]]:
@@ -267,10 +268,71 @@ class LaneGraph:
         d, _ = self._tree.query((x_m, y_m))
         return float(d)
 
+    def paved(self, inset_m: float = 0.0) -> PavedArea:
+        """Where the lanes and patches lie, ``inset_m`` in from their edges (cached per inset)."""
+        key = round(float(inset_m), 3)
+        if key not in self._paved:
+            self._paved[key] = PavedArea(self, key)
+        return self._paved[key]
+
     def total_length_m(self, internal: bool = False) -> float:
         """Summed length of the lanes (without junction-internal ones unless ``internal``) [m]."""
         keep = np.ones(len(self.lanes), bool) if internal else ~self.internal
         return float(self.length[keep].sum())
+
+
+class PavedArea:
+    """A raster of a lane graph's paved area: every lane strip and patch, ``inset_m`` in from its edges.
+
+    A lidar or radar return inside it comes from something on the road (a vehicle), not from a
+    barrier, pole or the roundabout's island. The lanes of a junction overlap and cross, so no one
+    reference line gives a lateral offset to test; a raster answers for any number of points with
+    one array lookup (rasterised with OpenCV's polyline and polygon fills, which draw the strips'
+    rounded joins for us).
+
+    Args:
+        graph: the lane graph.
+        inset_m: how far inside the paved edges a point must be [m].
+        cell_m: raster resolution [m].
+    """
+
+    def __init__(self, graph: LaneGraph, inset_m: float, cell_m: float = 0.2) -> None:
+        import cv2
+
+        self.cell_m = cell_m
+        half = graph.lane_width_m / 2 - inset_m
+        pts = [graph.flat_xy]
+        pts.extend(p.xy for p in graph.patches)
+        allxy = np.concatenate(pts)
+        self.origin = allxy.min(axis=0) - graph.lane_width_m
+        size = np.ceil((allxy.max(axis=0) + graph.lane_width_m - self.origin) / cell_m).astype(int) + 1
+        self.shape = (int(size[1]), int(size[0]))  # rows (y), columns (x)
+
+        def pix(xy: np.ndarray) -> np.ndarray:
+            return np.round((xy - self.origin) / cell_m).astype(np.int32)
+
+        lanes = np.zeros(self.shape, np.uint8)
+        if half > 0:
+            thick = max(1, int(round(2 * half / cell_m)))
+            for lane in graph.lanes:
+                cv2.polylines(lanes, [pix(lane.line.xy)], False, 1, thickness=thick, lineType=cv2.LINE_8)
+        patches = np.zeros(self.shape, np.uint8)
+        for p in graph.patches:
+            cv2.fillPoly(patches, [pix(p.xy)], 1)
+            if p.hole is not None:
+                cv2.fillPoly(patches, [pix(p.hole)], 0)
+        k = int(round(inset_m / cell_m))
+        if k > 0:
+            patches = cv2.erode(patches, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+        self.grid = (lanes | patches).astype(bool)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Whether each (x, y) of ``points`` (N, 2) lies in the area."""
+        ij = np.round((np.asarray(points, dtype=np.float64) - self.origin) / self.cell_m).astype(np.int64)
+        inside = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < self.shape[1]) & (ij[:, 1] < self.shape[0])
+        out = np.zeros(len(ij), bool)
+        out[inside] = self.grid[ij[inside, 1], ij[inside, 0]]
+        return out
 
 
 # ---------------------------------------------------------------------- geometry helpers
