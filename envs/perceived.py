@@ -199,6 +199,20 @@ class PerceivedObservation:
 
         return mask
 
+    def _lane_heading(self, pose: tuple[float, float, float]) -> Any:
+        """On a junction layout: ego-frame points -> the nearest lane's direction in the ego frame (None elsewhere)."""
+        network = self.world.network
+        if network is None:
+            return None
+        x0, y0, yaw = pose
+        c, s = math.cos(yaw), math.sin(yaw)
+
+        def heading(pts: np.ndarray) -> np.ndarray:
+            world_xy = np.stack([x0 + c * pts[:, 0] - s * pts[:, 1], y0 + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+            return network.heading_near(world_xy) - yaw
+
+        return heading
+
     def _camera(self) -> dict[str, float]:
         frame = self.world.capture_camera()
         if not frame.valid:
@@ -246,7 +260,11 @@ class PerceivedObservation:
         radar_out = w.radar is not None and not valid.get("radar", True)
         self._sensors_down = float(not lid.valid or radar_out or not cam)
         if lid.valid:
-            dets.append(lidar_detections(lid.ranges_m, lid.angles_rad, w.lidar.cfg.range_m, on_road, road_heading, self.tracker.cfg))
+            dets.append(
+                lidar_detections(
+                    lid.ranges_m, lid.angles_rad, w.lidar.cfg.range_m, on_road, road_heading, self.tracker.cfg, self._lane_heading(pose)
+                )
+            )
         if r.radar_ranges_m is not None and valid.get("radar", True) and w.radar is not None:
             rc = w.cfg.sensors.radar
             dets.append(
@@ -316,6 +334,16 @@ class PerceivedObservation:
         # Vehicles: the confirmed tracks, nearest first, within range.
         rows = [t for t in tracks if math.hypot(t.x[0], t.x[1]) < self.cfg.vehicle_range_m][: lay.vehicles]
         if rows:
+            # A vehicle's heading is its velocity's; a slow one's is unknown from the track: the
+            # road's (the ego heading on one road, the lane it stands in on a junction, where a
+            # car waiting on a crossing arm stands across the ego's way).
+            speed = np.array([math.hypot(t.x[2], t.x[3]) for t in rows])
+            heading = np.array([math.atan2(t.x[3], t.x[2]) for t in rows])
+            lane_heading = self._lane_heading((ex, ey, eyaw))
+            slow = speed <= 1.0
+            heading[slow] = 0.0
+            if lane_heading is not None and slow.any():
+                heading[slow] = lane_heading(np.array([t.x[:2] for t in rows]))[slow]
             table = np.array(
                 [
                     [
@@ -324,10 +352,10 @@ class PerceivedObservation:
                         t.x[1] / POSITION_SCALE_M,
                         t.x[2] / SPEED_SCALE_MPS,
                         t.x[3] / SPEED_SCALE_MPS,
-                        math.cos(math.atan2(t.x[3], t.x[2])) if math.hypot(t.x[2], t.x[3]) > 1.0 else 1.0,
-                        math.sin(math.atan2(t.x[3], t.x[2])) if math.hypot(t.x[2], t.x[3]) > 1.0 else 0.0,
+                        math.cos(h),
+                        math.sin(h),
                     ]
-                    for t in rows
+                    for t, h in zip(rows, heading.tolist(), strict=True)
                 ]
             )
             out[: len(rows) * len(VEHICLE_FEATURES)] = table.ravel()

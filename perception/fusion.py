@@ -597,6 +597,7 @@ def lidar_detections(
     on_road: Callable[[np.ndarray], np.ndarray],
     road_heading_rad: float,
     cfg: TrackerConfig,
+    heading_at: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Detections:
     """Vehicle boxes from one lidar sweep: the returns on the road, clustered by neighbouring beams.
 
@@ -609,6 +610,11 @@ def lidar_detections(
         road_heading_rad: the road's direction in the ego frame (about 0 when the car follows its
             lane), to push a cluster's visible face back to the box centre.
         cfg: the tracker's settings.
+        heading_at: (K, 2) ego-frame points -> the direction of the lane there, in the ego frame;
+            on a junction the vehicles follow many lanes (a crossing arm, the ring), so each cluster
+            takes its own lane's axis, and a cluster longer than one vehicle on it (a queue seen
+            from the side, the cars closer than ``cluster_gap_m``) is cut into vehicles. None:
+            every cluster takes ``road_heading_rad`` (one road).
     """
     hit = ranges_m < max_range_m - 1e-3
     r, a = ranges_m[hit].astype(np.float64), angles_rad[hit].astype(np.float64)
@@ -628,23 +634,65 @@ def lidar_detections(
     # that look at the ego car, so along each axis the centre is half a box beyond the nearest face,
     # unless the car is level with the ego car on that axis (then both faces are hidden or seen and
     # the mean is the centre).
-    cr, sr = math.cos(road_heading_rad), math.sin(road_heading_rad)
-    rot = np.array([[cr, -sr], [sr, cr]])  # road axes -> ego axes
-    local = pts @ rot  # ego axes -> road axes
     half = (0.5 * cfg.vehicle_length_m, 0.5 * cfg.vehicle_width_m)
-    centres = []
-    for k in np.unique(label):
-        q = local[label == k]
+    labels = np.unique(label)
+    if heading_at is None:
+        headings = np.full(len(labels), road_heading_rad)
+    else:
+        headings = heading_at(np.array([pts[label == k].mean(axis=0) for k in labels]))
+
+    def fit(q: np.ndarray) -> np.ndarray:
         centre = q.mean(axis=0)
         for ax in (0, 1):
             m = centre[ax]
             if abs(m) > half[ax] + 0.5:
                 near = q[:, ax].min() if m > 0 else q[:, ax].max()
                 centre[ax] = near + math.copysign(half[ax], m)
-        centres.append(rot @ centre)
+        return centre
+
+    # Neighbouring clusters whose boxes would overlap are one vehicle whose returns were spread
+    # wider than the cluster gap (a long side at range, between sparse beams): joined, then fitted.
+    groups: list[tuple[np.ndarray, float]] = []
+    for k, h in zip(labels.tolist(), headings.tolist(), strict=True):
+        q = pts[label == k]
+        if groups:
+            prev, ph = groups[-1]
+            cr, sr = math.cos(ph), math.sin(ph)
+            rot = np.array([[cr, -sr], [sr, cr]])
+            gap = np.abs(fit(q @ rot) - fit(prev @ rot))
+            if gap[0] < cfg.vehicle_length_m - 0.5 and gap[1] < cfg.vehicle_width_m:
+                groups[-1] = (np.concatenate([prev, q]), ph)
+                continue
+        groups.append((q, h))
+    centres = []
+    for q_ego, h in groups:
+        cr, sr = math.cos(h), math.sin(h)
+        rot = np.array([[cr, -sr], [sr, cr]])  # road axes -> ego axes
+        q = q_ego @ rot  # ego axes -> road axes
+        parts = [q]
+        if heading_at is not None:
+            parts = _split_queue(q, cfg.vehicle_length_m)
+        centres.extend(rot @ fit(part) for part in parts)
     xy = np.array(centres)
     cov = np.repeat((np.eye(2) * cfg.lidar_std_m**2)[None], len(xy), axis=0)
     return Detections("lidar", xy, cov)
+
+
+#: The space a queued vehicle takes along its lane beyond its own length (a standstill gap) [m].
+QUEUE_GAP_M = 2.0
+
+
+def _split_queue(q: np.ndarray, length_m: float) -> list[np.ndarray]:
+    """A cluster (road axes) longer along the lane than one vehicle, cut at its widest gaps into vehicles."""
+    order = np.argsort(q[:, 0])
+    q = q[order]
+    extent = float(q[-1, 0] - q[0, 0])
+    n = int(round((extent + QUEUE_GAP_M) / (length_m + QUEUE_GAP_M)))
+    if n < 2 or len(q) < n:
+        return [q]
+    gaps = np.diff(q[:, 0])
+    cuts = np.sort(np.argsort(gaps)[-(n - 1) :]) + 1
+    return [part for part in np.split(q, cuts) if len(part)]
 
 
 def radar_detections(

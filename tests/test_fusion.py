@@ -215,13 +215,18 @@ def test_a_filter_without_a_fix_cannot_start():
 
 
 # ---------------------------------------------------------------------- tracking
-def _box_sweep(boxes: list[tuple[float, float]], beams: int = 360, max_range: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
-    """A noise-free 2-D sweep from the origin against axis-aligned 4.5 x 1.8 m boxes centred at ``boxes``."""
+def _box_sweep(boxes: list[tuple[float, ...]], beams: int = 360, max_range: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """A noise-free 2-D sweep from the origin against 4.5 x 1.8 m boxes: (x, y) centres, or (x, y, yaw)."""
     angles = np.arange(beams) * 2 * math.pi / beams
     ranges = np.full(beams, max_range)
-    for cx, cy in boxes:
-        lo, hi = np.array([cx - 2.25, cy - 0.9]), np.array([cx + 2.25, cy + 0.9])
-        d = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    for box in boxes:
+        cx, cy = box[:2]
+        yaw = box[2] if len(box) > 2 else 0.0
+        c, s = math.cos(yaw), math.sin(yaw)
+        # The rays in the box's own axes, from the origin at -centre.
+        o = np.array([-(c * cx + s * cy), s * cx - c * cy])
+        d = np.stack([c * np.cos(angles) + s * np.sin(angles), -s * np.cos(angles) + c * np.sin(angles)], axis=1)
+        lo, hi = np.array([-2.25, -0.9]) - o, np.array([2.25, 0.9]) - o
         with np.errstate(divide="ignore", invalid="ignore"):
             t1, t2 = lo / d, hi / d
         tmin = np.nanmax(np.minimum(t1, t2), axis=1)
@@ -240,6 +245,24 @@ def test_lidar_returns_become_one_box_per_vehicle_and_the_verge_is_dropped():
     centres = det.xy[np.argsort(det.xy[:, 0])]
     assert np.allclose(centres[0], [-8.0, 3.5], atol=1.0), centres
     assert np.allclose(centres[1], [12.0, 0.0], atol=1.0), centres
+
+
+def test_a_queue_on_a_crossing_arm_becomes_one_box_per_car_in_its_lanes_axes():
+    """Two cars waiting nose to tail on an arm across the ego's way (2 m apart: one cluster of returns)."""
+    from perception.fusion import TrackerConfig, lidar_detections
+
+    cars = [(15.0, 6.0, math.pi / 2), (15.0, 12.5, math.pi / 2)]
+    on_road = lambda p: np.ones(len(p), bool)  # noqa: E731
+    for beams in (64, 360):  # the scenarios' lidar (returns about 1.5 m apart there) and a dense one
+        ranges, angles = _box_sweep(cars, beams=beams)
+        det = lidar_detections(ranges, angles, 50.0, on_road, 0.0, TrackerConfig(), lambda p: np.full(len(p), math.pi / 2))
+        assert len(det) == 2, beams
+        centres = det.xy[np.argsort(det.xy[:, 1])]
+        assert np.allclose(centres, np.array(cars)[:, :2], atol=0.8), (beams, centres)
+        # In the ego road's axes the boxes are pushed back the wrong way: a metre or more off.
+        flat = lidar_detections(ranges, angles, 50.0, on_road, 0.0, TrackerConfig()).xy
+        worst = max(np.hypot(*(flat - np.array(c[:2])).T).min() for c in cars)
+        assert worst > 1.0, (beams, flat)
 
 
 def test_tracks_keep_their_ids_when_two_cars_cross():

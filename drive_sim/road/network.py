@@ -263,6 +263,11 @@ class LaneGraph:
                 best = (lane, float(self.point_s[i]), d)
         return best
 
+    def heading_near(self, points: np.ndarray) -> np.ndarray:
+        """The heading [rad] of the lane point nearest each (x, y) of ``points`` (N, 2) (any lane, either way)."""
+        _, idx = self._tree.query(np.asarray(points, dtype=np.float64).reshape(-1, 2))
+        return self.flat_heading[idx]
+
     def distance_to_lanes(self, x_m: float, y_m: float) -> float:
         """Distance from (x, y) to the nearest lane-centre point [m] (points are about 1 m apart)."""
         d, _ = self._tree.query((x_m, y_m))
