@@ -161,7 +161,7 @@ class PerceivedObservation:
                 gyro_bias_std_rps=sc.imu.gyro_bias_std_rps,
                 odometry_noise_std_mps=sc.odometry.noise_std_mps,
             ),
-            LaneMap(locate, tuple(self._fwd), road.edge_left_m, road.edge_right_m),
+            LaneMap(locate, tuple(self._fwd), road.edge_left_m, road.edge_right_m, sharp_turns=world.network is not None),
         )
         self.tracker = Tracker(TrackerConfig())
         self._ahead = self.layout.offsets_m()

@@ -38,6 +38,11 @@ N_STATE = len(STATE)
 
 #: Step along the road over which the map's curvature is taken [m].
 CURVE_STEP_M = 2.0
+#: Curvature above which the heading reading's along-road term is left out [1/m]: tighter than any
+#: open road may curve (``RoadConfig.min_radius_m`` >= 20 m), so only junction turns.
+TIGHT_CURVATURE = 1.0 / 18.0
+#: A change of the map's bend over the along-road doubt that makes a lane reading ambiguous [rad].
+TURN_CHANGE_RAD = math.radians(5.0)
 #: Chi-square gates (99.9 %) by measurement dimension.
 CHI2_GATE = {1: 10.83, 2: 13.82, 3: 16.27}
 
@@ -79,12 +84,16 @@ class LaneMap:
             from the nearest of them).
         edge_left_m, edge_right_m: lateral offsets of the carriageway's edges (the camera's edge
             distances are from them).
+        sharp_turns: the road joins straights to tight turns (a junction's route): the camera
+            readings are matched only where the map bends alike over the estimate's along-road
+            doubt (``Localiser.update_camera``).
     """
 
     locate: Callable[[float, float], tuple[float, float, float]]
     lane_centres_m: tuple[float, ...]
     edge_left_m: float
     edge_right_m: float
+    sharp_turns: bool = False
 
 
 @dataclass(frozen=True)
@@ -437,6 +446,9 @@ class Localiser:
         assert self.map is not None
         c, m = self.cfg, self.map
         _, d, ref = m.locate(float(self.x[X]), float(self.x[Y]))
+        if m.sharp_turns and self._turn_ahead_or_behind(ref):
+            self.stats.count("camera_ambiguous", False)
+            return
         normal = np.array([-math.sin(ref), math.cos(ref)])
         Hd = np.zeros(N_STATE)
         Hd[X], Hd[Y] = normal
@@ -462,9 +474,34 @@ class Localiser:
             kappa = wrap(ahead - ref) / CURVE_STEP_M
             H = np.zeros((1, N_STATE))
             H[0, YAW] = H[0, CAMB] = 1.0
-            H[0, X], H[0, Y] = -kappa * t
+            R = c.camera_heading_std_rad**2
+            if abs(kappa) <= TIGHT_CURVATURE:
+                H[0, X], H[0, Y] = -kappa * t
+            else:
+                # A junction's turn (radius 5-15 m): over the along-road doubt the map's heading turns
+                # by tenths of a radian, far past the linear term's reach (through a left turn it took
+                # the along-road std from 1.6 m to 0.1 m with the error still 1.2 m). There the
+                # along-road doubt only widens the reading's noise, and the reading keeps the yaw.
+                R += kappa * kappa * float(t @ self.P[:2, :2] @ t)
             y = np.array([wrap(math.radians(cam["heading_error_deg"]) - wrap(self.x[YAW] - ref) - self.x[CAMB])])
-            self._update("camera_heading", y, H, np.array([[c.camera_heading_std_rad**2]]), c.camera_gate)
+            self._update("camera_heading", y, H, np.array([[R]]), c.camera_gate)
+
+    def _turn_ahead_or_behind(self, ref: float) -> bool:
+        """Whether the map bends differently within two along-road stds behind and ahead of the estimate.
+
+        A reading of the lane (offset, edges, heading) is matched against the map where the estimate
+        is; where a straight meets a junction's turn (radius 5-15 m) inside the along-road doubt, the
+        car may be on either, and the match's linearisation fails: a car waiting at a stop line with
+        1.7 m of along-road doubt had its estimate slide 4 m into the turn while the along-road std
+        fell to 0.1 m. Such readings are skipped until the car is past the change or surer of its place.
+        """
+        assert self.map is not None
+        t = np.array([math.cos(ref), math.sin(ref)])
+        reach = 2.0 * math.sqrt(max(float(t @ self.P[:2, :2] @ t), 0.0)) + CURVE_STEP_M
+        x, y = float(self.x[X]), float(self.x[Y])
+        behind = self.map.locate(x - reach * t[0], y - reach * t[1])[2]
+        ahead = self.map.locate(x + reach * t[0], y + reach * t[1])[2]
+        return abs(wrap(ahead - ref) - wrap(ref - behind)) > TURN_CHANGE_RAD
 
     # ------------------------------------------------------------------ read-out
     @property

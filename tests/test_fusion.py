@@ -303,3 +303,33 @@ def test_a_track_coasts_through_a_short_gap_and_is_deleted_after_a_long_one():
         if 5 <= k < 40:
             assert [t.id for t in tracks] == [1], k
     assert tracker.confirmed() == []
+
+
+def test_lane_readings_are_skipped_where_a_junction_turn_lies_inside_the_along_road_doubt():
+    """A straight road north into a left turn of 10 m radius at y = 0 (a junction's route)."""
+    from drive_sim.road.geometry import Centreline
+    from perception.fusion import LaneMap, Localiser
+
+    a = np.linspace(0.0, math.pi / 2, 30)
+    xy = np.concatenate([np.stack([np.zeros(50), np.linspace(-100.0, -2.0, 50)], 1), np.stack([-10 + 10 * np.cos(a), 10 * np.sin(a)], 1)])
+    xy = np.concatenate([xy, np.stack([np.linspace(-12.0, -100.0, 45), np.full(45, 10.0)], 1)])
+    line = Centreline(xy)
+
+    def locate(x, y):
+        s, d, _, i = line.locate(x, y)
+        return s, d, line.tangent_heading(s, i)
+
+    reading = {"lane_offset_m": 0.0, "heading_error_deg": 0.0, "edge_left_m": 1.75, "edge_right_m": 1.75}
+    for sharp, taken in ((True, False), (False, True)):
+        loc = Localiser(lane_map=LaneMap(locate, (0.0,), 1.75, -1.75, sharp_turns=sharp))
+        loc.reset(np.array([0.0, -1.0]), 5.0, math.pi / 2)  # 1 m before the turn, metres of along-road doubt
+        along = math.sqrt(loc.P[1, 1])
+        loc.update_camera(reading)
+        assert (loc.stats.accepted.get("camera_lane", 0) > 0) is taken
+        if not taken:
+            assert math.sqrt(loc.P[1, 1]) > 0.9 * along  # the doubt along the road is kept
+    # 40 m back on the straight the same reading is taken.
+    loc = Localiser(lane_map=LaneMap(locate, (0.0,), 1.75, -1.75, sharp_turns=True))
+    loc.reset(np.array([0.0, -40.0]), 5.0, math.pi / 2)
+    loc.update_camera(reading)
+    assert loc.stats.accepted.get("camera_lane", 0) == 1
