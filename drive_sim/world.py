@@ -438,6 +438,11 @@ class World:
                 out.append((acc, group, gives_way))
         return out
 
+    @property
+    def route_lines_s(self) -> tuple[float, ...]:
+        """Arc lengths on the ego road of the route's stop and give-way lines (the map's, no state); () on open roads."""
+        return tuple(line_s for line_s, _, _ in self._lines)
+
     def stop_line_ahead(self) -> tuple[str, float]:
         """The next stop or give-way line on the ego car's route and its distance along the road.
 

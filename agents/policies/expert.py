@@ -10,7 +10,8 @@ signals and gives way at give-way lines when the gap is too small. Its action is
 On the ``perceived`` observation it also reads how unsure the perception stack is
 (``Estimate.caution``: the position's spread, lane readings the filter refused, a sensor out, GNSS
 lost) and drives more carefully with it: up to ``CAUTION_SLOWDOWN`` below the limit and up to
-``1 + CAUTION_GAP`` times the planner's following gap, smoothed over ``CAUTION_TAU_S``. (The
+``1 + CAUTION_GAP`` times the planner's following gap, smoothed over ``CAUTION_TAU_S``. It stops
+``STOP_SIGHT_M`` farther back from a red light, where its camera still sees the signal head. (The
 lattice's car-following candidates rarely win against velocity keeping, so in practice the lower
 speed is what the caution changes; docs/fusion.md.)
 """
@@ -38,6 +39,10 @@ CAUTION_SLOWDOWN = 0.25
 CAUTION_GAP = 1.0
 #: Time constant of the caution the expert drives with; rises at once, decays over this [s].
 CAUTION_TAU_S = 3.0
+#: On ``perceived`` the expert stops this much farther back from a red or amber light than on the
+#: truth [m], so that its camera keeps the signal head in view (``SignalConfig.sight_min_m``): at
+#: the truth's stopping place, 2.7 m from the line, the net reads the light right a third of the time.
+STOP_SIGHT_M = 4.5
 
 
 class ExpertAgent:
@@ -105,6 +110,10 @@ class ExpertAgent:
             limit = min(float(k["speed_limit"]), float(k["speed_limit_ahead"]))
             desired = limit * (1.0 - CAUTION_SLOWDOWN * self.caution)
             gap = 1.0 + CAUTION_GAP * self.caution
+            line = float(k["stop_distance"])
+            if k["stop_required"] > 0.5 and math.isfinite(line):
+                # Stop where the light stays in view; already closer: stop as soon as it can.
+                k["stop_distance"] = max(line - STOP_SIGHT_M, min(line, 0.3))
         cmd = self.driver.drive(k, desired_speed_mps=desired, preferred_lane=-int(k["lanes_right"]), time_gap_scale=gap)
         self.last = cmd
         accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
