@@ -44,6 +44,8 @@ def run_episode(
     from envs.recording import RecordEpisodes
 
     rec = env if isinstance(env, RecordEpisodes) else RecordEpisodes(env, None)
+    if hasattr(agent, "attach"):
+        agent.attach(env)  # an agent that reads more of its env than the observation (the expert's caution)
     obs, info = rec.reset(seed=int(seed))
     agent.reset()
     if hasattr(agent, "reseed"):

@@ -41,6 +41,8 @@ COLUMNS = (
     ("id_switches", "id switches", "{:d}"),
     ("route_completion", "route completion", "{:.2f}"),
     ("collisions", "collisions", "{:d}"),
+    ("driving_score", "driving score", "{:.3f}"),
+    ("red_lights_run", "red lights run per episode", "{:.2f}"),
 )
 
 
