@@ -80,6 +80,22 @@ def test_spec_at_perceived_puts_a_kinematics_agent_on_perceived():
     check_agent("expert@perceived")
     _, plain = resolve_agent("expert", "highway")
     assert plain.obs_type == "kinematics"
+    # The bench builds the expert on a kinematics probe of the scenario; driven on perceived, it reads
+    # the stack's estimate (its caution) of the env it drives, and on the truth none.
+    from agents.evaluation.episodes import run_episode
+
+    env = target.make()
+    try:
+        run_episode(env, agent, seed=0, max_steps=2)
+        assert agent.estimate_source is not None and agent.estimate_source() is env.unwrapped.perceived_estimate
+    finally:
+        env.close()
+    truth = plain.make()
+    try:
+        run_episode(truth, agent, seed=0, max_steps=2)
+        assert agent.estimate_source is None
+    finally:
+        truth.close()
 
 
 def test_a_disabled_sensor_the_filter_needs_is_named():
