@@ -94,11 +94,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for i, r in enumerate(rows):
         extra = r["perceived"]["collisions"] - r["truth"]["collisions"]
         if extra:
-            ax.text(x[i] + 0.2, r["perceived"]["driving_score"] + 0.01, f"+{extra:.0f}", ha="center", fontsize=7, color="C3")
+            ax.text(x[i] + 0.2, r["perceived"]["driving_score"] + 0.01, f"{extra:+.0f}", ha="center", fontsize=7, color="C3")
     ax.set_xticks(x, names, rotation=20, fontsize=8)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("driving score")
-    ax.set_title("driving score, truth vs perceived (red: extra collisions)", fontsize=9)
+    ax.set_title("driving score, truth vs perceived (red: collisions against the truth)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
