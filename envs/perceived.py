@@ -179,6 +179,7 @@ class PerceivedObservation:
                 stop_lines_s=world.route_lines_s,
             ),
         )
+        self._lines = world.route_lines_s
         self.tracker = Tracker(TrackerConfig())
         self.signal = SignalTracker()
         self._ahead = self.layout.offsets_m()
@@ -198,6 +199,7 @@ class PerceivedObservation:
         self._sensors_down = 0.0
         self._no_fix_s = 0.0
         self._since_line_m = math.inf
+        self._light_read = "none"
 
     # ------------------------------------------------------------------ the stack
     def _on_road(self, pose: tuple[float, float, float]) -> Any:
@@ -254,6 +256,7 @@ class PerceivedObservation:
         lane = {k: cam[k] for k in ("lane_offset_m", "heading_error_deg", "edge_left_m", "edge_right_m") if k in cam}
         self._gnss = None if gnss is None else np.array(gnss, np.float64)
         self._no_fix_s = 0.0 if gnss is not None else self._no_fix_s + dt
+        self._light_read = LIGHT_STATES[int(cam["light_state"])] if cam else "none"
         if not self._started:
             if gnss is None:  # no fix yet (a dropout at the start): the filter waits
                 return cam, [], 0.0, (0.0, 0.0, 0.0)
@@ -270,12 +273,10 @@ class PerceivedObservation:
             self._lane_rate += (float(ok) - self._lane_rate) * dt / LANE_RATE_TAU_S
             self._since_line_m += max(float(loc.x[3]), 0.0) * dt
             sight = self.signal.cfg
-            read = LIGHT_STATES[int(cam["light_state"])] if cam else "none"
             line_m = cam.get("stop_distance_m", math.inf)
             if (
-                loc.map is not None
-                and loc.map.stop_lines_s
-                and read != "none"
+                self._lines
+                and self._light_read != "none"
                 and sight.sight_min_m <= line_m <= sight.sight_max_m
                 and self._since_line_m >= STOP_LINE_SPACING_M
             ):
@@ -404,8 +405,7 @@ class PerceivedObservation:
         heading_error = (eyaw - ref + math.pi) % (2 * math.pi) - math.pi
         # The next line and its light: the camera's readings where it sees them, held and dead-reckoned
         # at the line itself, where the net cannot see the heads (SignalTracker).
-        read = LIGHT_STATES[int(cam["light_state"])] if cam else "none"
-        light, stop_m = self.signal.step(w.cfg.control_period_s, ev, read, cam.get("stop_distance_m", math.inf) if cam else math.inf)
+        light, stop_m = self.signal.step(w.cfg.control_period_s, ev, self._light_read, cam.get("stop_distance_m", math.inf))
         if not math.isfinite(stop_m):
             stop_m = STOP_SCALE_M
         done = (s_m - w.start_s_m) / self.scenario.route_length_m
