@@ -272,12 +272,11 @@ class PerceivedObservation:
             ok = loc.stats.accepted.get("camera_lane", 0) > took
             self._lane_rate += (float(ok) - self._lane_rate) * dt / LANE_RATE_TAU_S
             self._since_line_m += max(float(loc.x[3]), 0.0) * dt
-            sight = self.signal.cfg
             line_m = cam.get("stop_distance_m", math.inf)
             if (
                 self._lines
                 and self._light_read != "none"
-                and sight.sight_min_m <= line_m <= sight.sight_max_m
+                and self.signal.cfg.in_sight(line_m)
                 and self._since_line_m >= STOP_LINE_SPACING_M
             ):
                 loc.update_stop_line(line_m, STOP_LINE_STD_M)

@@ -532,8 +532,7 @@ class Localiser:
             # Jacobian has an along-road term, and a curve's heading reading tells where along it
             # the car is.
             t = np.array([math.cos(ref), math.sin(ref)])
-            ahead = m.locate(float(self.x[X] + CURVE_STEP_M * t[0]), float(self.x[Y] + CURVE_STEP_M * t[1]))[2]
-            kappa = wrap(ahead - ref) / CURVE_STEP_M
+            kappa = self._curvature(ref)
             H = np.zeros((1, N_STATE))
             H[0, YAW] = H[0, CAMB] = 1.0
             R = c.camera_heading_std_rad**2
@@ -567,13 +566,16 @@ class Localiser:
         y = np.array([distance_m - (line - s)])
         return self._update("camera_stop_line", y, H, np.array([[std_m * std_m]]), self.cfg.camera_gate)
 
+    def _curvature(self, ref: float) -> float:
+        """The map's curvature at the estimate, over ``CURVE_STEP_M`` ahead of it along ``ref`` [1/m]."""
+        assert self.map is not None
+        x, y = float(self.x[X]), float(self.x[Y])
+        ahead = self.map.locate(x + CURVE_STEP_M * math.cos(ref), y + CURVE_STEP_M * math.sin(ref))[2]
+        return wrap(ahead - ref) / CURVE_STEP_M
+
     def _in_tight_turn(self, ref: float) -> bool:
         """Whether the map bends tighter than ``TIGHT_CURVATURE`` at the estimate (a junction's turn)."""
-        assert self.map is not None
-        t = np.array([math.cos(ref), math.sin(ref)])
-        x, y = float(self.x[X]), float(self.x[Y])
-        ahead = self.map.locate(x + CURVE_STEP_M * t[0], y + CURVE_STEP_M * t[1])[2]
-        return abs(wrap(ahead - ref)) / CURVE_STEP_M > TIGHT_CURVATURE
+        return abs(self._curvature(ref)) > TIGHT_CURVATURE
 
     def _turn_ahead_or_behind(self, ref: float) -> bool:
         """Whether the map bends differently within two along-road stds behind and ahead of the estimate.
@@ -1055,6 +1057,10 @@ class SignalConfig:
     passed_m: float = -1.0
     spacing_m: float = 1.0
 
+    def in_sight(self, distance_m: float) -> bool:
+        """Whether a line this far ahead is where the net reads it (``sight_min_m`` to ``sight_max_m``)."""
+        return self.sight_min_m <= distance_m <= self.sight_max_m
+
 
 class SignalTracker:
     """The next stop or give-way line and its light, from the camera net's readings and the odometry.
@@ -1107,7 +1113,7 @@ class SignalTracker:
         known = math.isfinite(self.distance_m)
         # In sight: judged by where the tracked line is, or by the reading where none is tracked yet.
         here = self.distance_m if known else distance_m
-        if not (c.sight_min_m <= here <= c.sight_max_m):
+        if not c.in_sight(here):
             return self.state, self.distance_m
         if not seen:
             if known:
@@ -1117,7 +1123,7 @@ class SignalTracker:
             return self.state, self.distance_m
         self._unseen_s = 0.0
         r = c.reading_std_m**2
-        usable = c.sight_min_m <= distance_m <= c.sight_max_m
+        usable = c.in_sight(distance_m)
         if known and usable and self._since_m >= c.spacing_m:
             # The distance, once per spacing_m of travel (a waiting car sees one view).
             self._since_m = 0.0

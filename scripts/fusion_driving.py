@@ -23,21 +23,20 @@ TARGETS = ("DriveSim/Highway-v0", "DriveSim/LaneKeep-v0", "DriveSim/Merge-v0", "
 
 
 def cells(bench: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """(agent, env id) -> driving score, success, collisions, episodes, from a bench folder's rows."""
-    from agents.evaluation.bench import by_cell, read_rows
+    """(agent, env id) -> driving score, success, collisions, episodes, from a bench folder's rows (the bench's ``summarise``)."""
+    from agents.evaluation.bench import read_rows
+    from agents.evaluation.bench_report import summarise
 
-    out = {}
-    for (agent, env_id), rows in by_cell(read_rows(bench / "episodes.csv")).items():
-        ok = [r for r in rows if r.get("status") == "ok"]
-        if not ok:
-            continue
-        out[(agent, env_id)] = {
-            "driving_score": sum(float(r["driving_score"]) for r in ok) / len(ok),
-            "success": sum(r["success"] == "True" for r in ok) / len(ok),
-            "collisions": float(sum(r["collided"] == "True" for r in ok)),
-            "episodes": float(len(ok)),
+    return {
+        (c["agent"], c["env_id"]): {
+            "driving_score": c["driving_score"],
+            "success": c["success_rate"],
+            "collisions": round(c["collided_rate"] * c["episodes"]),
+            "episodes": float(c["episodes"]),
         }
-    return out
+        for c in summarise(read_rows(bench / "episodes.csv"))
+        if c["status"] == "ok"
+    }
 
 
 def compare(bench: Path, fusion: Path | None) -> list[dict[str, Any]]:

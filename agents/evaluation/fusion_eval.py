@@ -214,10 +214,14 @@ def summarise(episodes: Sequence[FusionEpisode]) -> dict[str, Any]:
         out[prefix + "objects"] = int(n)
     out["route_completion"] = float(np.mean([e.summary.get("route_completion", math.nan) for e in episodes]))
     out["collisions"] = int(sum(bool(e.summary.get("collided", False)) for e in episodes))
-    # The same episodes as ``drive-sim bench --agents expert@perceived`` (run_episode, the same seeds).
-    out["driving_score"] = float(np.mean([e.summary.get("driving_score", math.nan) for e in episodes]))
-    out["success"] = float(np.mean([bool(e.summary.get("success", False)) for e in episodes]))
-    out["red_lights_run"] = float(np.mean([e.summary.get("red_lights_run", 0) for e in episodes]))
+    # The same episodes as ``drive-sim bench --agents expert@perceived`` (run_episode, the same seeds),
+    # aggregated by the bench's own ``aggregate``.
+    from agents.evaluation.metrics import aggregate
+
+    agg = aggregate([e.summary for e in episodes])
+    out["driving_score"] = agg.get("driving_score", math.nan)
+    out["success"] = agg.get("success_rate", math.nan)
+    out["red_lights_run"] = agg.get("red_lights_run", math.nan)
     return out
 
 
