@@ -443,6 +443,11 @@ class World:
         """Arc lengths on the ego road of the route's stop and give-way lines (the map's, no state); () on open roads."""
         return tuple(line_s for line_s, _, _ in self._lines)
 
+    @property
+    def route_give_way_s(self) -> tuple[float, ...]:
+        """Arc lengths on the ego road of the route's give-way lines (those without a signal); () on open roads."""
+        return tuple(line_s for line_s, group, gives_way in self._lines if group < 0 and gives_way)
+
     def stop_line_ahead(self) -> tuple[str, float]:
         """The next stop or give-way line on the ego car's route and its distance along the road.
 

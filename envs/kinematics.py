@@ -215,6 +215,7 @@ def plan_request(
     lanes: tuple[int, ...] | None = None,
     preferred_lane: int | None = None,
     time_gap_scale: float = 1.0,
+    lead_brake_mps2: float | None = None,
 ) -> tuple[PlanRequest, EgoPose]:
     """A planner request in the ego frame from a decoded ``kinematics`` observation.
 
@@ -227,6 +228,7 @@ def plan_request(
             to the left, -1 to the right); by default every lane the road has.
         preferred_lane: relative lane the driver prefers, or None.
         time_gap_scale: scales the planner's following gap (``PlanRequest.time_gap_scale``).
+        lead_brake_mps2: how hard the leader may brake (``PlanRequest.lead_brake_mps2``).
 
     Returns:
         (request, the ego pose in its own frame).
@@ -262,6 +264,7 @@ def plan_request(
         yield_s_m=float(s[0]) + stop_d if k["stop_yield"] > 0.5 and math.isfinite(stop_d) else None,
         preferred_offset_m=None if preferred_lane is None else preferred_lane * width,
         time_gap_scale=time_gap_scale,
+        lead_brake_mps2=lead_brake_mps2,
     )
     return req, EgoPose(0.0, 0.0, 0.0, speed, float(k["yaw_rate"]))
 
@@ -291,6 +294,7 @@ class KinematicsDriver:
         lanes: tuple[int, ...] | None = None,
         preferred_lane: int | None = None,
         time_gap_scale: float = 1.0,
+        lead_brake_mps2: float | None = None,
     ) -> DriveCommand:
         """Plan and control one period from a decoded observation (arguments as ``plan_request``)."""
         speed = float(k["speed"])
@@ -298,7 +302,14 @@ class KinematicsDriver:
         self._prev_speed = speed
         limits = self.driver.accel_limits(speed, float(k["friction"]))
         req, pose = plan_request(
-            k, limits, accel, desired_speed_mps=desired_speed_mps, lanes=lanes, preferred_lane=preferred_lane, time_gap_scale=time_gap_scale
+            k,
+            limits,
+            accel,
+            desired_speed_mps=desired_speed_mps,
+            lanes=lanes,
+            preferred_lane=preferred_lane,
+            time_gap_scale=time_gap_scale,
+            lead_brake_mps2=lead_brake_mps2,
         )
         return self.driver.drive(req, pose, self.control_period_s)
 

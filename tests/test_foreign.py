@@ -83,6 +83,7 @@ def test_a_plain_sb3_zip_needs_the_opt_in_then_matches_evaluate_policy(plain_sb3
     assert {r["agent"] for r in rows} == {"ppo.zip", "zoo:ppo-highway-lidar"}
 
 
+@pytest.mark.slow  # about 25 s (an rl-zoo3 training run); its env_kwargs reading stays in the default run below
 def test_an_rl_zoo3_run_folder_applies_its_env_kwargs_normalisation_and_frame_stack(tmp_path):
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize

@@ -129,6 +129,37 @@ def test_lattice_stops_before_a_red_line():
     assert 120.0 - 2.25 - 6.0 < s < 120.0 - 2.25
 
 
+def _follow_a_braking_leader(lead_brake_mps2: float | None, lead_decel_mps2: float = 5.0) -> float:
+    """Closed loop at 25 m/s behind a leader 40 m ahead at 17 m/s that brakes to a stop after 1 s; the smallest bumper gap."""
+    planner = LatticePlanner()
+    s, d, v, a, he = 20.0, 0.0, 25.0, 0.0, 0.0
+    ls, lv = s + 40.0, 17.0
+    min_gap = math.inf
+    for k in range(150):
+        obs = Obstacles(np.array([[ls, 0.0]]), np.array([[lv, 0.0]]), np.zeros(1))
+        req = PlanRequest(PATH, s, d, he, v, a, (0.0,), 25.0, 25.0, 0.9, 2.5, 6.5, obs, lead_brake_mps2=lead_brake_mps2)
+        plan = planner.plan(req)
+        s, d, v, a = (float(np.interp(0.1, plan.t_s, x)) for x in (plan.s_m, plan.d_m, plan.v_mps, plan.a_mps2))
+        if k >= 10:
+            lv = max(lv - lead_decel_mps2 * 0.1, 0.0)
+        ls += lv * 0.1
+        min_gap = min(min_gap, ls - s - 4.5)
+    return min_gap
+
+
+def test_lattice_told_the_leader_may_brake_stops_behind_it_and_without_it_does_not():
+    # The constant-velocity prediction is blind to a leader braking for a queue the car cannot see:
+    # it runs into it. Told the leader may brake as hard as the car can (the perceived expert), the
+    # car keeps the distance to stop behind it.
+    assert _follow_a_braking_leader(None) < 0.0
+    assert _follow_a_braking_leader(6.5) > 0.5
+    from drive_sim.planning.lattice import rss_speed
+
+    # From that speed, after the reaction time and braking at b, the car stops where the leader does.
+    v = float(rss_speed(20.0, 10.0, 5.0, 6.0, 0.3))
+    assert v * 0.3 + v * v / (2 * 5.0) == pytest.approx(20.0 + 10.0**2 / (2 * 6.0))
+
+
 def test_lattice_slows_for_a_bend_beyond_its_horizon_on_ice():
     # A 60 m radius bend 250 m ahead: 25 m/s is far too fast for it on ice (mu 0.15), and the
     # car needs more than its 5 s horizon to slow down, so it must start braking now.

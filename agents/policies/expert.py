@@ -115,7 +115,7 @@ class ExpertAgent:
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """``[steer, acceleration]`` for one ``kinematics`` observation (the expert is deterministic)."""
         k = self.layout.decode(obs)
-        desired, gap = None, 1.0
+        desired, gap, lead_brake = None, 1.0, None
         if self.estimate_source is not None:
             est = self.estimate_source()
             now = 0.0 if est is None else float(est.caution)
@@ -124,11 +124,17 @@ class ExpertAgent:
             limit = min(float(k["speed_limit"]), float(k["speed_limit_ahead"]))
             desired = limit * (1.0 - CAUTION_SLOWDOWN * self.caution)
             gap = 1.0 + CAUTION_GAP * self.caution
+            # The sensors do not see past the car ahead (the truth does): it may be closing on a
+            # queue, so the expert keeps the distance to stop behind it if it brakes as hard as a
+            # car can (PlanRequest.lead_brake_mps2).
+            lead_brake = self.driver.driver.accel_limits(float(k["speed"]), float(k["friction"]))[0]
             line = float(k["stop_distance"])
             if k["stop_required"] > 0.5 and math.isfinite(line):
                 # Stop where the light stays in view; already closer: stop as soon as it can.
                 k["stop_distance"] = max(line - STOP_SIGHT_M, min(line, 0.3))
-        cmd = self.driver.drive(k, desired_speed_mps=desired, preferred_lane=-int(k["lanes_right"]), time_gap_scale=gap)
+        cmd = self.driver.drive(
+            k, desired_speed_mps=desired, preferred_lane=-int(k["lanes_right"]), time_gap_scale=gap, lead_brake_mps2=lead_brake
+        )
         self.last = cmd
         accel = cmd.throttle if cmd.throttle > 0.0 else -cmd.brake
         return np.array([cmd.steer, accel], dtype=np.float32)

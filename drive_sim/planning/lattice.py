@@ -29,6 +29,11 @@ import numpy as np
 from drive_sim.config import require
 from drive_sim.road.geometry import Centreline, dedupe_points
 
+#: ``PlanRequest.lead_brake_mps2``: the share of its braking limit the car plans to stop behind a
+#: braking leader with, and its reaction time [s] (the replanning period plus the brake's lag).
+LEAD_BRAKE_SHARE = 0.8
+LEAD_REACTION_S = 0.3
+
 GRAVITY_MPS2 = 9.81
 
 
@@ -132,6 +137,11 @@ class PlanRequest:
         preferred_offset_m: lane centre the driver prefers (keep right, a meta action), or None.
         time_gap_scale: the following gap is ``time_gap_s`` times this (a driver unsure of what
             it perceives keeps longer gaps).
+        lead_brake_mps2: the leader in the car's lane may brake this hard at any moment (what
+            lies beyond it is unseen: a queue it hides): the desired speed is capped so that the
+            car, braking at ``LEAD_BRAKE_SHARE`` of its own limit after ``LEAD_REACTION_S``, stops
+            behind it (the longitudinal safe distance of RSS, Shalev-Shwartz et al. 2017). None:
+            the leader keeps its speed, as the constant-velocity predictions have it.
     """
 
     path: Centreline
@@ -151,6 +161,7 @@ class PlanRequest:
     yield_s_m: float | None = None
     preferred_offset_m: float | None = None
     time_gap_scale: float = 1.0
+    lead_brake_mps2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +192,17 @@ class Trajectory:
     cost: float
     candidates: int
     free: int
+
+
+def rss_speed(gap_m: np.ndarray | float, lead_mps: float, brake_mps2: float, lead_brake_mps2: float, reaction_s: float) -> np.ndarray:
+    """The highest speed from which a car ``gap_m`` behind a leader at ``lead_mps`` stops behind it if the leader brakes at once.
+
+    The car reacts after ``reaction_s`` and brakes at ``brake_mps2``; the leader brakes at
+    ``lead_brake_mps2``: the car's speed ``v`` satisfies ``v t_r + v^2 / 2b <= gap + v_l^2 / 2b_l``.
+    """
+    b = max(brake_mps2, 0.1)
+    room = np.maximum(gap_m, 0.0) + lead_mps * lead_mps / (2.0 * max(lead_brake_mps2, 0.1))
+    return b * (-reaction_s + np.sqrt(reaction_s * reaction_s + 2.0 * room / b))
 
 
 def _quartic(v0: float, a0: float, v1: np.ndarray, T: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -302,6 +324,16 @@ class LatticePlanner:
             ob_s = ob_d = ob_v = np.zeros(0)
         offsets = np.asarray(req.lane_offsets_m, dtype=np.float64)
         leaders = self._leaders(req, ob_s, ob_d, ob_v, offsets)
+        # The leader that may brake (PlanRequest.lead_brake_mps2): the one ahead where the car is now.
+        rss_lead = None
+        if req.lead_brake_mps2 is not None:
+            rss_lead = self._leaders(req, ob_s, ob_d, ob_v, np.array([req.d_m]))[0]
+        if rss_lead is not None:
+            rss_gap0 = rss_lead[0] - req.s_m - 0.5 * (c.other_length_m + c.ego_length_m) - c.standstill_gap_m
+            rss_lv = max(rss_lead[1], 0.0)
+            rss_b = LEAD_BRAKE_SHARE * req.max_decel_mps2
+            assert req.lead_brake_mps2 is not None
+            v_des = min(v_des, float(rss_speed(rss_gap0, rss_lv, rss_b, req.lead_brake_mps2, LEAD_REACTION_S)))
 
         # ---- longitudinal profiles, shared by all lateral motions except following (per lane)
         durations = np.asarray(c.durations_s)
@@ -366,6 +398,12 @@ class LatticePlanner:
                 lat_d1.append(off)
                 lat_len.append(max(v0 * T * share, v0 * c.min_lateral_s, c.min_change_m))
                 lat_lane.append(k)
+        # Holding the present offset: offered only to a car already closer to a vehicle than the
+        # margin (below), for whom going back to the lane centre may mean going nearer it.
+        hold_lat = len(lat_d1)
+        lat_d1.append(req.d_m)
+        lat_len.append(max(v0 * c.lateral_times_s[0], c.min_change_m))
+        lat_lane.append(int(np.argmin(np.abs(offsets - req.d_m))) if len(offsets) else 0)
         n_lat = len(lat_d1)
 
         # ---- combine: candidate (i_lat, i_lon), skipping follow profiles of other lanes
@@ -437,12 +475,29 @@ class LatticePlanner:
             pair_clear = np.where(stays[:, None] & follower[None, :], np.inf, pair_clear)
             clearance = pair_clear.min(axis=1)
             # Standing still is always allowed: a stopped car cannot avoid what drives into it.
-            ok &= (clearance > c.safety_margin_m) | (np.max(V, axis=1) < 0.1)
+            still = np.max(V, axis=1) < 0.1
+            # Where the car is already closer to a vehicle than the margin (a car waiting in the
+            # junction box beside it, or its own estimate a few tenths off), a plan that keeps at
+            # least that clearance, holding its offset if need be, is allowed: the margin alone
+            # froze it there for good, the other car waiting for it in turn (Intersection-v0 on
+            # perceived, tuning seed 1005). Elsewhere the offset-holding plans are not offered.
+            now = self._clearance_now(X[0, 0], Y[0, 0], H[0, 0], ob)
+            if now < c.safety_margin_m:
+                ok &= (clearance > c.safety_margin_m) | ((clearance >= now - 0.05) & (clearance > 0.1)) | still
+            else:
+                ok &= ((clearance > c.safety_margin_m) | still) & (li != hold_lat)
+        else:
+            ok &= li != hold_lat
 
         # ---- costs
         horizon = t[-1]
         v_curve = np.sqrt(c.lateral_grip_fraction * mu_g / np.maximum(np.abs(kref), 1e-4))
         v_env = np.minimum(np.interp(S, grid, envelope), v_curve)
+        if rss_lead is not None:
+            # Along each plan, the leader (moving on at its speed) must stay far enough ahead to
+            # stop behind it should it brake: the curve envelope's weight makes that near-binding.
+            gap_t = rss_gap0 + rss_lv * t[None, :] - S
+            v_env = np.minimum(v_env, rss_speed(gap_t, rss_lv, rss_b, req.lead_brake_mps2, LEAD_REACTION_S))
         v_ref = np.minimum(v_des, v_env)
         scale = max(v_des, 5.0)
         # Above the limit or the curve envelope is far dearer than below it.
@@ -477,6 +532,15 @@ class LatticePlanner:
                 req, S[best], D[best], X[best], Y[best], V[best], A[best], float(d_end[best]), kind, float(cost[best]), n, free
             )
         return self._emergency(req, cur, n)
+
+    def _clearance_now(self, x: float, y: float, heading: float, ob: Obstacles) -> float:
+        """The gap between the car's footprint and the nearest vehicle's as they stand [m] (the circles' model)."""
+        ex = x + math.cos(heading) * self._ego_off
+        ey = y + math.sin(heading) * self._ego_off
+        ox = ob.xy[:, 0][:, None] + np.cos(ob.yaw_rad)[:, None] * self._oth_off
+        oy = ob.xy[:, 1][:, None] + np.sin(ob.yaw_rad)[:, None] * self._oth_off
+        d = np.hypot(ex[None, :, None] - ox[:, None, :], ey[None, :, None] - oy[:, None, :])
+        return float(d.min()) - (self._ego_r + self._oth_r)
 
     # ------------------------------------------------------------------ outputs
     def _geometry(self, req: PlanRequest, S: np.ndarray, D: np.ndarray) -> Centreline:
