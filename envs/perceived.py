@@ -96,7 +96,7 @@ class Estimate:
         ego_std: (position std along the larger axis [m], yaw std [rad], speed std [m/s]).
         tracks: (K, 5) confirmed tracks in the world frame: id, x, y, vx, vy (through the estimated pose).
         tracks_ego: (K, 5) the same in the ego frame, as the tracker keeps them.
-        camera: the net's predictions used this period (empty during a camera dropout).
+        camera: the net's latest predictions (held between its runs, ``perception_every``; empty during a camera dropout).
         gnss: the receiver's fix this period (None during a dropout).
         caution: how unsure the stack is, in [0, 1] (``PerceivedObservation.caution``).
         lateral_std_m, along_std_m: the position's std across and along the road [m].
@@ -204,6 +204,9 @@ class PerceivedObservation:
         self._no_fix_s = 0.0
         self._since_line_m = math.inf
         self._light_read = "none"
+        self._period = 0
+        self._cam_last: dict[str, float] = {}
+        self._cam_down = False
 
     # ------------------------------------------------------------------ the stack
     def _on_road(self, pose: tuple[float, float, float]) -> Any:
@@ -250,7 +253,12 @@ class PerceivedObservation:
         """One period of the stack: camera predictions, confirmed tracks, yaw rate, and the estimate's (s, d, heading) on the map."""
         w = self.world
         r = w.read_sensors()
-        cam = self._camera()
+        # The net runs once every ``perception_every`` periods; ``cam`` is empty in between.
+        fresh = self._period % self.cfg.perception_every == 0
+        self._period += 1
+        cam = self._camera() if fresh else {}
+        if fresh:
+            self._cam_last, self._cam_down = cam, not cam
         loc = self.localiser
         dt = w.cfg.control_period_s
         valid = r.valid
@@ -275,12 +283,13 @@ class PerceivedObservation:
             skipped = self._map_skips()
             loc.step(dt, imu, odo if w.steps > 1 else None, gnss, lane)
             ok = loc.stats.accepted.get("camera_lane", 0) > took
-            # A reading the map made the filter skip (a junction's turn, where the box has no lane
-            # lines) is no sign of a failing camera: the share holds. Counted, it put the caution
-            # at 1 through every turn, and the slowed car stopped in the box beside the oncoming
-            # queue (Intersection-v0, tuning seed 1004).
-            if self._map_skips() == skipped:
-                self._lane_rate += (float(ok) - self._lane_rate) * dt / LANE_RATE_TAU_S
+            # The share moves on the periods the net ran. A reading the map made the filter skip (a
+            # junction's turn, where the box has no lane lines) is no sign of a failing camera: the
+            # share holds. Counted, it put the caution at 1 through every turn, and the slowed car
+            # stopped in the box beside the oncoming queue (Intersection-v0, tuning seed 1004).
+            if fresh and self._map_skips() == skipped:
+                step = dt * self.cfg.perception_every / LANE_RATE_TAU_S
+                self._lane_rate += (float(ok) - self._lane_rate) * step
             self._since_line_m += max(float(loc.x[3]), 0.0) * dt
             line_m = cam.get("stop_distance_m", math.inf)
             if (
@@ -300,7 +309,7 @@ class PerceivedObservation:
         dets = []
         lid = w.read_lidar()
         radar_out = w.radar is not None and not valid.get("radar", True)
-        self._sensors_down = float(not lid.valid or radar_out or not cam)
+        self._sensors_down = float(not lid.valid or radar_out or self._cam_down)
         if lid.valid:
             dets.append(
                 lidar_detections(
@@ -475,7 +484,7 @@ class PerceivedObservation:
             loc.pose_std(),
             world_tracks,
             ego_tracks,
-            cam,
+            self._cam_last,
             self._gnss,
             caution=self.caution(lateral_std, along_std),
             lateral_std_m=lateral_std,

@@ -245,3 +245,34 @@ def test_lines_come_from_the_map_and_the_nets_phantom_lines_are_dropped():
     assert far and all(y == 0.0 and d >= 99.9 for y, d in far), [f for f in far if f[0] != 0.0 or f[1] < 99.9]
     # Placed from the estimate: the along-road error on the ramp, where the net's lane readings are off, is up to 6 m.
     assert len(near) >= 10 and all(y == 1.0 and abs(d - true_m) < 8.0 for (y, d), true_m in near), [(d, t) for (_, d), t in near]
+
+
+def test_the_net_runs_every_period_by_default_or_every_other_and_the_lane_share_holds_between():
+    calls = {}
+    for every in (1, 2):
+        env = gym.make(
+            "DriveSim/Highway-v0", obs_type="perceived", action_type="continuous", cfg={"observation": {"perception_every": every}}
+        )
+        try:
+            env.reset(seed=4)
+            obs = env.unwrapped._obs
+            run = obs.net.__call__
+            n = [0]
+
+            def counted(*a, _run=run, _n=n, **k):
+                _n[0] += 1
+                return _run(*a, **k)
+
+            obs.net = counted
+            rates = []
+            for _ in range(40):
+                _, _, _, _, info = env.step(np.array([0.0, 0.1], np.float32))
+                rates.append(obs.estimate.lane_rate)
+                assert obs.estimate.camera  # the latest reading, held between the net's runs
+            calls[every] = n[0]
+            assert min(rates) > 0.9 and info["perceived"]["caution"] < 0.2  # a clear highway: no doubt from the skipped periods
+        finally:
+            env.close()
+    assert calls == {1: 40, 2: 20}
+    with pytest.raises(ConfigError, match="observation.perception_every"):
+        gym.make("DriveSim/Highway-v0", obs_type="perceived", cfg={"observation": {"perception_every": 0}})
