@@ -476,16 +476,19 @@ class LatticePlanner:
             clearance = pair_clear.min(axis=1)
             # Standing still is always allowed: a stopped car cannot avoid what drives into it.
             still = np.max(V, axis=1) < 0.1
-            # Where the car is already closer to a vehicle than the margin (a car waiting in the
-            # junction box beside it, or its own estimate a few tenths off), a plan that keeps at
-            # least that clearance, holding its offset if need be, is allowed: the margin alone
-            # froze it there for good, the other car waiting for it in turn (Intersection-v0 on
-            # perceived, tuning seed 1005). Elsewhere the offset-holding plans are not offered.
-            now = self._clearance_now(X[0, 0], Y[0, 0], H[0, 0], ob)
-            if now < c.safety_margin_m:
-                ok &= (clearance > c.safety_margin_m) | ((clearance >= now - 0.05) & (clearance > 0.1)) | still
-            else:
-                ok &= ((clearance > c.safety_margin_m) | still) & (li != hold_lat)
+            strict = ok & ((clearance > c.safety_margin_m) | still) & (li != hold_lat)
+            # A car standing closer to a vehicle than the margin, with no plan but standing (a car
+            # waiting in the junction box beside it, or its own estimate a few tenths off), may
+            # take a plan that keeps its present clearance (within 5 cm), holding its offset if need be:
+            # the margin alone froze it there for good, the other car waiting for it in turn
+            # (Intersection-v0 on perceived, tuning seed 1005). Anywhere else the candidates and
+            # their feasibility are as before (offered whenever tight, the offset-holding plan won
+            # on its low jerk and drifted a car off a roundabout, a fraction of a metre a replan).
+            if v0 < 0.5 and not np.any(strict & ~still):
+                now = self._clearance_now(X[0, 0], Y[0, 0], H[0, 0], ob)
+                if now < c.safety_margin_m:
+                    strict = ok & (((clearance >= now - 0.05) & (clearance > 0.1)) | still)
+            ok = strict
         else:
             ok &= li != hold_lat
 
