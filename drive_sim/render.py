@@ -164,6 +164,37 @@ class PerceptionPanel:
 
 
 @dataclass(frozen=True)
+class EstimateView:
+    """What a perception stack believes, drawn over the truth on the map panel.
+
+    Attributes:
+        ego: estimated (x, y, yaw) of the ego car.
+        position_cov: (2, 2) covariance of the estimated position [m^2] (its 2-sigma ellipse is drawn).
+        tracks: (K, 5) tracked vehicles in the world frame: id, x, y, vx, vy.
+        caution: the stack's doubt in [0, 1] (``Estimate.caution``).
+    """
+
+    ego: np.ndarray
+    position_cov: np.ndarray
+    tracks: np.ndarray
+    caution: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: np.ndarray, tracks: np.ndarray) -> EstimateView | None:
+        """From an episode log's ``estimate`` row (``ESTIMATE_FIELDS``) and ``tracks`` rows (NaN rows are padding); None for a NaN row."""
+        row = np.asarray(row, np.float64)
+        if not np.isfinite(row[0]):
+            return None
+        cov = np.array([[row[4], row[5]], [row[5], row[6]]])
+        t = np.asarray(tracks, np.float64)
+        return cls(row[:3].copy(), cov, t[np.isfinite(t[:, 0])] if t.ndim == 2 else np.zeros((0, 5)), float(row[7]))
+
+
+#: Columns of an episode log's ``estimate`` array (``EstimateView.from_row``).
+ESTIMATE_FIELDS = ("x_m", "y_m", "yaw_rad", "speed_mps", "cov_xx", "cov_xy", "cov_yy", "caution")
+
+
+@dataclass(frozen=True)
 class FrameData:
     """What a video frame shows beside the 3-D view, taken from a live env or from an episode log.
 
@@ -182,6 +213,8 @@ class FrameData:
         plan_xy: a planned path (K, 2) in the world frame, or None.
         title: a line at the top of the HUD (scenario and agent, say).
         perception: a perception net's output on ``camera``, laid over it in the camera panel.
+        estimate: what the ``perceived`` stack believes (ego pose and its 2-sigma ellipse, tracks),
+            drawn as outlines over the true cars on the map panel; None for other observations.
     """
 
     step: int
@@ -206,6 +239,7 @@ class FrameData:
     plan_xy: np.ndarray | None = None
     title: str = ""
     perception: PerceptionPanel | None = None
+    estimate: EstimateView | None = None
 
 
 _BG = (24, 26, 30)
@@ -216,6 +250,8 @@ _EGO = (230, 60, 50)
 _ROUTE = (60, 140, 230)
 _PLAN = (250, 210, 40)
 _TEXT = (235, 235, 235)
+_ESTIMATE = (255, 255, 255)
+_TRACK = (80, 230, 240)
 _WARN = (255, 90, 70)
 _TRAFFIC_RGB = ((40, 90, 205), (230, 230, 225), (26, 26, 31), (140, 148, 153), (51, 140, 77), (242, 191, 26))
 
@@ -353,6 +389,19 @@ def draw_map(sketch: RoadSketch, data: FrameData, size: tuple[int, int], map_m: 
                 img, [poly(_box(x, y, yaw, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M))], _TRAFFIC_RGB[i % len(_TRAFFIC_RGB)], cv2.LINE_AA, shift
             )
     cv2.fillPoly(img, [poly(_box(ego.x_m, ego.y_m, ego.yaw_rad, Vehicle.LENGTH_M, Vehicle.WIDTH_M))], _EGO, cv2.LINE_AA, shift)
+    est = data.estimate
+    if est is not None:
+        # The stack's belief over the truth: tracked boxes (heading from their velocity), the
+        # estimated ego box and its position's 2-sigma ellipse, as outlines.
+        for _id, x, y, vx, vy in est.tracks.tolist():
+            yaw = math.atan2(vy, vx) if math.hypot(vx, vy) > 1.0 else ego.yaw_rad
+            cv2.polylines(img, [poly(_box(x, y, yaw, VEHICLE_LENGTH_M, VEHICLE_WIDTH_M))], True, _TRACK, 1, cv2.LINE_AA, shift)
+        ex, ey, eyaw = (float(v) for v in est.ego[:3])
+        cv2.polylines(img, [poly(_box(ex, ey, eyaw, Vehicle.LENGTH_M, Vehicle.WIDTH_M))], True, _ESTIMATE, 1, cv2.LINE_AA, shift)
+        vals, vecs = np.linalg.eigh(0.5 * (est.position_cov + est.position_cov.T))
+        a = np.linspace(0.0, 2.0 * math.pi, 33)
+        ring = (vecs * (2.0 * np.sqrt(np.maximum(vals, 0.0)))) @ np.stack([np.cos(a), np.sin(a)])
+        cv2.polylines(img, [poly(np.stack([ex + ring[0], ey + ring[1]], axis=1))], True, _ESTIMATE, 1, cv2.LINE_AA, shift)
     cv2.putText(img, f"{map_m:.0f} m", (4, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, _TEXT, 1, cv2.LINE_AA)
     return img
 
@@ -435,6 +484,11 @@ def draw_hud(data: FrameData, size: tuple[int, int]) -> np.ndarray:
         weather.append("night")
     if data.rain > 0:
         weather.append(f"rain {data.rain:.1f}")
+    if data.estimate is not None:
+        est = data.estimate
+        err = math.hypot(est.ego[0] - data.ego.x_m, est.ego[1] - data.ego.y_m)
+        sd = math.sqrt(max(float(np.linalg.eigvalsh(est.position_cov)[-1]), 0.0))
+        weather.append(f"est. error {err:.2f} m (2-sigma {2 * sd:.2f})  caution {est.caution:.2f}")
     text(6, "  ".join(weather))
     if data.events:
         ev = "  ".join(data.events)

@@ -12,7 +12,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils import EzPickle
 
 from drive_sim.config import merge
-from drive_sim.render import FrameData, RoadSketch, compose_frame
+from drive_sim.render import EstimateView, FrameData, RoadSketch, compose_frame
 from drive_sim.scenarios import Scenario
 from drive_sim.types import VehicleState
 from drive_sim.world import World
@@ -351,6 +351,8 @@ class DrivingEnv(gym.Env, EzPickle):
             local = planned()
             plan_xy = None if local is None else ego_to_world(local, self._plan_pose)
         cond = w.conditions
+        est = self.perceived_estimate
+        view = None if est is None else EstimateView(est.ego[:3].copy(), est.ego_cov[:2, :2].copy(), est.tracks.copy(), float(est.caution))
         return FrameData(
             step=w.steps,
             time_s=w.time_s,
@@ -373,6 +375,7 @@ class DrivingEnv(gym.Env, EzPickle):
             camera=camera,
             plan_xy=plan_xy,
             title=self.scenario.name if title is None else title,
+            estimate=view,
         )
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 import drive_sim
 from drive_sim.config import ConfigError, build
 from drive_sim.files import read_json, sync_file, sync_folder, umask_mode
+from drive_sim.render import ESTIMATE_FIELDS, EstimateView
 from drive_sim.types import VEHICLE_STATE_FIELDS, VehicleState
 from envs.config import EnvConfig
 
@@ -219,6 +220,8 @@ class EpisodeLog:
 
 #: The most an episode log may hold (a log is about 1 MB per 1,000 steps of dense traffic).
 MAX_LOG_BYTES = 512 * 1024 * 1024
+#: Tracks a ``perceived`` episode's log keeps per step (the nearest; NaN rows pad).
+LOG_TRACKS = 16
 #: ``episode.json``'s entries a log needs, and their JSON types.
 _META_FIELDS: dict[str, type | tuple[type, ...]] = {
     "env_id": str,
@@ -283,11 +286,13 @@ def _check_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: Pa
         "traffic_active": (t + 1, max(n, 0)),
         "reward_terms": (t, len(meta["reward_terms"])),
         "sensor_valid": (t + 1, len(meta["sensors"])),
+        "estimate": (t + 1, len(ESTIMATE_FIELDS)),
+        "tracks": (t + 1, LOG_TRACKS, 5),
     }
     for key, shape in expected.items():
         if key not in arrays:
-            if key in ("traffic_v", "traffic_active", "reward_terms", "sensor_valid"):
-                continue  # written by every version, but replay copes without them
+            if key in ("traffic_v", "traffic_active", "reward_terms", "sensor_valid", "estimate", "tracks"):
+                continue  # written by every version (the estimates on ``perceived`` only), but replay copes without them
             raise EpisodeLogError(f"episode log: {where}: {key}: missing")
         a = arrays[key]
         if a.shape != shape:
@@ -330,6 +335,8 @@ class _Episode:
     traffic_active: list[np.ndarray] = field(default_factory=list)
     info: list[list[float]] = field(default_factory=list)
     sensors: list[list[bool]] = field(default_factory=list)
+    estimate: list[list[float]] = field(default_factory=list)
+    tracks: list[np.ndarray] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -445,6 +452,18 @@ class RecordEpisodes(gym.Wrapper):
         ep.info.append([float(numbers.get(k, math.nan)) for k in INFO_FIELDS])
         valid = info.get("sensor_valid", {})
         ep.sensors.append([bool(valid.get(k, True)) for k in ep.meta["sensors"]])
+        if ep.meta["config"]["observation"]["type"] == "perceived":
+            # What the car believed beside the truth: the ego estimate and the nearest tracks (NaN: no estimate yet).
+            est = self.env.unwrapped.perceived_estimate
+            row = [math.nan] * len(ESTIMATE_FIELDS)
+            tracks = np.full((LOG_TRACKS, 5), math.nan)
+            if est is not None:
+                c = est.ego_cov
+                row = [*(float(v) for v in est.ego[:4]), float(c[0, 0]), float(c[0, 1]), float(c[1, 1]), float(est.caution)]
+                k = min(len(est.tracks), LOG_TRACKS)
+                tracks[:k] = est.tracks[:k]
+            ep.estimate.append(row)
+            ep.tracks.append(tracks)
         step = len(ep.actions)
         # Events: what the HUD flags and the benchmark counts, with the step it happened after.
         now = {
@@ -503,6 +522,9 @@ class RecordEpisodes(gym.Wrapper):
             "info": np.asarray(ep.info, np.float64),
             "sensor_valid": np.asarray(ep.sensors, bool).reshape(len(ep.ego), len(meta["sensors"])),
         }
+        if ep.estimate:
+            arrays["estimate"] = np.asarray(ep.estimate, np.float64)
+            arrays["tracks"] = np.stack(ep.tracks)
         return EpisodeLog(meta, arrays)
 
 
@@ -683,4 +705,5 @@ def log_frame_data(log: EpisodeLog, t: int, env: gym.Env, *, title: str | None =
         lidar_range_m=w.lidar.cfg.range_m,
         camera=w.camera.capture(e.x_m, e.y_m, e.yaw_rad).rgb if log.meta["config"]["observation"]["type"] in ("camera", "multi") else None,
         title=log.meta.get("scenario", "") if title is None else title,
+        estimate=EstimateView.from_row(log.arrays["estimate"][t], log.arrays["tracks"][t]) if "estimate" in log.arrays else None,
     )

@@ -276,3 +276,34 @@ def test_the_net_runs_every_period_by_default_or_every_other_and_the_lane_share_
     assert calls == {1: 40, 2: 20}
     with pytest.raises(ConfigError, match="observation.perception_every"):
         gym.make("DriveSim/Highway-v0", obs_type="perceived", cfg={"observation": {"perception_every": 0}})
+
+
+def test_logs_keep_the_estimates_beside_the_truth_and_the_map_draws_them(tmp_path):
+    from drive_sim.render import FrameData, RoadSketch, draw_map
+    from envs.recording import EpisodeLog, RecordEpisodes, log_frame_data, playback
+
+    env = RecordEpisodes(gym.make("DriveSim/Highway-v0", obs_type="perceived", action_type="continuous"), tmp_path)
+    env.reset(seed=3)
+    for _ in range(20):
+        env.step(np.array([0.0, 0.2], np.float32))
+    env.close()
+    log = EpisodeLog.load(env.written[0])
+    est, truth = log.arrays["estimate"], log.arrays["ego"]
+    assert est.shape == (21, 8) and log.arrays["tracks"].shape == (21, 16, 5)
+    # Beside the truth, within the filter's reach of it, and the tracks' ids kept.
+    assert np.all(np.hypot(est[1:, 0] - truth[1:, 0], est[1:, 1] - truth[1:, 1]) < 10.0)
+    assert np.isfinite(log.arrays["tracks"][-1, :, 0]).sum() >= 1
+    for t, posed in playback(log):
+        if t == 20:
+            data = log_frame_data(log, t, posed)
+            assert data.estimate is not None and len(data.estimate.tracks) >= 1
+            sketch = RoadSketch(posed.unwrapped.world)
+            with_est = draw_map(sketch, data, (200, 200), 90.0)
+            bare = draw_map(sketch, FrameData(**{**data.__dict__, "estimate": None}), (200, 200), 90.0)
+            assert (with_est != bare).any(axis=2).sum() > 50  # the outlines and the ellipse are drawn
+    # Other observations log no estimate.
+    plain = RecordEpisodes(gym.make("DriveSim/Highway-v0", obs_type="kinematics"), None)
+    plain.reset(seed=3)
+    plain.step(plain.action_space.sample())
+    assert "estimate" not in plain.episode_log().arrays
+    plain.close()
