@@ -293,17 +293,22 @@ def test_tracks_keep_their_ids_when_two_cars_cross():
 
 
 def test_a_track_coasts_through_a_short_gap_and_is_deleted_after_a_long_one():
+    """Reported while seen within ``report_coast_s`` (0.5 s), kept for its id until ``max_coast_s`` (here 1 s)."""
     from perception.fusion import Detections, Tracker, TrackerConfig
 
-    tracker = Tracker(TrackerConfig(max_coast_s=1.0))
+    tracker = Tracker(TrackerConfig(max_coast_s=1.0, report_coast_s=0.5))
     cov = (np.eye(2) * 0.25)[None]
     pos = np.array([15.0, 0.0])
     for k in range(60):
-        seen = not (20 <= k < 27 or k >= 40)  # a 0.7 s gap, then gone for good
+        seen = not (20 <= k < 28 or k >= 40)  # a 0.8 s gap, then gone for good
         tracks = tracker.step(DT, 20.0, 0.0, [Detections("lidar", pos[None], cov)] if seen else [])
-        if 5 <= k < 40:
-            assert [t.id for t in tracks] == [1], k
-    assert tracker.confirmed() == []
+        unseen_periods = k - 19 if 20 <= k < 28 else (k - 39 if k >= 40 else 0)
+        if 5 <= k < 60:
+            # Reported up to 0.5 s unseen; then hidden but alive, and back with its id when seen again.
+            assert [t.id for t in tracks] == ([1] if unseen_periods <= 5 else []), k
+        if k == 27:
+            assert [t.id for t in tracker.tracks] == [1]  # 0.8 s unseen: not reported, still kept
+    assert tracker.tracks == [] and tracker.confirmed() == []  # 2 s unseen: deleted
 
 
 def test_lane_readings_are_skipped_where_a_junction_turn_lies_inside_the_along_road_doubt():

@@ -139,6 +139,23 @@ def test_the_fusion_figures_of_a_short_episode(tmp_path):
     assert "`DriveSim/Highway-v0`" in fusion_table({"DriveSim/Highway-v0": s})
 
 
+def test_tracks_on_vehicles_beyond_the_range_or_hidden_are_neither_hits_nor_false_positives():
+    from agents.evaluation.fusion_eval import match_period
+
+    rel = np.array([[20.0, 0.0], [51.0, 0.0], [-30.0, 3.5], [10.0, -3.5]])  # the second beyond 50 m
+    ids = np.array([1, 2, 3, 4])
+    reached = np.array([True, True, False, True])  # no beam reaches the third
+    hyp = np.array([[10, 20.5, 0.0], [11, 49.8, 0.0], [12, -30.5, 3.5], [13, 35.0, 0.0]])
+    (all_gt, all_hyp, all_d), (gt, hy, d) = match_period(rel, ids, reached, hyp)
+    # Track 11 sits within 2 m of vehicle 2 only, which is out of range: left out of both.
+    assert all_gt == [1, 3, 4] and all_hyp == [10, 12, 13]
+    assert np.isfinite(all_d[0, 0]) and np.isfinite(all_d[1, 1]) and np.isnan(all_d[:, 2]).all()
+    # Only reached vehicles are scored there, and track 12 on the hidden vehicle is left out too.
+    assert gt == [1, 4] and hy == [10, 13] and d.shape == (2, 2)
+    # Track 13 matches nothing: a false positive in both; vehicle 4 has no track: a miss in both.
+    assert np.isnan(d[1]).all() and np.isnan(d[:, 1]).all()
+
+
 def test_the_fusion_command_writes_a_partial_report(tmp_path):
     from agents.cli import main
 

@@ -102,26 +102,18 @@ def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert", max_steps
             )
             c, s = math.cos(e.yaw_rad), math.sin(e.yaw_rad)
             rel = np.stack([c * (xy[:, 0] - e.x_m) + s * (xy[:, 1] - e.y_m), -s * (xy[:, 0] - e.x_m) + c * (xy[:, 1] - e.y_m)], axis=1)
-            near_gt = np.hypot(rel[:, 0], rel[:, 1]) < TRACK_RANGE_M
             hyp = est.tracks_ego
-            near = hyp[np.hypot(hyp[:, 1], hyp[:, 2]) < TRACK_RANGE_M + MATCH_M] if len(hyp) else hyp
-            if near_gt.any() or len(near):
+            near_hyp = len(hyp) and (np.hypot(hyp[:, 1], hyp[:, 2]) < TRACK_RANGE_M + MATCH_M).any()
+            if (np.hypot(rel[:, 0], rel[:, 1]) < TRACK_RANGE_M).any() or near_hyp:
                 seen_traffic[0] = True
-            gt_ids = bodies[near_gt]
-            dist = mm.distances.norm2squared_matrix(rel[near_gt], near[:, 1:3], max_d2=MATCH_M**2)
-            acc_all.update(gt_ids.tolist(), near[:, 0].astype(int).tolist(), dist)
-            # The same, counting only vehicles some lidar or radar beam reaches this period (nuScenes'
-            # convention: a box without a return is not scored); a track on a hidden vehicle is then
-            # neither a hit nor a false positive. The beams are cast again, noise-free, for the referee.
+            # Which vehicles some lidar or radar beam reaches this period, the beams cast again,
+            # noise-free, for the referee.
             hit = set(w.lidar.read(e.x_m, e.y_m, e.yaw_rad, referee_rng).hit_ids.tolist())
             if w.radar is not None:
                 hit |= set(w.radar.cast(e.x_m, e.y_m, e.yaw_rad)[1].tolist())
-            visible = np.array([b in hit for b in gt_ids.tolist()], dtype=bool)
-            hidden_match = np.zeros(len(near), bool)
-            if (~visible).any() and len(near):
-                hidden_match = np.isfinite(dist[~visible]).any(axis=0)
-            keep = ~hidden_match
-            acc.update(gt_ids[visible].tolist(), near[keep, 0].astype(int).tolist(), dist[np.ix_(visible, keep)])
+            reached = np.array([b in hit for b in bodies.tolist()], dtype=bool)
+            for a_, args in zip((acc_all, acc), match_period(rel, bodies, reached, hyp), strict=True):
+                a_.update(*args)
 
         summary = run_episode(env, agent, int(seed), on_step=on_step, max_steps=max_steps)
     finally:
@@ -150,6 +142,51 @@ def fusion_episode(env_id: str, seed: int, agent_spec: str = "expert", max_steps
         mot=mot,
         mot_all=mot_all,
         summary=dict(summary.row()),
+    )
+
+
+def match_period(
+    rel: np.ndarray, ids: np.ndarray, reached: np.ndarray, hyp: np.ndarray
+) -> tuple[tuple[list[int], list[int], np.ndarray], tuple[list[int], list[int], np.ndarray]]:
+    """One period's py-motmetrics updates (vehicle ids, track ids, squared distances): every vehicle in range, and the reached ones.
+
+    Args:
+        rel: (N, 2) the true vehicles in the true ego frame [m]; ids: (N,) their ids.
+        reached: (N,) whether a lidar or radar beam reaches each this period.
+        hyp: (K, >= 3) the confirmed tracks: id, x, y in the estimated ego frame.
+
+    Vehicles within ``TRACK_RANGE_M`` are scored; a track within ``MATCH_M`` of one can match it.
+    A track that can match only vehicles beyond the range (a track at 51 m on a car at 51.5 m) is
+    neither a hit nor a false positive: the range cuts the vehicles, not the tracks near them. In
+    the second update only reached vehicles are scored (nuScenes' convention: a box without a
+    return is not scored), and a track that can match a vehicle no beam reaches is left out too.
+    """
+    import motmetrics as mm
+
+    rel = np.asarray(rel, dtype=np.float64).reshape(-1, 2)
+    ids = np.asarray(ids, dtype=np.int64)
+    hyp = np.asarray(hyp, dtype=np.float64).reshape(len(hyp), -1) if len(hyp) else np.zeros((0, 3))
+
+    def d2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # py-motmetrics gives (0, 0) when either side is empty; the shape here is always (len(a), len(b)).
+        if len(a) == 0 or len(b) == 0:
+            return np.full((len(a), len(b)), np.nan)
+        return mm.distances.norm2squared_matrix(a, b, max_d2=MATCH_M**2)
+
+    in_range = np.hypot(rel[:, 0], rel[:, 1]) < TRACK_RANGE_M
+    near = hyp[np.hypot(hyp[:, 1], hyp[:, 2]) < TRACK_RANGE_M + MATCH_M]
+    dist = d2(rel[in_range], near[:, 1:3])
+    if (~in_range).any() and len(near):
+        far = d2(rel[~in_range], near[:, 1:3])
+        beyond = np.isfinite(far).any(axis=0) & ~np.isfinite(dist).any(axis=0)
+        near, dist = near[~beyond], dist[:, ~beyond]
+    gt_ids = ids[in_range]
+    visible = np.asarray(reached, dtype=bool)[in_range]
+    keep = ~np.isfinite(dist[~visible]).any(axis=0)
+    hyp_ids = near[:, 0].astype(int)
+    return (
+        (gt_ids.tolist(), hyp_ids.tolist(), dist),
+        (gt_ids[visible].tolist(), hyp_ids[keep].tolist(), dist[np.ix_(visible, keep)]),
     )
 
 
