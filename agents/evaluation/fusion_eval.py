@@ -151,7 +151,8 @@ def match_period(
     """One period's py-motmetrics updates (vehicle ids, track ids, squared distances): every vehicle in range, and the reached ones.
 
     Args:
-        rel: (N, 2) the true vehicles in the true ego frame [m]; ids: (N,) their ids.
+        rel: (N, 2) the true vehicles in the true ego frame [m].
+        ids: (N,) their ids.
         reached: (N,) whether a lidar or radar beam reaches each this period.
         hyp: (K, >= 3) the confirmed tracks: id, x, y in the estimated ego frame.
 
