@@ -410,3 +410,27 @@ def test_a_standstill_puts_a_wrong_speed_right_whatever_the_gate_says():
     for _ in range(5):
         moving.step(DT, np.array([-4.0, 0.0, 0.0]), 0.0, None)
     assert moving.stats.accepted.get("zero_velocity", 0) == 0
+
+
+def test_the_tracker_tuning_script_replays_one_recording_under_each_variant():
+    import importlib.util
+    from pathlib import Path
+
+    from perception.fusion import Detections
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "tracker_tuning.py"
+    spec = importlib.util.spec_from_file_location("tracker_tuning", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pos, cov = np.array([15.0, 0.0]), (np.eye(2) * 0.25)[None]
+    # A car 15 m ahead at the ego's speed, seen every period for 5 s.
+    period = {"args": (DT, 20.0, 0.0), "rel": pos[None], "ids": np.array([7]), "reached": np.array([True])}
+    episode = [dict(period, dets=[Detections("lidar", pos[None], cov)]) for _ in range(50)]
+    shipped = mod.replay([episode], {})
+    slow = mod.replay([episode], mod.parse_variant("confirm_hits=10,confirm_window=12"))
+    assert shipped["num_objects"] == 50 and shipped["num_false_positives"] == 0
+    assert shipped["num_misses"] == 2 and shipped["mota"] == pytest.approx(0.96)  # confirmed at the third hit
+    assert slow["num_misses"] == 9 and slow["mota"] < shipped["mota"]
+    assert mod.parse_variant("report_coast_s=none,max_coast_s=2") == {"report_coast_s": None, "max_coast_s": 2.0}
+    with pytest.raises(SystemExit, match="'no_such' is not a TrackerConfig field"):
+        mod.parse_variant("no_such=1")
