@@ -49,13 +49,15 @@ ENV_IDS: dict[str, str] = {
 #: drive-sim's packages besides this one; a user's package of the same name must not stand in for them.
 PROJECT_PACKAGES = ("envs", "agents", "perception")
 ENTRY_POINT = "drive_sim.registration:DrivingEnv"
+#: ``gym.make_vec(id, num_envs=N)``: N worlds in this process, their traffic batched (``envs.vector``).
+VECTOR_ENTRY_POINT = "drive_sim.registration:DrivingVectorEnv"
 
 
 def register_envs() -> None:
     """Register every id (those already registered are left as they are)."""
     for env_id, scenario in ENV_IDS.items():
         if env_id not in registry:
-            register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario})
+            register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT, kwargs={"scenario": scenario})
 
 
 class ShadowedPackage(ImportError):
@@ -97,11 +99,15 @@ def project_package(name: str) -> Any:
 
 
 def __getattr__(attr: str) -> Any:
-    """``DrivingEnv``, the entry point, imported when Gymnasium asks for it (not at ``import drive_sim``)."""
-    if attr == "DrivingEnv":
+    """``DrivingEnv`` and ``DrivingVectorEnv``, the entry points, imported when Gymnasium asks for them (not at ``import drive_sim``)."""
+    if attr in ("DrivingEnv", "DrivingVectorEnv"):
         for name in ("perception", "envs"):  # what the environments import of drive-sim's own packages
             project_package(name)
-        from envs.driving_env import DrivingEnv
+        if attr == "DrivingEnv":
+            from envs.driving_env import DrivingEnv
 
-        return DrivingEnv
+            return DrivingEnv
+        from envs.vector import DrivingVectorEnv
+
+        return DrivingVectorEnv
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -318,133 +318,13 @@ class Traffic:
             (lead, lead_gap, follow, follow_gap), each (n, L): body index (-1 for none) and
             bumper-to-bumper gap [m] (``inf`` for none).
         """
-        n = self.count
-        ds = all_s[None, :] - all_s[:n, None]  # (n, M)
-        ds.flat[:: ds.shape[1] + 1] = np.nan  # a vehicle is not its own neighbour
-        # (n, L, M), built by adding 0 / nan per (lane, body) so no broadcasting ``where`` is needed;
-        # reductions run over the last, contiguous axis (several times faster in numpy than over a
-        # middle axis at these sizes).
-        lanes = len(self._offsets)
-        gaps = ds[:, None, :] + np.where(self._occupancy(all_d).T, 0.0, np.nan)[None, :, :]
-        ahead = np.where(gaps >= 0, gaps, np.inf).reshape(n * lanes, -1)
-        behind = np.where(gaps < 0, -gaps, np.inf).reshape(n * lanes, -1)
-        lead, follow = ahead.argmin(axis=1), behind.argmin(axis=1)
-        flat = np.arange(n * lanes)
-        lead_gap = (ahead[flat, lead] - VEHICLE_LENGTH_M).reshape(n, lanes)
-        follow_gap = (behind[flat, follow] - VEHICLE_LENGTH_M).reshape(n, lanes)
-        lead, follow = lead.reshape(n, lanes), follow.reshape(n, lanes)
-        lead[lead_gap == np.inf] = -1
-        follow[follow_gap == np.inf] = -1
-        return lead, lead_gap, follow, follow_gap
+        out = _neighbour_tables(self.count, self._offsets, self._occ_half_m, all_s[None], all_d[None])
+        return out[0][0], out[1][0], out[2][0], out[3][0]
 
     # ------------------------------------------------------------------ stepping
     def step(self, dt_s: float, ego_s: float, ego_d: float, ego_v: float) -> None:
         """Advance every vehicle by ``dt_s``: IDM accelerations, MOBIL decisions, lateral motion."""
-        n = self.count
-        if n == 0:
-            return
-        cfg = self.cfg
-        # Traffic plus the ego car as the last body, in buffers reused every step.
-        buf = self._bodies
-        if buf.shape[1] != n + 1:
-            buf = self._bodies = np.empty((4, n + 1))
-        buf[0, :n], buf[1, :n], buf[2, :n], buf[3, :n] = self.s, self.v, self.v0, self.d
-        buf[:, n] = ego_s, ego_v, max(ego_v, 0.1), ego_d
-        all_s, all_v, all_v0, all_d = buf
-        lead, lead_gap, follow, follow_gap = self.neighbour_tables(all_s, all_d)
-        rows = np.arange(n)
-        cur_lane = self._lane_of(self.d)
-        # Longitudinal: the nearer of the leaders in the current lane and (mid lane-change) the target lane.
-        g_cur, g_tgt = lead_gap[rows, cur_lane], lead_gap[rows, self.lane]
-        use_t = g_tgt < g_cur
-        front = np.where(use_t, lead[rows, self.lane], lead[rows, cur_lane])
-        gap = np.minimum(g_cur, g_tgt)
-        v_front = np.where(front >= 0, all_v[front], self.v)
-        T, A, S0 = self._params
-        acc = idm_acceleration(self.v, self.v0, gap, self.v - v_front, cfg, (T[:n], A[:n], S0[:n]))
-
-        self._decision_clock -= dt_s
-        if self._decision_clock <= 0.0 and cfg.lane_changes:
-            self._decision_clock += cfg.decision_period_s
-            self._mobil(all_v, all_v0, lead, lead_gap, follow, follow_gap, acc, gap, v_front)
-        self.cooldown = self.cooldown - dt_s
-
-        # Integrate: speeds never go negative; lateral motion towards the target lane centre.
-        v_new = np.maximum(self.v + acc * dt_s, 0.0)
-        self.s = self.s + 0.5 * (self.v + v_new) * dt_s
-        self.v = v_new
-        self.accel = acc
-        # Constant lateral speed, easing in over the last half metre.
-        self.d_rate = np.minimum(np.maximum(2.0 * (self._offsets[self.lane] - self.d), -cfg.lateral_speed_mps), cfg.lateral_speed_mps)
-        self.d = self.d + self.d_rate * dt_s
-
-    def _mobil(
-        self,
-        all_v: np.ndarray,
-        all_v0: np.ndarray,
-        lead: np.ndarray,
-        lead_gap: np.ndarray,
-        follow: np.ndarray,
-        follow_gap: np.ndarray,
-        acc: np.ndarray,
-        gap: np.ndarray,
-        v_front: np.ndarray,
-    ) -> None:
-        """MOBIL lane choice for all settled vehicles, both sides at once (arrays of shape (n, 2))."""
-        cfg, n = self.cfg, self.count
-        n_lanes = len(self._offsets)
-        rows = np.arange(n)[:, None]
-        settled = (np.abs(self.d - self._offsets[self.lane]) < 0.2) & (self.cooldown <= 0.0)
-        target = self.lane[:, None] + np.array([-1, 1])[None, :]  # (n, 2): right, left
-        valid = settled[:, None] & (target >= 0) & (target < n_lanes)
-        tgt = np.minimum(np.maximum(target, 0), n_lanes - 1)
-        valid &= self._lane_allowed[tgt]
-        if not np.any(valid):
-            return
-        v = self.v[:, None]
-        T, A, S0 = self._params
-        own = (T[:n, None], A[:n, None], S0[:n, None])
-        nl, nlgap = lead[rows, tgt], lead_gap[rows, tgt]
-        nf, nfgap = follow[rows, tgt], follow_gap[rows, tgt]
-        acc_new = idm_acceleration(v, self.v0[:, None], nlgap, v - np.where(nl >= 0, all_v[nl], v), cfg, own)
-        # New follower: before (following the new leader) and after (following this vehicle).
-        has_nf = nf >= 0
-        vf, v0f = all_v[nf], all_v0[nf]
-        pf = (T[nf], A[nf], S0[nf])
-        af_old = idm_acceleration(
-            vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[nl], vf), cfg, pf
-        )
-        af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg, pf)
-        safe = (~has_nf | (af_new >= -cfg.safe_decel_mps2)) & (nfgap > 1.0) & (nlgap > 1.0)
-        # Old follower: following this vehicle now, its leader after the change.
-        of, ofgap = follow[np.arange(n), self.lane], follow_gap[np.arange(n), self.lane]
-        has_of = of >= 0
-        vo, v0o = all_v[of], all_v0[of]
-        po = (T[of], A[of], S0[of])
-        ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - self.v, cfg, po)
-        ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg, po)
-        # Only traffic vehicles count in the politeness term: the ego car's acceleration is the agent's.
-        # Keep-right (asymmetric) MOBIL: the old follower's gain counts only for moves to the right,
-        # so a slow vehicle never pulls out to the left to let a faster one by.
-        nf_w = (has_nf & (nf < n)).astype(np.float64)
-        of_w = (has_of & (of < n)).astype(np.float64)[:, None] * np.array([1.0, 0.0])[None, :]
-        polite = self._politeness[:n, None]
-        gain = acc_new - acc[:, None] + polite * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, None])
-        gain = gain + np.array([cfg.keep_right_bias_mps2, -cfg.keep_right_bias_mps2])[None, :]
-        gain = np.where(valid & safe & (gain > cfg.lane_change_threshold_mps2), gain, -np.inf)
-        best = np.argmax(gain, axis=1)
-        change = np.isfinite(gain[np.arange(n), best])
-        if np.count_nonzero(change) > 1:
-            # Two vehicles deciding on the same step into the same lane close together: only the
-            # front one goes (each safety check saw the lane before the other's move).
-            new_lane = tgt[np.arange(n), best]
-            ds = self.s[None, :] - self.s[:, None]  # ds[i, j] = s_j - s_i
-            clash = change[:, None] & change[None, :] & (new_lane[:, None] == new_lane[None, :])
-            clash &= (ds > 0) & (ds < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m)
-            change &= ~np.any(clash, axis=1)
-        self.lane = np.where(change, tgt[np.arange(n), best], self.lane)
-        self.cooldown = np.where(change, cfg.lane_change_cooldown_s, self.cooldown)
-        self.lane_changes += int(np.count_nonzero(change))
+        step_traffic([self], dt_s, [ego_s], [ego_d], [ego_v])
 
     def recycle(self, rng: np.random.Generator, ego_s: float) -> np.ndarray:
         """Move vehicles that left the window around the ego car to its other end, keeping density.
@@ -477,3 +357,200 @@ class Traffic:
         if len(gone):
             self._refresh_params()  # once for all respawned drivers, not per vehicle
         return gone
+
+
+def _neighbour_tables(
+    n: int, offsets: np.ndarray, occ_half_m: float, all_s: np.ndarray, all_d: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``Traffic.neighbour_tables`` for W worlds at once: ``all_s``, ``all_d`` (W, M); each result (W, n, L).
+
+    Every operation is elementwise or reduces the last axis, so a world's rows are bit-identical
+    to what it gets alone (the batched vector env relies on it; a test checks it).
+    """
+    w = all_s.shape[0]
+    ds = all_s[:, None, :] - all_s[:, :n, None]  # (W, n, M)
+    own = np.arange(n)
+    ds[:, own, own] = np.nan  # a vehicle is not its own neighbour
+    # (W, n, L, M), built by adding 0 / nan per (lane, body) so no broadcasting ``where`` is needed;
+    # reductions run over the last, contiguous axis (several times faster in numpy than over a
+    # middle axis at these sizes).
+    lanes = len(offsets)
+    occupied = np.abs(all_d[:, None, :] - offsets[None, :, None]) < occ_half_m  # (W, L, M)
+    gaps = ds[:, :, None, :] + np.where(occupied, 0.0, np.nan)[:, None, :, :]
+    ahead = np.where(gaps >= 0, gaps, np.inf).reshape(w * n * lanes, -1)
+    behind = np.where(gaps < 0, -gaps, np.inf).reshape(w * n * lanes, -1)
+    lead, follow = ahead.argmin(axis=1), behind.argmin(axis=1)
+    flat = np.arange(w * n * lanes)
+    lead_gap = (ahead[flat, lead] - VEHICLE_LENGTH_M).reshape(w, n, lanes)
+    follow_gap = (behind[flat, follow] - VEHICLE_LENGTH_M).reshape(w, n, lanes)
+    lead, follow = lead.reshape(w, n, lanes), follow.reshape(w, n, lanes)
+    lead[lead_gap == np.inf] = -1
+    follow[follow_gap == np.inf] = -1
+    return lead, lead_gap, follow, follow_gap
+
+
+def _rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """(W, ...) from W worlds' arrays: a view for one world, a stacked copy for several."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
+def _pick(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[w, i, index[w, i]]`` for a (W, n, L) table and (W, n) index (one world's ``table[rows, index]``)."""
+    return np.take_along_axis(table, index[..., None], axis=2)[..., 0]
+
+
+def step_traffic(
+    traffics: list[Traffic], dt_s: float, ego_s: list[float] | np.ndarray, ego_d: list[float] | np.ndarray, ego_v: list[float] | np.ndarray
+) -> None:
+    """Advance the traffic of W worlds by ``dt_s`` at once: IDM, MOBIL, lateral motion (``Traffic.step`` is W = 1).
+
+    The worlds share one configuration and road (a vector env of one id); each world's vehicles
+    are one row of (W, n) arrays, and every operation is elementwise or reduces within a row, so a
+    world's result is bit-identical to stepping it alone. Numpy's per-call cost, not the
+    arithmetic, is what a step of 20 vehicles spends: one call for 16 worlds costs about what one
+    call for one world does (docs/performance.md).
+    """
+    first = traffics[0]
+    n = first.count
+    if n == 0:
+        return
+    cfg = first.cfg
+    nw = len(traffics)
+    offsets = first._offsets
+    s, v, v0, d = (
+        _rows([t.s for t in traffics]),
+        _rows([t.v for t in traffics]),
+        _rows([t.v0 for t in traffics]),
+        _rows([t.d for t in traffics]),
+    )
+    lane_now = _rows([t.lane for t in traffics])
+    # Traffic plus the ego car as the last body.
+    bodies = np.empty((4, nw, n + 1))
+    bodies[0, :, :n], bodies[1, :, :n], bodies[2, :, :n], bodies[3, :, :n] = s, v, v0, d
+    ego_v = np.asarray(ego_v, dtype=np.float64)
+    bodies[0, :, n], bodies[1, :, n], bodies[2, :, n], bodies[3, :, n] = ego_s, ego_v, np.maximum(ego_v, 0.1), ego_d
+    all_s, all_v, all_v0, all_d = bodies
+    lead, lead_gap, follow, follow_gap = _neighbour_tables(n, offsets, first._occ_half_m, all_s, all_d)
+    lane = np.rint((d - offsets[0]) / first.road.lane_width_m).astype(np.int64)
+    cur_lane = np.minimum(np.maximum(lane, 0), len(offsets) - 1)
+    # Longitudinal: the nearer of the leaders in the current lane and (mid lane-change) the target lane.
+    g_cur, g_tgt = _pick(lead_gap, cur_lane), _pick(lead_gap, lane_now)
+    use_t = g_tgt < g_cur
+    front = np.where(use_t, _pick(lead, lane_now), _pick(lead, cur_lane))
+    gap = np.minimum(g_cur, g_tgt)
+    v_front = np.where(front >= 0, np.take_along_axis(all_v, front, axis=1), v)
+    params = [_rows([t._params[k] for t in traffics]) for k in range(3)]  # (W, n + 1) each
+    acc = idm_acceleration(v, v0, gap, v - v_front, cfg, (params[0][:, :n], params[1][:, :n], params[2][:, :n]))
+
+    deciding = []
+    for i, t in enumerate(traffics):
+        t._decision_clock -= dt_s
+        if t._decision_clock <= 0.0 and cfg.lane_changes:
+            t._decision_clock += cfg.decision_period_s
+            deciding.append(i)
+    cooldown = _rows([t.cooldown for t in traffics])
+    if deciding:
+        sel = np.asarray(deciding) if len(deciding) < nw else slice(None)
+        new_lane, new_cool, changes = _mobil(
+            first,
+            s[sel], v[sel], v0[sel], d[sel], lane_now[sel], cooldown[sel],
+            all_v[sel], all_v0[sel], lead[sel], lead_gap[sel], follow[sel], follow_gap[sel], acc[sel], gap[sel], v_front[sel],
+            [p[sel] for p in params], _rows([t._politeness for t in traffics])[sel],
+        )  # fmt: skip
+        lane_now, cooldown = lane_now.copy(), cooldown.copy()  # one world's rows are views of its own arrays
+        lane_now[sel], cooldown[sel] = new_lane, new_cool
+        for i, c in zip(deciding, changes.tolist(), strict=True):
+            traffics[i].lane_changes += c
+    cooldown = cooldown - dt_s
+
+    # Integrate: speeds never go negative; lateral motion towards the target lane centre.
+    v_new = np.maximum(v + acc * dt_s, 0.0)
+    s_new = s + 0.5 * (v + v_new) * dt_s
+    # Constant lateral speed, easing in over the last half metre.
+    d_rate = np.minimum(np.maximum(2.0 * (offsets[lane_now] - d), -cfg.lateral_speed_mps), cfg.lateral_speed_mps)
+    d_new = d + d_rate * dt_s
+    for i, t in enumerate(traffics):
+        t.s, t.v, t.d, t.d_rate, t.accel, t.cooldown = s_new[i], v_new[i], d_new[i], d_rate[i], acc[i], cooldown[i]
+        if deciding:
+            t.lane = lane_now[i]
+
+
+def _mobil(
+    t: Traffic,
+    s: np.ndarray,
+    v1: np.ndarray,
+    v0: np.ndarray,
+    d: np.ndarray,
+    lane: np.ndarray,
+    cooldown: np.ndarray,
+    all_v: np.ndarray,
+    all_v0: np.ndarray,
+    lead: np.ndarray,
+    lead_gap: np.ndarray,
+    follow: np.ndarray,
+    follow_gap: np.ndarray,
+    acc: np.ndarray,
+    gap: np.ndarray,
+    v_front: np.ndarray,
+    params: list[np.ndarray],
+    politeness: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MOBIL lane choice for all settled vehicles of W worlds, both sides at once (arrays (W, n, 2)).
+
+    Returns the new lanes and cooldowns (W, n) and each world's number of lane changes (W,).
+    """
+    cfg, n = t.cfg, t.count
+    offsets = t._offsets
+    n_lanes = len(offsets)
+    nw = s.shape[0]
+    settled = (np.abs(d - offsets[lane]) < 0.2) & (cooldown <= 0.0)
+    target = lane[:, :, None] + np.array([-1, 1])[None, None, :]  # (W, n, 2): right, left
+    valid = settled[:, :, None] & (target >= 0) & (target < n_lanes)
+    tgt = np.minimum(np.maximum(target, 0), n_lanes - 1)
+    valid &= t._lane_allowed[tgt]
+    if not np.any(valid):
+        return lane, cooldown, np.zeros(nw, dtype=np.int64)
+    wi = np.arange(nw)[:, None, None]  # world index for (W, n, 2) gathers from (W, M) body arrays
+    w2 = np.arange(nw)[:, None]  # ... and for (W, n) gathers
+    v = v1[:, :, None]
+    T, A, S0 = params
+    own = (T[:, :n, None], A[:, :n, None], S0[:, :n, None])
+    nl, nlgap = np.take_along_axis(lead, tgt, axis=2), np.take_along_axis(lead_gap, tgt, axis=2)
+    nf, nfgap = np.take_along_axis(follow, tgt, axis=2), np.take_along_axis(follow_gap, tgt, axis=2)
+    acc_new = idm_acceleration(v, v0[:, :, None], nlgap, v - np.where(nl >= 0, all_v[wi, nl], v), cfg, own)
+    # New follower: before (following the new leader) and after (following this vehicle).
+    has_nf = nf >= 0
+    vf, v0f = all_v[wi, nf], all_v0[wi, nf]
+    pf = (T[wi, nf], A[wi, nf], S0[wi, nf])
+    af_old = idm_acceleration(
+        vf, v0f, np.where(has_nf, nfgap + nlgap + VEHICLE_LENGTH_M, np.inf), vf - np.where(nl >= 0, all_v[wi, nl], vf), cfg, pf
+    )
+    af_new = idm_acceleration(vf, v0f, np.where(has_nf, nfgap, np.inf), vf - v, cfg, pf)
+    safe = (~has_nf | (af_new >= -cfg.safe_decel_mps2)) & (nfgap > 1.0) & (nlgap > 1.0)
+    # Old follower: following this vehicle now, its leader after the change.
+    of, ofgap = _pick(follow, lane), _pick(follow_gap, lane)
+    has_of = of >= 0
+    vo, v0o = all_v[w2, of], all_v0[w2, of]
+    po = (T[w2, of], A[w2, of], S0[w2, of])
+    ao_old = idm_acceleration(vo, v0o, np.where(has_of, ofgap, np.inf), vo - v1, cfg, po)
+    ao_new = idm_acceleration(vo, v0o, np.where(has_of, ofgap + gap + VEHICLE_LENGTH_M, np.inf), vo - v_front, cfg, po)
+    # Only traffic vehicles count in the politeness term: the ego car's acceleration is the agent's.
+    # Keep-right (asymmetric) MOBIL: the old follower's gain counts only for moves to the right,
+    # so a slow vehicle never pulls out to the left to let a faster one by.
+    nf_w = (has_nf & (nf < n)).astype(np.float64)
+    of_w = (has_of & (of < n)).astype(np.float64)[:, :, None] * np.array([1.0, 0.0])[None, None, :]
+    polite = politeness[:, :n, None]
+    gain = acc_new - acc[:, :, None] + polite * (nf_w * (af_new - af_old) + of_w * (ao_new - ao_old)[:, :, None])
+    gain = gain + np.array([cfg.keep_right_bias_mps2, -cfg.keep_right_bias_mps2])[None, None, :]
+    gain = np.where(valid & safe & (gain > cfg.lane_change_threshold_mps2), gain, -np.inf)
+    best = np.argmax(gain, axis=2)
+    change = np.isfinite(_pick(gain, best))
+    new_lane = _pick(tgt, best)
+    # Two vehicles deciding on the same step into the same lane close together: only the front one
+    # goes (each safety check saw the lane before the other's move). With at most one change in a
+    # world no pair clashes, so computing it for every world changes nothing.
+    ds = s[:, None, :] - s[:, :, None]  # ds[w, i, j] = s_j - s_i
+    clash = change[:, :, None] & change[:, None, :] & (new_lane[:, :, None] == new_lane[:, None, :])
+    clash &= (ds > 0) & (ds < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m)
+    change &= ~np.any(clash, axis=2)
+    return np.where(change, new_lane, lane), np.where(change, cfg.lane_change_cooldown_s, cooldown), np.count_nonzero(change, axis=1)

@@ -351,6 +351,19 @@ class World:
         sees, the bodies exactly where the traffic model has them. (PyBullet refreshes the
         broad-phase boxes of moved static bodies only in ``stepSimulation``.)
         """
+        ego_on_road = self.begin_period()
+        if ego_on_road is not None:
+            self.traffic.step(self.cfg.control_period_s, *ego_on_road)
+        self.end_period(control)
+
+    def begin_period(self) -> tuple[float, float, float] | None:
+        """The first part of ``step``: the weather and the traffic window.
+
+        Returns the ego car's (arc length, lateral offset, speed along the road) for an open
+        road's ``Traffic.step``, which the caller makes (the batched vector env steps many worlds'
+        traffic in one call), or None where the lane-graph traffic has stepped here already.
+        ``end_period`` finishes the period.
+        """
         ego, fr = self.ego, self.frenet
         self._prev_ego = ego
         cond = self.weather.update(self.time_s, fr.s_m - self.start_s_m)
@@ -363,13 +376,16 @@ class World:
                 self.traffic.recycle(self.rng, on_graph)
             self.traffic.step(self.cfg.control_period_s, on_graph)
             self._show_signals()
-        else:
-            if self.steps % 5 == 0:  # vehicles leave the window slowly: checking twice a second is enough
-                self.traffic.recycle(self.rng, fr.s_m)
-            self.traffic.step(self.cfg.control_period_s, fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad))
+            return None
+        if self.steps % 5 == 0:  # vehicles leave the window slowly: checking twice a second is enough
+            self.traffic.recycle(self.rng, fr.s_m)
+        return fr.s_m, fr.d_m, ego.speed_mps * math.cos(fr.heading_error_rad)
+
+    def end_period(self, control: Control) -> None:
+        """The rest of ``step``, after the traffic moved: its bodies placed, the physics, the collision check."""
         self._place_traffic()
         dt = self.cfg.physics_dt_s
-        self.vehicle.begin_period(control, ego)
+        self.vehicle.begin_period(control, self.ego)
         for _ in range(self.cfg.substeps):
             self.vehicle.substep(dt)
             self._step_physics()

@@ -130,6 +130,11 @@ class DrivingEnv(gym.Env, EzPickle):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.scenario.world.control_period_s)}
         self._lane_centre = StateFeatures(self.world, self.scenario, self.config.observation).lane_centre
         self._clipped_total = 0
+        # The step in progress between begin_step and end_step.
+        self._step_pose: VehicleState | None = None
+        self._step_control: Any = None
+        self._step_action: Any = None
+        self._step_clipped = 0
         self._prev_s = 0.0
         self._prev_v = 0.0
         self._prev_a = 0.0
@@ -172,12 +177,29 @@ class DrivingEnv(gym.Env, EzPickle):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for one control period: simulate, observe, reward, check the end."""
+        ego_on_road = self.begin_step(action)
+        if ego_on_road is not None:
+            self.world.traffic.step(self.world.cfg.control_period_s, *ego_on_road)
+        return self.end_step()
+
+    def begin_step(self, action: Any) -> tuple[float, float, float] | None:
+        """``step`` up to the open road's traffic step, which it leaves to the caller (``World.begin_period``).
+
+        ``step`` is ``begin_step``, ``Traffic.step`` with what it returns (unless None), then
+        ``end_step``; the batched vector env (``envs.vector``) makes the middle call once for all
+        of its worlds.
+        """
         if not self._has_reset:  # Gymnasium's own error, also for an env unpickled (re-made) without a reset
             raise gym.error.ResetNeeded("Cannot call env.step() before calling env.reset()")
-        pose = self.world.ego
+        self._step_pose = self.world.ego
         control, clipped = self._act.to_control(action)
+        self._step_control, self._step_action, self._step_clipped = control, action, clipped
         self._clipped_total += clipped
-        self.world.step(control)
+        return self.world.begin_period()
+
+    def end_step(self) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """The rest of ``step`` after the traffic moved: physics, observation, reward, the end, info."""
+        self.world.end_period(self._step_control)
         obs = self._obs.observe()
         self._see(obs)
         lane_offset = self._lane_offset()
@@ -185,8 +207,9 @@ class DrivingEnv(gym.Env, EzPickle):
         reward = total_reward(terms, self.config.reward)
         terminated = self._is_terminated()
         truncated = self._is_truncated() and not terminated
-        info = self._info(terms, clipped, jerk, lane_offset, terminated or truncated)
-        self._plan_pose = pose  # the frame the action's plan (if it has one) was made in
+        info = self._info(terms, self._step_clipped, jerk, lane_offset, terminated or truncated)
+        self._plan_pose = self._step_pose  # the frame the action's plan (if it has one) was made in
+        action = self._step_action
         self._last_obs, self._last_action, self._last_reward, self._last_info = obs, action, reward, info
         self._return += reward
         return obs, reward, terminated, truncated, info

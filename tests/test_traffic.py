@@ -144,3 +144,30 @@ def test_cah_blend_tempers_cut_in_braking_but_not_a_real_emergency():
     assert out[1] == idm[1]
     # A stopped car 30 m ahead at 20 m/s needs v^2 / 2s = 6.7 m/s^2: the blend keeps that.
     assert out[2] <= -(20.0**2) / (2 * 30.0)
+
+
+def test_batched_traffic_step_equals_each_world_alone_bit_for_bit():
+    """step_traffic over several worlds (the batched vector env) gives each world exactly what Traffic.step gives it."""
+    from drive_sim.traffic import step_traffic
+
+    def worlds():
+        out = []
+        for seed in range(4):
+            t, _ = _traffic(24, decision_period_s=0.3, lane_change_cooldown_s=1.0, density_per_km_per_lane=40.0)
+            t.reset(np.random.default_rng(seed), 400.0, 0.0)
+            t._decision_clock = 0.1 * seed  # the worlds decide on different steps, as after resets at different times
+            out.append(t)
+        return out
+
+    alone, batched = worlds(), worlds()
+    for k in range(300):
+        ego = [(400.0 + 25.0 * 0.1 * k + i, 0.0, 25.0 - i) for i in range(4)]
+        for t, (s, d, v) in zip(alone, ego, strict=True):
+            t.step(0.1, s, d, v)
+        e = np.asarray(ego)
+        step_traffic(batched, 0.1, e[:, 0], e[:, 1], e[:, 2])
+    for a, b in zip(alone, batched, strict=True):
+        for name in ("s", "d", "v", "lane", "d_rate", "accel", "cooldown"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert a.lane_changes == b.lane_changes and a._decision_clock == b._decision_clock
+    assert sum(t.lane_changes for t in batched) > 10, "the worlds changed lanes (MOBIL ran batched)"
