@@ -110,31 +110,53 @@ class DrivingVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed: a list of seeds needs one per world ({self.num_envs}), got {len(seeds)}")
-        self._terminations[:] = False
-        self._truncations[:] = False
-        self._autoreset_envs[:] = False
-        infos: dict[str, Any] = {}
-        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
-            self._env_obs[i], info = env.reset(seed=s, options=options)
-            infos = self._add_info(infos, info, i)
+        infos = self._batch_infos({}, self.reset_worlds(seeds, options))
         self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
         return self._copy_obs(), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every world (a world whose episode ended on the last step resets instead, in ``next_step`` mode)."""
-        acts = list(iterate(self.action_space, actions))
-        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
-        stepping = [i for i in range(self.num_envs) if not (next_step and self._autoreset_envs[i])]
-        resetting = [i for i in range(self.num_envs) if next_step and self._autoreset_envs[i]]
+        env_infos, finals = self.step_worlds(list(iterate(self.action_space, actions)))
         infos: dict[str, Any] = {}
-        env_infos: list[dict[str, Any] | None] = [None] * self.num_envs
-        for i in resetting:
-            self._env_obs[i], env_infos[i] = self.envs[i].reset()
-            self._rewards[i] = 0.0
-            self._terminations[i] = False
-            self._truncations[i] = False
+        for i, (obs, info) in finals.items():
+            infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+        infos = self._batch_infos(infos, env_infos)
+        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        return self._copy_obs(), self._rewards.copy(), self._terminations.copy(), self._truncations.copy(), infos
+
+    def reset_worlds(self, seeds: Sequence[int | None], options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Reset world ``i`` with ``seeds[i]``; returns each world's info, not yet batched (observations in ``world_obs``)."""
+        self._terminations[:] = False
+        self._truncations[:] = False
+        self._autoreset_envs[:] = False
+        env_infos = []
+        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
+            self._env_obs[i], info = env.reset(seed=s, options=options)
+            env_infos.append(info)
+        return env_infos
+
+    def step_worlds(self, actions: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[int, tuple[Any, dict[str, Any]]]]:
+        """Step every world with its action; the results as lists, not yet batched (``step`` batches them; the SB3 adapter does not).
+
+        Leaves each world's observation in ``world_obs`` and the rewards and end flags in
+        ``rewards``, ``terminations``, ``truncations``. Returns each world's info and, in
+        ``same_step`` mode, {world: (final observation, final info)} of the episodes that ended
+        (their ``world_obs`` and info are already the next episode's first).
+        """
+        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
+        env_infos: list[Any] = [None] * self.num_envs
+        finals: dict[int, tuple[Any, dict[str, Any]]] = {}
+        stepping = []
+        for i in range(self.num_envs):
+            if next_step and self._autoreset_envs[i]:
+                self._env_obs[i], env_infos[i] = self.envs[i].reset()
+                self._rewards[i] = 0.0
+                self._terminations[i] = False
+                self._truncations[i] = False
+            else:
+                stepping.append(i)
         # Each world up to its traffic step; the open road traffic of all of them in one call; the rest.
-        on_road = [(i, self.envs[i].begin_step(acts[i])) for i in stepping]
+        on_road = [(i, self.envs[i].begin_step(actions[i])) for i in stepping]
         batch = [(i, e) for i, e in on_road if e is not None]
         if batch and self.batched_traffic:
             ego = np.asarray([e for _, e in batch], dtype=np.float64)
@@ -146,16 +168,32 @@ class DrivingVectorEnv(VectorEnv):
             env = self.envs[i]
             obs, reward, terminated, truncated, info = env.end_step()
             if not next_step and (terminated or truncated):
-                infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                finals[i] = (obs, info)
                 obs, info = env.reset()
             self._env_obs[i], self._rewards[i], self._terminations[i], self._truncations[i] = obs, reward, terminated, truncated
             env_infos[i] = info
-        for i, info in enumerate(env_infos):
-            assert info is not None
-            infos = self._add_info(infos, info, i)
-        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
         self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
-        return self._copy_obs(), self._rewards.copy(), self._terminations.copy(), self._truncations.copy(), infos
+        return env_infos, finals
+
+    @property
+    def world_obs(self) -> list[Any]:
+        """Each world's latest observation (references; ``step`` returns them batched and copied)."""
+        return self._env_obs
+
+    @property
+    def rewards(self) -> np.ndarray:
+        """The last step's rewards (the array itself)."""
+        return self._rewards
+
+    @property
+    def terminations(self) -> np.ndarray:
+        """The last step's terminations (the array itself)."""
+        return self._terminations
+
+    @property
+    def truncations(self) -> np.ndarray:
+        """The last step's truncations (the array itself)."""
+        return self._truncations
 
     def render(self) -> tuple[Any, ...] | None:
         """Each world's frame (``render_mode="rgb_array"``), else None."""
@@ -169,6 +207,38 @@ class DrivingVectorEnv(VectorEnv):
             env.close()
 
     # ------------------------------------------------------------------ helpers
+    def _batch_infos(self, infos: dict[str, Any], env_infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """Gymnasium's dict of arrays with ``_key`` masks (what ``VectorEnv._add_info`` builds), a key at a time.
+
+        ``_add_info`` goes world by world and key by key (about 60 us a world for drive-sim's
+        infos); every world here has the same keys, so each key becomes one array at once. A key
+        that not every world has (``final_obs`` in ``same_step`` mode) goes through ``_add_info``.
+        """
+        n = self.num_envs
+        everywhere = np.ones(n, dtype=np.bool_)
+        first = env_infos[0]
+        shared = [k for k in first if all(k in info for info in env_infos)]
+        for key in shared:
+            values = [info[key] for info in env_infos]
+            v0 = values[0]
+            if isinstance(v0, dict) and all(isinstance(v, dict) for v in values):
+                infos[key] = self._batch_infos(infos.get(key, {}), values)
+            elif type(v0) in (int, float, bool) or isinstance(v0, np.number):
+                infos[key] = np.array(values, dtype=type(v0))
+            elif isinstance(v0, np.ndarray):
+                infos[key] = np.stack(values).astype(v0.dtype, copy=False)
+            else:
+                array = np.empty(n, dtype=object)  # strings and the like, one object a world
+                for i, v in enumerate(values):
+                    array[i] = v
+                infos[key] = array
+            infos[f"_{key}"] = everywhere.copy()
+        for i, info in enumerate(env_infos):
+            rest = {k: v for k, v in info.items() if k not in shared}
+            if rest:
+                infos = self._add_info(infos, rest, i)
+        return infos
+
     def _copy_obs(self) -> Any:
         obs = self._observations
         return {k: v.copy() for k, v in obs.items()} if isinstance(obs, dict) else obs.copy()

@@ -24,7 +24,7 @@ from agents.policies.base import Agent, AgentEnv
 from agents.policies.loader import load_agent
 from agents.policies.random_agent import RandomAgent
 from agents.policies.sb3 import PolicyConfig, SB3Agent, load_model, model_meta, save_model
-from agents.training.config import RunConfig, resolve_config
+from agents.training.config import RunConfig, TrainConfig, resolve_config
 from agents.training.sb3_train import build_model, make_vec_env
 from drive_sim.config import ConfigError
 from perception.encoders import CameraCNN, MultiEncoder, VectorEncoder, extractor_for
@@ -171,6 +171,8 @@ def test_config_errors_name_the_key(tmp_path):
         ("train: {algo: q, action: discrete}\nhyperparams: {discretiser: {bins: [3]}}\n", "q_learning.bins"),
         ("train: {algo: ppo}\nenv: {action: {steer_binz: 3}}\n", "action.steer_binz"),
         ("trian: {}\n", "unknown section 'trian'"),
+        ("train: {algo: ppo, vec_env: ray}\n", "vec_env: 'ray' is not allowed; allowed: subproc, batched"),
+        ("train: {algo: ppo, n_envs: 2, vec_env: batched, workers: 3}\n", "workers: must be between 0"),
         ("train: [\n", "not valid YAML"),
     ]:
         bad.write_text(text)
@@ -357,3 +359,22 @@ def test_ppo_learns_to_follow_the_lane_within_a_minute():
         vec.close()
     print(f"route completion before {before:.3f}, after {after:.3f}")
     assert after > before + 0.1 and after > 1.5 * before, (before, after)
+
+
+def test_a_run_trains_on_the_batched_vec_env(tmp_path):
+    """train.vec_env: batched: 4 worlds in 2 worker processes; the run writes its model, episodes and test like any other."""
+    from agents.training.trainer import train
+
+    cfg = RunConfig(
+        train=TrainConfig(
+            scenario="lanekeep", algo="ppo", obs="lidar", total_steps=512, n_envs=4, vec_env="batched", workers=2,
+            eval_episodes=1, out_dir=str(tmp_path), name="batched",
+        ),
+        hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        policy={"net_arch": [32], "encoder_hidden": [32]},
+        env={},
+    )  # fmt: skip
+    run = train(cfg, progress=False)
+    rows = (run / "train_episodes.csv").read_text().splitlines()
+    assert (run / "model.zip").is_file() and len(rows) > 1, rows[:3]
+    assert {r.split(",")[1] for r in rows[1:]} <= {"0", "1", "2", "3"}  # the env column: the four worlds

@@ -3,7 +3,9 @@
 Both sides train the same PPO (stable-baselines3, the hyperparameters of
 ``agents/training/configs/highway-ppo-lidar.yaml``, 2 subprocess envs, one torch thread) for a fixed number of
 timesteps after a warm-up that fills the first rollout; the figure is timesteps over wall seconds,
-updates included, median of the repeats. drive-sim trains on ``DriveSim/Highway-v0`` (lidar,
+updates included, median of the repeats. drive-sim also trains on its batched vector env
+(``train.vec_env: batched``): ``batched_worlds`` worlds over the same number of processes, with
+the rollout per world shortened so that an update sees as many samples as the subprocess row's. drive-sim trains on ``DriveSim/Highway-v0`` (lidar,
 continuous actions, 20 vehicles); highway-env on ``highway-fast-v0`` (the variant its docs train on;
 its default kinematics observation and meta actions) when the ``bench`` extra is installed.
 """
@@ -29,6 +31,7 @@ class ThroughputConfig:
         n_envs: subprocess envs on each side.
         n_steps: PPO rollout length per env (smaller than training's so a repeat holds several updates).
         highway_env_ids: highway-env ids to measure (highway-v0 runs at a few steps/s: minutes per repeat).
+        batched_worlds: worlds of the batched row, over ``n_envs`` processes (0: no batched row).
     """
 
     steps: int = 8192
@@ -37,10 +40,16 @@ class ThroughputConfig:
     n_envs: int = 2
     n_steps: int = 512
     highway_env_ids: tuple[str, ...] = ("highway-fast-v0",)
+    batched_worlds: int = 16
 
     def __post_init__(self) -> None:
         for name in ("steps", "highway_env_steps", "repeats", "n_envs", "n_steps"):
             require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
+        require(
+            self.batched_worlds == 0 or self.batched_worlds >= self.n_envs,
+            "batched_worlds",
+            f"must be 0 or at least n_envs ({self.n_envs}), got {self.batched_worlds}",
+        )
 
 
 @dataclass
@@ -90,6 +99,26 @@ def measure_training_throughput(cfg: ThroughputConfig, *, progress: bool = True)
         return _ppo_rate(make, "MlpPolicy", kwargs, cfg.steps, cfg.repeats, cfg.n_steps)
 
     tasks.append(("drive-sim Highway-v0 lidar", drive_sim))
+    if cfg.batched_worlds:
+
+        def batched() -> list[float]:
+            def make() -> Any:
+                return make_vec_env(
+                    "DriveSim/Highway-v0",
+                    {"obs_type": "lidar", "action_type": "continuous"},
+                    cfg.batched_worlds,
+                    1000,
+                    vec_env="batched",
+                    workers=cfg.n_envs,
+                )
+
+            probe = make()
+            kwargs = policy_kwargs(PolicyConfig(), probe.observation_space, "ppo")
+            probe.close()
+            n_steps = max(1, cfg.n_steps * cfg.n_envs // cfg.batched_worlds)  # the same samples per update
+            return _ppo_rate(make, "MlpPolicy", kwargs, cfg.steps, cfg.repeats, n_steps)
+
+        tasks.append((f"drive-sim Highway-v0 lidar, batched: {cfg.batched_worlds} worlds in {cfg.n_envs} processes", batched))
     try:
         import highway_env  # noqa: F401
 

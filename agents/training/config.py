@@ -28,6 +28,8 @@ from drive_sim.files import read_yaml
 
 ALGOS = ("ppo", "dqn", "sac", "q")
 TRAIN_SEED_BASE = 1000
+#: Training vector envs (``TrainConfig.vec_env``).
+VEC_ENVS = ("subproc", "batched")
 VALIDATION_SEED_BASE = 100
 TEST_SEEDS = 100  # final evaluation seeds are 0 .. TEST_SEEDS - 1
 SECTIONS = ("train", "hyperparams", "policy", "env")
@@ -44,7 +46,11 @@ class TrainConfig:
         action: action type (``continuous``, ``discrete``, ``meta``); dqn and q need discrete or meta,
             sac continuous.
         total_steps: environment steps to train for (over all envs).
-        n_envs: parallel environments (subprocesses when more than one).
+        n_envs: parallel environments (subprocesses when more than one, or worlds of the batched env).
+        vec_env: ``subproc`` (one env per process, SB3's SubprocVecEnv) or ``batched`` (``n_envs``
+            worlds split over ``workers`` processes, each a batched ``DrivingVectorEnv``:
+            ``agents.training.batched_vec``); the same episodes either way.
+        workers: processes of the batched env; 0 for one per core (at most ``n_envs``).
         seed: run seed; training env ``i`` is seeded ``1000 + 100 * seed + i``.
         eval_episodes: final test episodes, on seeds 0, 1, ... (at most 100).
         eval_every_steps: validation every this many steps on seeds 100, 101, ...; 0 for none.
@@ -63,6 +69,8 @@ class TrainConfig:
     action: str = "continuous"
     total_steps: int = 20_000
     n_envs: int = 1
+    vec_env: str = "subproc"
+    workers: int = 0
     seed: int = 0
     eval_episodes: int = 5
     eval_every_steps: int = 0
@@ -85,6 +93,10 @@ class TrainConfig:
         require(self.algo != "q" or self.obs in ("lidar", "kinematics"), "obs", "q needs a vector observation: --obs lidar or kinematics")
         require(self.total_steps >= 1, "total_steps", f"must be at least 1, got {self.total_steps}")
         require(1 <= self.n_envs <= 64, "n_envs", f"must be between 1 and 64, got {self.n_envs}")
+        require(self.vec_env in VEC_ENVS, "vec_env", f"{self.vec_env!r} is not allowed; allowed: {', '.join(VEC_ENVS)}")
+        require(
+            0 <= self.workers <= self.n_envs, "workers", f"must be between 0 (one per core) and n_envs ({self.n_envs}), got {self.workers}"
+        )
         require(self.seed >= 0, "seed", f"must be non-negative, got {self.seed}")
         require(0 <= self.eval_episodes <= TEST_SEEDS, "eval_episodes", f"must be between 0 and {TEST_SEEDS}, got {self.eval_episodes}")
         require(self.eval_every_steps >= 0, "eval_every_steps", f"must be non-negative, got {self.eval_every_steps}")

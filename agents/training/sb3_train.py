@@ -145,21 +145,36 @@ def make_vec_env(
     *,
     monitor_dir: str | None = None,
     normalisation: Normalisation | None = None,
+    vec_env: str = "subproc",
+    workers: int = 0,
 ) -> Any:
-    """Training vector env: ``SubprocVecEnv`` when ``n_envs > 1``, images transposed, optionally normalised.
+    """Training vector env: ``SubprocVecEnv`` when ``n_envs > 1`` (or the batched worlds), images transposed, optionally normalised.
 
     Env ``i`` is seeded ``seed + i`` at its first reset (SB3 vector envs are seeded through
     ``VecEnv.seed``, which applies at the next reset; the thunk resets once itself, so the seed holds
-    however the vec env resets).
+    however the vec env resets). ``vec_env="batched"``: ``n_envs`` worlds over ``workers``
+    processes (0: one per core), each a batched ``DrivingVectorEnv`` (``agents.training.batched_vec``),
+    with the same episodes as the subprocess envs.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecTransposeImage
     from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
     if monitor_dir is not None:
         Path(monitor_dir).mkdir(parents=True, exist_ok=True)
-    fns = [make_env_fn(env_id, env_kwargs, seed, i, monitor_dir) for i in range(n_envs)]
-    vec: VecEnv = SubprocVecEnv(fns, start_method="spawn") if n_envs > 1 else DummyVecEnv(fns)
-    vec.seed(seed)
+    vec: VecEnv
+    if vec_env == "batched":
+        import os
+
+        from agents.training.batched_vec import BatchedVecEnv
+
+        if monitor_dir is not None:
+            raise ConfigError("train.vec_env: batched writes no Monitor files; use subproc for monitor_dir")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        vec = BatchedVecEnv(env_id, env_kwargs, n_envs, seed, workers=workers or min(cores, n_envs))
+    else:
+        fns = [make_env_fn(env_id, env_kwargs, seed, i, monitor_dir) for i in range(n_envs)]
+        vec = SubprocVecEnv(fns, start_method="spawn") if n_envs > 1 else DummyVecEnv(fns)
+        vec.seed(seed)
     if _has_image(vec.observation_space):
         vec = VecTransposeImage(vec)  # the extractors take (C, H, W); done here, not by SB3's _wrap_env
     if normalisation is not None:

@@ -312,7 +312,15 @@ def _train_sb3(run_cfg: RunConfig, run: Path, progress: bool, resume_from: Path 
     resumes = int(status.get("resumes", 0)) + (1 if resume_from is not None else 0)
     # A resumed run reseeds its envs away from the seeds it started with (still >= 1000).
     seed = TRAIN_SEED_BASE + 100 * cfg.seed + 100_000 * resumes
-    vec = make_vec_env(eid, run_cfg.agent_env.make_kwargs(), cfg.n_envs, seed, normalisation=norm if norm.active else None)
+    vec = make_vec_env(
+        eid,
+        run_cfg.agent_env.make_kwargs(),
+        cfg.n_envs,
+        seed,
+        normalisation=norm if norm.active else None,
+        vec_env=cfg.vec_env,
+        workers=cfg.workers,
+    )
     try:
         if resume_from is None:
             model = build_model(cfg.algo, vec, run_cfg.hyperparams, policy, cfg.seed, str(run / "tb"))
