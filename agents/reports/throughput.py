@@ -5,9 +5,10 @@ Both sides train the same PPO (stable-baselines3, the hyperparameters of
 timesteps after a warm-up that fills the first rollout; the figure is timesteps over wall seconds,
 updates included, median of the repeats. drive-sim also trains on its batched vector env
 (``train.vec_env: batched``): ``batched_worlds`` worlds over the same number of processes, with
-the rollout per world shortened so that an update sees as many samples as the subprocess row's. drive-sim trains on ``DriveSim/Highway-v0`` (lidar,
-continuous actions, 20 vehicles); highway-env on ``highway-fast-v0`` (the variant its docs train on;
-its default kinematics observation and meta actions) when the ``bench`` extra is installed.
+the rollout per world shortened so that an update sees as many samples as the subprocess row's.
+drive-sim trains on ``DriveSim/Highway-v0`` (lidar, continuous actions, 20 vehicles); highway-env on
+``highway-fast-v0`` (the variant its docs train on; its default kinematics observation and meta
+actions) when the ``bench`` extra is installed.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class _Worlds:
         return [getattr(self.venv.envs[i], name) for i in indices]
 
     def close(self) -> None:
+        """Close the worlds and end the workers."""
         self.venv.close()
 
 
@@ -157,6 +158,7 @@ class BatchedVecEnv(VecEnv):
 
     # ------------------------------------------------------------------ SB3 VecEnv
     def reset(self) -> Any:
+        """Reset every world (world ``i`` with the seed ``seed()`` gave it); the stacked first observations."""
         seeds = self._seeds
         parts = []
         if self._local is not None:
@@ -170,12 +172,14 @@ class BatchedVecEnv(VecEnv):
         return _concat([obs for obs, _ in parts], self.observation_space)
 
     def step_async(self, actions: np.ndarray) -> None:
+        """Send each worker its worlds' actions (in this process: keep them for ``step_wait``)."""
         self._actions = np.asarray(actions)
         if self._local is None:
             for w, remote in enumerate(self._remotes):
                 remote.send(("step", self._actions[self._starts[w] : self._starts[w + 1]]))
 
     def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Observations, rewards, dones and infos of every world, SB3's way (auto-reset, ``terminal_observation``)."""
         if self._local is not None:
             assert self._actions is not None
             parts = [self._local.step(self._actions)]
@@ -188,6 +192,7 @@ class BatchedVecEnv(VecEnv):
         return obs, rewards, dones, infos
 
     def close(self) -> None:
+        """Close the worlds and end the workers."""
         if self._closed:
             return
         self._closed = True
@@ -202,6 +207,7 @@ class BatchedVecEnv(VecEnv):
             proc.join(timeout=10)
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        """An attribute of the worlds' ``DrivingEnv`` (from their worker)."""
         idx = self._get_indices(indices)
         if self._local is not None:
             return self._local.get_attr(attr_name, idx)
@@ -213,13 +219,16 @@ class BatchedVecEnv(VecEnv):
         return out
 
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        """Not supported: the worlds live in worker processes."""
         raise NotImplementedError("BatchedVecEnv: set_attr is not supported (the worlds live in worker processes)")
 
     def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
+        """Not supported: the worlds live in worker processes."""
         raise NotImplementedError("BatchedVecEnv: env_method is not supported (the worlds live in worker processes)")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))  # the worlds are bare DrivingEnvs; the Monitor's entry is added here
+        """No world is wrapped (they are bare ``DrivingEnv``s; the Monitor's entry is added here)."""
+        return [False] * len(self._get_indices(indices))
 
 
 def _concat(parts: list[Any], space: spaces.Space) -> Any:
