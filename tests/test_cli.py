@@ -100,7 +100,7 @@ def test_perf_quick_writes_report(tmp_path):
     proc = _run("perf", "--quick", "--no-progress", "--out", str(out), "--cpu", "-1")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.with_suffix(".json").read_text())
-    keys = ("env_lidar", "env_camera", "env_multi", "raw_physics_control_period", "raw_lidar_reading")
+    keys = ("env_lidar", "env_lidar_batched", "env_camera", "env_multi", "raw_physics_control_period", "raw_lidar_reading")
     keys += ("raw_camera_frame", "raw_camera_frame_large")  # the env's size and the dataset's larger one
     perception_keys = ("perception_b1", "perception_b1_seg", "perception_b64", "perception_int8_b1", "perception_torch_b1")
     for key in (*keys, *perception_keys):  # the shipped perception net (ONNX float32, int8, PyTorch) beside the camera env

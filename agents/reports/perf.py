@@ -125,6 +125,9 @@ def _stepper(env: Any, action: Any) -> Callable[[], None]:
     return step
 
 
+#: Worlds of the batched vector env row (``gym.make_vec(..., num_envs=16)``, issue 20's figure).
+BATCHED_WORLDS = 16
+
 #: The larger camera size of the perception dataset (``drive-sim collect --sizes 84,128``), rendered beside the env's.
 LARGE_CAMERA_PX = 128
 
@@ -431,7 +434,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     except ImportError:
         have_hwe = False
     tasks = (
-        ["lidar", "camera", "perception", "multi", "perceived", "raw", "planner", "video", "scenarios"]
+        ["lidar", "batched", "camera", "perception", "multi", "perceived", "raw", "planner", "video", "scenarios"]
         + (["highway-v0", "highway-fast-v0"] if have_hwe else [])
         + (["memory"] if cfg.memory_steps else [])
     )
@@ -451,6 +454,16 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
                 key = "env_perceived_every_2nd"
                 res.rates[key], res.samples[key] = _rate(_stepper(env, np.array([0.0, 0.1], np.float32)), n, cfg.repeats)
                 env.close()
+        elif task == "batched":
+            # gym.make_vec's batched worlds (envs.vector), in this one process: world-steps per second.
+            venv = gym.make_vec(ENV_ID, num_envs=BATCHED_WORLDS, obs_type="lidar", action_type="continuous")
+            venv.reset(seed=0)
+            actions = np.tile(np.array([0.0, 0.1], np.float32), (BATCHED_WORLDS, 1))
+            steps = max(1, cfg.lidar_steps // BATCHED_WORLDS)
+            rate, samples = _rate(lambda: venv.step(actions), steps, cfg.repeats)
+            res.rates["env_lidar_batched"] = rate * BATCHED_WORLDS
+            res.samples["env_lidar_batched"] = [s * BATCHED_WORLDS for s in samples]
+            venv.close()
         elif task == "camera":
             keys = ("env_camera", "raw_camera_frame", "raw_camera_frame_large")
             rates = dict(zip(keys, measure_camera(cfg.camera_steps, cfg.repeats), strict=True))
@@ -492,6 +505,15 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
     res.ratios["lidar_vs_highway_v0"] = r["env_lidar"] / r["highway-v0"] if "highway-v0" in r else float("nan")
     res.ratios["lidar_vs_highway_fast_v0"] = r["env_lidar"] / r["highway-fast-v0"] if "highway-fast-v0" in r else float("nan")
     res.ratios["camera_vs_raw_camera"] = r["env_camera"] / r["raw_camera_frame"]
+    if "raw_physics_control_period" in r:
+        # PyBullet's own work per lidar env step (one control period of physics, one ray batch): the limit no Python can beat.
+        pybullet_limit = 1.0 / (1.0 / r["raw_physics_control_period"] + 1.0 / r["raw_lidar_reading"])
+        res.ratios["pybullet_only_steps_per_s"] = pybullet_limit
+        res.ratios["lidar_vs_pybullet_only"] = r["env_lidar"] / pybullet_limit
+        if "env_lidar_batched" in r:
+            res.ratios["batched_vs_pybullet_only"] = r["env_lidar_batched"] / pybullet_limit
+    if "env_lidar_batched" in r:
+        res.ratios["batched_vs_lidar"] = r["env_lidar_batched"] / r["env_lidar"]
     # What the perception dataset's larger size costs to render against the env's (same views, same run).
     res.ratios["raw_camera_large_vs_env_size"] = r["raw_camera_frame_large"] / r["raw_camera_frame"]
     res.ratios["lidar_sim_seconds_per_wall_second"] = r["env_lidar"] * 0.1
@@ -556,6 +578,7 @@ def _measure_raw(cfg: PerfConfig, res: PerfResult) -> None:
 
 _LABELS = {
     "env_lidar": "DriveSim/Highway-v0, lidar obs (env steps/s)",
+    "env_lidar_batched": "DriveSim/Highway-v0, lidar obs, gym.make_vec batched: 16 worlds in one process (world steps/s)",
     "env_camera": "DriveSim/Highway-v0, camera 84x84 obs (env steps/s)",
     "env_multi": "DriveSim/Highway-v0, multi obs (env steps/s)",
     "env_perceived": "DriveSim/Highway-v0, perceived obs: camera + net + localiser + tracker (env steps/s)",
@@ -624,6 +647,8 @@ def write_report(res: PerfResult, cfg: PerfConfig) -> None:
         "planner_ms_per_call": "well under 100 (the control period)",
         "video_frames_per_s_worst": ">= 30",
         "perceived_steps_per_s": ">= 200",
+        "lidar_vs_pybullet_only": ">= 0.5 (issue 20; and env_lidar >= 2,000)",
+        "batched_vs_pybullet_only": "(issue 20: env_lidar_batched >= 5,000)",
     }
     for key, value in res.ratios.items():
         lines.append(f"| {key} | {ratio_text(value)} | {targets.get(key, '')} |")
