@@ -460,7 +460,7 @@ def run_perf(cfg: PerfConfig, *, progress: bool = True) -> PerfResult:
             venv.reset(seed=0)
             actions = np.tile(np.array([0.0, 0.1], np.float32), (BATCHED_WORLDS, 1))
             steps = max(1, cfg.lidar_steps // BATCHED_WORLDS)
-            rate, samples = _rate(lambda: venv.step(actions), steps, cfg.repeats)
+            rate, samples = _rate(lambda v=venv, a=actions: v.step(a), steps, cfg.repeats)
             res.rates["env_lidar_batched"] = rate * BATCHED_WORLDS
             res.samples["env_lidar_batched"] = [s * BATCHED_WORLDS for s in samples]
             venv.close()
