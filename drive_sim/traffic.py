@@ -12,6 +12,7 @@ MOBIL for car-following models". The parameter names follow highway-env's ``IDMV
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -369,8 +370,8 @@ def _neighbour_tables(
     """
     w = all_s.shape[0]
     ds = all_s[:, None, :] - all_s[:, :n, None]  # (W, n, M)
-    own = np.arange(n)
-    ds[:, own, own] = np.nan  # a vehicle is not its own neighbour
+    m = all_s.shape[1]
+    ds.reshape(w, n * m)[:, :: m + 1] = np.nan  # a vehicle is not its own neighbour (each world's diagonal)
     # (W, n, L, M), built by adding 0 / nan per (lane, body) so no broadcasting ``where`` is needed;
     # reductions run over the last, contiguous axis (several times faster in numpy than over a
     # middle axis at these sizes).
@@ -394,9 +395,29 @@ def _rows(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
+_GRIDS: dict[tuple[int, int], tuple[Any, np.ndarray, Any, np.ndarray]] = {}
+
+
+def _grids(nw: int, n: int) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """Index grids for gathers over (W, n) and (W, n, 2): world (W, 1), vehicle (1, n), world (W, 1, 1), vehicle (1, n, 1).
+
+    Fancy indexing with them is what ``table[rows, index]`` is for one world, and several times
+    cheaper than ``np.take_along_axis`` at these sizes (which builds the grids on every call). One
+    world's grid is the integer 0 (one index array fewer: the single env's step stays as fast as it
+    was before batching).
+    """
+    key = (nw, n)
+    if key not in _GRIDS:
+        world: Any = 0 if nw == 1 else np.arange(nw)[:, None]
+        world3: Any = 0 if nw == 1 else np.arange(nw)[:, None, None]
+        _GRIDS[key] = (world, np.arange(n)[None, :], world3, np.arange(n)[None, :, None])
+    return _GRIDS[key]
+
+
 def _pick(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``table[w, i, index[w, i]]`` for a (W, n, L) table and (W, n) index (one world's ``table[rows, index]``)."""
-    return np.take_along_axis(table, index[..., None], axis=2)[..., 0]
+    w, i, _, _ = _grids(*index.shape)
+    return table[w, i, index]
 
 
 def step_traffic(
@@ -417,18 +438,27 @@ def step_traffic(
     cfg = first.cfg
     nw = len(traffics)
     offsets = first._offsets
-    s, v, v0, d = (
-        _rows([t.s for t in traffics]),
-        _rows([t.v for t in traffics]),
-        _rows([t.v0 for t in traffics]),
-        _rows([t.d for t in traffics]),
-    )
-    lane_now = _rows([t.lane for t in traffics])
+    if nw == 1:  # the single env's step: views, no stacking
+        s, v, v0, d, lane_now = first.s[None], first.v[None], first.v0[None], first.d[None], first.lane[None]
+        params = [first._params[k][None] for k in range(3)]
+        politeness = first._politeness[None]
+        cooldown = first.cooldown[None]
+    else:
+        s, v, v0, d = (
+            _rows([t.s for t in traffics]),
+            _rows([t.v for t in traffics]),
+            _rows([t.v0 for t in traffics]),
+            _rows([t.d for t in traffics]),
+        )
+        lane_now = _rows([t.lane for t in traffics])
+        params = [_rows([t._params[k] for t in traffics]) for k in range(3)]  # (W, n + 1) each
+        politeness = _rows([t._politeness for t in traffics])
+        cooldown = _rows([t.cooldown for t in traffics])
     # Traffic plus the ego car as the last body.
     bodies = np.empty((4, nw, n + 1))
     bodies[0, :, :n], bodies[1, :, :n], bodies[2, :, :n], bodies[3, :, :n] = s, v, v0, d
     ego_v = np.asarray(ego_v, dtype=np.float64)
-    bodies[0, :, n], bodies[1, :, n], bodies[2, :, n], bodies[3, :, n] = ego_s, ego_v, np.maximum(ego_v, 0.1), ego_d
+    bodies[:, :, n] = (ego_s, ego_v, np.maximum(ego_v, 0.1), ego_d)
     all_s, all_v, all_v0, all_d = bodies
     lead, lead_gap, follow, follow_gap = _neighbour_tables(n, offsets, first._occ_half_m, all_s, all_d)
     lane = np.rint((d - offsets[0]) / first.road.lane_width_m).astype(np.int64)
@@ -438,8 +468,7 @@ def step_traffic(
     use_t = g_tgt < g_cur
     front = np.where(use_t, _pick(lead, lane_now), _pick(lead, cur_lane))
     gap = np.minimum(g_cur, g_tgt)
-    v_front = np.where(front >= 0, np.take_along_axis(all_v, front, axis=1), v)
-    params = [_rows([t._params[k] for t in traffics]) for k in range(3)]  # (W, n + 1) each
+    v_front = np.where(front >= 0, all_v[_grids(nw, n)[0], front], v)
     acc = idm_acceleration(v, v0, gap, v - v_front, cfg, (params[0][:, :n], params[1][:, :n], params[2][:, :n]))
 
     deciding = []
@@ -448,14 +477,13 @@ def step_traffic(
         if t._decision_clock <= 0.0 and cfg.lane_changes:
             t._decision_clock += cfg.decision_period_s
             deciding.append(i)
-    cooldown = _rows([t.cooldown for t in traffics])
     if deciding:
         sel = np.asarray(deciding) if len(deciding) < nw else slice(None)
         new_lane, new_cool, changes = _mobil(
             first,
             s[sel], v[sel], v0[sel], d[sel], lane_now[sel], cooldown[sel],
             all_v[sel], all_v0[sel], lead[sel], lead_gap[sel], follow[sel], follow_gap[sel], acc[sel], gap[sel], v_front[sel],
-            [p[sel] for p in params], _rows([t._politeness for t in traffics])[sel],
+            [p[sel] for p in params], politeness[sel],
         )  # fmt: skip
         lane_now, cooldown = lane_now.copy(), cooldown.copy()  # one world's rows are views of its own arrays
         lane_now[sel], cooldown[sel] = new_lane, new_cool
@@ -510,13 +538,12 @@ def _mobil(
     valid &= t._lane_allowed[tgt]
     if not np.any(valid):
         return lane, cooldown, np.zeros(nw, dtype=np.int64)
-    wi = np.arange(nw)[:, None, None]  # world index for (W, n, 2) gathers from (W, M) body arrays
-    w2 = np.arange(nw)[:, None]  # ... and for (W, n) gathers
+    w2, _, wi, ri = _grids(nw, n)  # world index for (W, n) and (W, n, 2) gathers, vehicle index for (W, n, 2)
     v = v1[:, :, None]
     T, A, S0 = params
     own = (T[:, :n, None], A[:, :n, None], S0[:, :n, None])
-    nl, nlgap = np.take_along_axis(lead, tgt, axis=2), np.take_along_axis(lead_gap, tgt, axis=2)
-    nf, nfgap = np.take_along_axis(follow, tgt, axis=2), np.take_along_axis(follow_gap, tgt, axis=2)
+    nl, nlgap = lead[wi, ri, tgt], lead_gap[wi, ri, tgt]
+    nf, nfgap = follow[wi, ri, tgt], follow_gap[wi, ri, tgt]
     acc_new = idm_acceleration(v, v0[:, :, None], nlgap, v - np.where(nl >= 0, all_v[wi, nl], v), cfg, own)
     # New follower: before (following the new leader) and after (following this vehicle).
     has_nf = nf >= 0
@@ -546,11 +573,12 @@ def _mobil(
     best = np.argmax(gain, axis=2)
     change = np.isfinite(_pick(gain, best))
     new_lane = _pick(tgt, best)
-    # Two vehicles deciding on the same step into the same lane close together: only the front one
-    # goes (each safety check saw the lane before the other's move). With at most one change in a
-    # world no pair clashes, so computing it for every world changes nothing.
-    ds = s[:, None, :] - s[:, :, None]  # ds[w, i, j] = s_j - s_i
-    clash = change[:, :, None] & change[:, None, :] & (new_lane[:, :, None] == new_lane[:, None, :])
-    clash &= (ds > 0) & (ds < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m)
-    change &= ~np.any(clash, axis=2)
+    if np.count_nonzero(change) > 1:
+        # Two vehicles deciding on the same step into the same lane close together: only the front
+        # one goes (each safety check saw the lane before the other's move). A world with at most
+        # one change has no clashing pair, so checking every world when any has two changes nothing.
+        ds = s[:, None, :] - s[:, :, None]  # ds[w, i, j] = s_j - s_i
+        clash = change[:, :, None] & change[:, None, :] & (new_lane[:, :, None] == new_lane[:, None, :])
+        clash &= (ds > 0) & (ds < VEHICLE_LENGTH_M + cfg.min_spawn_gap_m)
+        change &= ~np.any(clash, axis=2)
     return np.where(change, new_lane, lane), np.where(change, cfg.lane_change_cooldown_s, cooldown), np.count_nonzero(change, axis=1)
