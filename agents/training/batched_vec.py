@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from agents.training.sb3_train import _pin_worker, ignore_stop_signals_in_workers
+from agents.training.workers import _pin_worker, ignore_stop_signals_in_workers
 
 
 class _Worlds:
