@@ -215,7 +215,6 @@ class Traffic:
         self._lane_allowed = np.zeros(len(self._offsets), dtype=bool)
         self._lane_allowed[self._lanes] = True
         self._occ_half_m = road.lane_width_m / 2 + VEHICLE_WIDTH_M / 2 - 0.3
-        self._bodies = np.empty((4, n + 1))
         self._decision_clock = 0.0
         self._active = np.ones(n, dtype=bool)
 
@@ -299,8 +298,8 @@ class Traffic:
 
     # ------------------------------------------------------------------ neighbours
     def _occupancy(self, d: np.ndarray) -> np.ndarray:
-        """(M, L) bool: lanes each body overlaps (a car straddling a line occupies both lanes)."""
-        return np.abs(d[:, None] - self._offsets[None, :]) < self._occ_half_m
+        """(..., M, L) bool: lanes each body overlaps (a car straddling a line occupies both lanes)."""
+        return np.abs(d[..., :, None] - self._offsets) < self._occ_half_m
 
     def _lane_of(self, d: np.ndarray) -> np.ndarray:
         """Nearest lane index for lateral offsets ``d`` (lanes are evenly spaced)."""
@@ -319,7 +318,7 @@ class Traffic:
             (lead, lead_gap, follow, follow_gap), each (n, L): body index (-1 for none) and
             bumper-to-bumper gap [m] (``inf`` for none).
         """
-        out = _neighbour_tables(self.count, self._offsets, self._occ_half_m, all_s[None], all_d[None])
+        out = _neighbour_tables(self, all_s[None], all_d[None])
         return out[0][0], out[1][0], out[2][0], out[3][0]
 
     # ------------------------------------------------------------------ stepping
@@ -360,23 +359,21 @@ class Traffic:
         return gone
 
 
-def _neighbour_tables(
-    n: int, offsets: np.ndarray, occ_half_m: float, all_s: np.ndarray, all_d: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _neighbour_tables(t: Traffic, all_s: np.ndarray, all_d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``Traffic.neighbour_tables`` for W worlds at once: ``all_s``, ``all_d`` (W, M); each result (W, n, L).
 
     Every operation is elementwise or reduces the last axis, so a world's rows are bit-identical
     to what it gets alone (the batched vector env relies on it; a test checks it).
     """
-    w = all_s.shape[0]
+    w, n = all_s.shape[0], t.count
     ds = all_s[:, None, :] - all_s[:, :n, None]  # (W, n, M)
     m = all_s.shape[1]
     ds.reshape(w, n * m)[:, :: m + 1] = np.nan  # a vehicle is not its own neighbour (each world's diagonal)
     # (W, n, L, M), built by adding 0 / nan per (lane, body) so no broadcasting ``where`` is needed;
     # reductions run over the last, contiguous axis (several times faster in numpy than over a
     # middle axis at these sizes).
-    lanes = len(offsets)
-    occupied = np.abs(all_d[:, None, :] - offsets[None, :, None]) < occ_half_m  # (W, L, M)
+    lanes = len(t._offsets)
+    occupied = t._occupancy(all_d).transpose(0, 2, 1)  # (W, L, M)
     gaps = ds[:, :, None, :] + np.where(occupied, 0.0, np.nan)[:, None, :, :]
     ahead = np.where(gaps >= 0, gaps, np.inf).reshape(w * n * lanes, -1)
     behind = np.where(gaps < 0, -gaps, np.inf).reshape(w * n * lanes, -1)
@@ -460,9 +457,8 @@ def step_traffic(
     ego_v = np.asarray(ego_v, dtype=np.float64)
     bodies[:, :, n] = (ego_s, ego_v, np.maximum(ego_v, 0.1), ego_d)
     all_s, all_v, all_v0, all_d = bodies
-    lead, lead_gap, follow, follow_gap = _neighbour_tables(n, offsets, first._occ_half_m, all_s, all_d)
-    lane = np.rint((d - offsets[0]) / first.road.lane_width_m).astype(np.int64)
-    cur_lane = np.minimum(np.maximum(lane, 0), len(offsets) - 1)
+    lead, lead_gap, follow, follow_gap = _neighbour_tables(first, all_s, all_d)
+    cur_lane = first._lane_of(d)
     # Longitudinal: the nearer of the leaders in the current lane and (mid lane-change) the target lane.
     g_cur, g_tgt = _pick(lead_gap, cur_lane), _pick(lead_gap, lane_now)
     use_t = g_tgt < g_cur
