@@ -438,7 +438,6 @@ def step_traffic(
     if nw == 1:  # the single env's step: views, no stacking
         s, v, v0, d, lane_now = first.s[None], first.v[None], first.v0[None], first.d[None], first.lane[None]
         params = [first._params[k][None] for k in range(3)]
-        politeness = first._politeness[None]
         cooldown = first.cooldown[None]
     else:
         s, v, v0, d = (
@@ -449,7 +448,6 @@ def step_traffic(
         )
         lane_now = _rows([t.lane for t in traffics])
         params = [_rows([t._params[k] for t in traffics]) for k in range(3)]  # (W, n + 1) each
-        politeness = _rows([t._politeness for t in traffics])
         cooldown = _rows([t.cooldown for t in traffics])
     # Traffic plus the ego car as the last body.
     bodies = np.empty((4, nw, n + 1))
@@ -479,7 +477,7 @@ def step_traffic(
             first,
             s[sel], v[sel], v0[sel], d[sel], lane_now[sel], cooldown[sel],
             all_v[sel], all_v0[sel], lead[sel], lead_gap[sel], follow[sel], follow_gap[sel], acc[sel], gap[sel], v_front[sel],
-            [p[sel] for p in params], politeness[sel],
+            [p[sel] for p in params], _rows([t._politeness for t in traffics])[sel],  # only when some world decides
         )  # fmt: skip
         lane_now, cooldown = lane_now.copy(), cooldown.copy()  # one world's rows are views of its own arrays
         lane_now[sel], cooldown[sel] = new_lane, new_cool

@@ -242,8 +242,3 @@ class DrivingVectorEnv(VectorEnv):
     def _copy_obs(self) -> Any:
         obs = self._observations
         return {k: v.copy() for k, v in obs.items()} if isinstance(obs, dict) else obs.copy()
-
-
-def make_vector_env(num_envs: int = 1, **kwargs: Any) -> DrivingVectorEnv:
-    """The ids' ``vector_entry_point`` (``gym.make_vec(id, num_envs=N, ...)``)."""
-    return DrivingVectorEnv(num_envs=num_envs, **kwargs)
